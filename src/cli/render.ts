@@ -1,0 +1,92 @@
+import {
+  describeStep,
+  formatDuration,
+  runDuration,
+  totalTokens,
+  truncate,
+} from '../runtime/format';
+import type { RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import type { Style } from './style';
+
+/** Text views of runs for the terminal. Pure functions of their inputs, so they are easy to test. */
+
+const STATE_MARK: Record<RunState, string> = { running: '…', completed: '✓', failed: '✗', cancelled: '⊘' };
+
+export function stateMark(state: RunState, style: Style): string {
+  const mark = STATE_MARK[state];
+  if (state === 'completed') return style.green(mark);
+  if (state === 'running') return style.cyan(mark);
+  return style.red(mark);
+}
+
+export function runHeader(run: RunRecord, style: Style): string {
+  return `${style.bold(run.agent)} ${style.dim(run.id)} ${style.dim(`· ${run.model}`)}`;
+}
+
+export function stepLine(step: StepRecord, style: Style): string {
+  const duration = step.endedAt === null ? '' : style.dim(formatDuration(step.endedAt - step.startedAt));
+  const kind = step.kind === 'model' ? style.cyan('model') : style.yellow('tool ');
+  const text = describeStep(step, 90);
+  const shown = step.status === 'failed' ? style.red(text) : text;
+  return `  ${String(step.seq).padStart(3)} ${kind} ${shown} ${duration}`.trimEnd();
+}
+
+export function runSummary(run: RunRecord, style: Style): string {
+  const facts = [
+    `${run.state} in ${formatDuration(runDuration(run))}`,
+    `${run.stepCount} steps`,
+    `${totalTokens(run)} tokens`,
+  ].join(' · ');
+  return `${stateMark(run.state, style)} ${run.state === 'completed' ? style.green(facts) : style.red(facts)}`;
+}
+
+export function runOutcome(run: RunRecord): string {
+  if (run.state === 'completed') return run.result ?? '';
+  return run.error ?? run.state;
+}
+
+export function runsTable(runs: readonly RunRecord[], style: Style, now: number = Date.now()): string {
+  if (runs.length === 0) return 'No runs yet. Start one with: keel run <file.agent.ts> --input "..."';
+  const rows = runs.map((run) => [
+    `${stateMark(run.state, style)} ${run.id}`,
+    run.agent,
+    run.state,
+    String(run.stepCount),
+    formatDuration(runDuration(run, now)),
+    ago(now - run.createdAt),
+    truncate(run.input, 40),
+  ]);
+  const header = ['  RUN', 'AGENT', 'STATE', 'STEPS', 'TIME', 'STARTED', 'INPUT'];
+  const widths = header.map((title, column) =>
+    Math.max(visibleLength(title), ...rows.map((row) => visibleLength(row[column] ?? ''))),
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => cell + ' '.repeat((widths[column] ?? 0) - visibleLength(cell))).join('  ').trimEnd();
+  return [style.dim(line(header)), ...rows.map(line)].join('\n');
+}
+
+export function runDetail(run: RunRecord, steps: readonly StepRecord[], style: Style): string {
+  const lines = [
+    runHeader(run, style),
+    `  ${style.dim('input')}  ${run.input}`,
+    `  ${style.dim('file ')}  ${run.agentFile ?? '(none)'}`,
+    `  ${style.dim('start')}  ${new Date(run.createdAt).toISOString()}`,
+    '',
+    ...steps.map((step) => stepLine(step, style)),
+    '',
+    runSummary(run, style),
+    runOutcome(run),
+  ];
+  return lines.join('\n');
+}
+
+function ago(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0, Math.round(ms / 1000))}s ago`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m ago`;
+  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)}h ago`;
+  return `${Math.round(ms / 86_400_000)}d ago`;
+}
+
+function visibleLength(text: string): number {
+  return text.replace(/\x1b\[[0-9;]*m/g, '').length;
+}

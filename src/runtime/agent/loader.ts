@@ -1,0 +1,160 @@
+import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
+import Module, { SourceMap } from 'node:module';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import vm from 'node:vm';
+import * as zod from 'zod';
+import * as agentApi from '../agentApi';
+import { AgentDefinitionError, AgentLoadError, describeError } from '../errors';
+import { isAgent, type Agent } from './define';
+
+export interface LoadedAgent {
+  readonly agent: Agent;
+  /** Absolute path of the agent file. */
+  readonly file: string;
+}
+
+/** The modules agent files get from the runtime itself rather than from node_modules. */
+const PROVIDED: Readonly<Record<string, unknown>> = { 'keel-agents': agentApi, zod };
+const PROVIDED_KEY = Symbol.for('keel.providedModules');
+
+/**
+ * Loads an agent file (`*.agent.ts`): bundles it with esbuild (its own relative imports included,
+ * npm packages left to Node), evaluates it, and returns the agent it exports. Every failure is an
+ * AgentLoadError that names the file, line and cause.
+ */
+export async function loadAgentFile(path: string): Promise<LoadedAgent> {
+  const file = resolve(path);
+  const shown = displayPath(file);
+  if (!existsSync(file)) throw new AgentLoadError(`Agent file not found: ${shown}`, file, undefined, undefined);
+
+  let result: esbuild.BuildResult<{ write: false; sourcemap: 'external'; outfile: string }>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [file],
+      outfile: `${file}.keel.js`,
+      write: false,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node22',
+      packages: 'external',
+      sourcemap: 'external',
+      logLevel: 'silent',
+      plugins: [providedModulesPlugin],
+    });
+  } catch (error) {
+    throw buildError(error, file);
+  }
+  const code = result.outputFiles.find((output) => output.path.endsWith('.js'))?.text ?? '';
+  const mapText = result.outputFiles.find((output) => output.path.endsWith('.map'))?.text;
+  const exported = evaluate(code, file, mapText);
+  return { agent: pickAgent(exported, file), file };
+}
+
+const providedModulesPlugin: esbuild.Plugin = {
+  name: 'keel-provided-modules',
+  setup(build) {
+    build.onResolve({ filter: /^(keel-agents|zod)$/ }, (args) => ({ path: args.path, namespace: 'keel-provided' }));
+    build.onLoad({ filter: /.*/, namespace: 'keel-provided' }, (args) => ({
+      contents: `module.exports = globalThis[Symbol.for('keel.providedModules')][${JSON.stringify(args.path)}];`,
+      loader: 'js',
+    }));
+  },
+};
+
+function evaluate(code: string, file: string, mapText: string | undefined): unknown {
+  (globalThis as Record<symbol, unknown>)[PROVIDED_KEY] = PROVIDED;
+  const module = { exports: {} as unknown };
+  try {
+    const wrapper = vm.runInThisContext(Module.wrap(code), { filename: file }) as (
+      exports: unknown,
+      require: NodeJS.Require,
+      module: { exports: unknown },
+      filename: string,
+      dirname: string,
+    ) => void;
+    wrapper(module.exports, Module.createRequire(file), module, file, dirname(file));
+  } catch (error) {
+    const where = locate(error, file, mapText);
+    const cause = describeError(error);
+    const message =
+      error instanceof AgentDefinitionError ? cause : `loading the agent file threw ${errorName(error)}: ${cause}`;
+    throw new AgentLoadError(
+      `${where ? `${displayPath(where.file)}:${where.line}:${where.column}` : displayPath(file)}: ${message}`,
+      where?.file ?? file,
+      where?.line,
+      where?.column,
+      { cause: error },
+    );
+  }
+  return module.exports;
+}
+
+function pickAgent(exported: unknown, file: string): Agent {
+  const shown = displayPath(file);
+  const exports = (typeof exported === 'object' && exported !== null ? exported : {}) as Record<string, unknown>;
+  if (isAgent(exports['default'])) return exports['default'];
+  const named = Object.entries(exports).filter(([, value]) => isAgent(value));
+  if (named.length === 1) return named[0]![1] as Agent;
+  if (named.length > 1) {
+    throw new AgentLoadError(
+      `${shown} exports several agents (${named.map(([name]) => name).join(', ')}); make the one to run the default export.`,
+      file,
+      undefined,
+      undefined,
+    );
+  }
+  throw new AgentLoadError(
+    `${shown} does not export an agent: add \`export default defineAgent({ ... })\`.`,
+    file,
+    undefined,
+    undefined,
+  );
+}
+
+function buildError(error: unknown, file: string): AgentLoadError {
+  const failure = (error as Partial<esbuild.BuildFailure>).errors?.[0];
+  if (!failure) return new AgentLoadError(`${displayPath(file)}: ${describeError(error)}`, file, undefined, undefined);
+  const location = failure.location;
+  if (!location) return new AgentLoadError(`${displayPath(file)}: ${failure.text}`, file, undefined, undefined);
+  const source = isAbsolute(location.file) ? location.file : resolve(location.file);
+  return new AgentLoadError(
+    `${displayPath(source)}:${location.line}:${location.column + 1}: ${failure.text}`,
+    source,
+    location.line,
+    location.column + 1,
+    { cause: error },
+  );
+}
+
+/** Finds where in the user's sources an error thrown while evaluating the bundle came from. */
+function locate(
+  error: unknown,
+  file: string,
+  mapText: string | undefined,
+): { file: string; line: number; column: number } | undefined {
+  if (!(error instanceof Error) || !error.stack || !mapText) return undefined;
+  const map = new SourceMap(JSON.parse(mapText) as ConstructorParameters<typeof SourceMap>[0]);
+  const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const frame = new RegExp(`${escaped}:(\\d+):(\\d+)`, 'g');
+  for (const match of error.stack.matchAll(frame)) {
+    const entry = map.findEntry(Number(match[1]) - 1, Number(match[2]) - 1);
+    if (!('originalSource' in entry) || !entry.originalSource) continue;
+    const source = entry.originalSource.startsWith('file://')
+      ? new URL(entry.originalSource).pathname
+      : resolve(dirname(file), entry.originalSource);
+    if (source.includes('/node_modules/') || source.includes('keel-provided:')) continue;
+    return { file: source, line: entry.originalLine + 1, column: entry.originalColumn + 1 };
+  }
+  return undefined;
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'a value';
+}
+
+function displayPath(file: string): string {
+  const fromCwd = relative(process.cwd(), file);
+  return fromCwd.startsWith('..') || isAbsolute(fromCwd) ? file : fromCwd;
+}

@@ -1,0 +1,12 @@
+/**
+ * What agent files import from 'keel-agents'. The loader hands agent files this very module (and
+ * this very zod), so schemas and agents built in an agent file are the runtime's own.
+ */
+export { z } from 'zod';
+export { defineAgent, defineTool } from './agent/define';
+export type { Agent, AgentConfig, Effect, Tool, ToolConfig, ToolContext } from './agent/define';
+export { scriptedModel } from './model/scripted';
+export type { Script, ScriptContext, ScriptedToolCall, ScriptedTurn } from './model/scripted';
+export { openaiModel } from './model/openai';
+export type { OpenAIModelOptions } from './model/openai';
+export type { Model, ModelRequest, ModelResponse, Message, ToolCall, Usage } from './model/model';

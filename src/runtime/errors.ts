@@ -1,0 +1,44 @@
+/**
+ * Every error Keel raises on purpose is a KeelError: its message is a sentence meant for a person,
+ * and `context` carries the facts behind it for logs.
+ */
+export class KeelError extends Error {
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.context = options.context ?? {};
+  }
+}
+
+/** An agent or tool definition is malformed (bad name, missing schema, duplicate tool...). */
+export class AgentDefinitionError extends KeelError {}
+
+/** An agent file could not be bundled, evaluated or does not export an agent. */
+export class AgentLoadError extends KeelError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly column: number | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, { ...options, context: { file, line, column } });
+  }
+}
+
+/** The run database cannot be used as it is (corrupt, not Keel's, or from a newer Keel). */
+export class StoreError extends KeelError {}
+
+/** A model provider failed or is misconfigured. */
+export class ModelError extends KeelError {}
+
+/** A string naming a model (`openai:gpt-4o-mini`) could not be understood. */
+export class ModelSpecError extends KeelError {}
+
+/** Turns anything thrown into one line fit for a person. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

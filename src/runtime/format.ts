@@ -1,0 +1,53 @@
+import type { ModelResponse } from './model/model';
+import type { RunRecord, StepRecord } from './store/checkpointStore';
+
+/** Human-readable one-liners for runs and steps, shared by the CLI and the editor. */
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+export function runDuration(run: RunRecord, now: number = Date.now()): number {
+  return (run.endedAt ?? (run.state === 'running' ? now : run.updatedAt)) - run.createdAt;
+}
+
+export function truncate(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}
+
+/** What a step did, in one line: the model's answer or tool calls, or the tool's result. */
+export function describeStep(step: StepRecord, max = 100): string {
+  if (step.status === 'in_progress') return step.kind === 'model' ? 'thinking…' : `${step.name}(…)`;
+  if (step.kind === 'model') {
+    if (step.status === 'failed') return `failed: ${step.error ?? 'unknown error'}`;
+    const response = step.output as ModelResponse;
+    const calls = response.message.toolCalls.map((call) => `${call.name}(${compactArguments(call.arguments)})`);
+    if (calls.length > 0) return truncate(calls.join(', '), max);
+    return truncate(JSON.stringify(response.message.content ?? ''), max);
+  }
+  if (step.status === 'failed') return truncate(`${step.name} ✗ ${step.error ?? 'failed'}`, max);
+  const output = step.output as { content?: string } | null;
+  return truncate(`${step.name} → ${output?.content ?? ''}`, max);
+}
+
+export function totalTokens(run: RunRecord): number {
+  return run.usage.inputTokens + run.usage.outputTokens;
+}
+
+function compactArguments(raw: string): string {
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      return Object.entries(value)
+        .map(([key, item]) => `${key}: ${JSON.stringify(item)}`)
+        .join(', ');
+    }
+  } catch {
+    // The model wrote invalid JSON: show it as written.
+  }
+  return raw;
+}

@@ -1,0 +1,51 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Schema changes, in order: the database's `user_version` is the number of migrations applied.
+ * Append new migrations; never edit one that has shipped.
+ */
+export interface Migration {
+  readonly description: string;
+  up(db: Database.Database): void;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    description: 'runs and their step journals',
+    up(db) {
+      db.exec(`
+        CREATE TABLE runs (
+          id TEXT PRIMARY KEY,
+          agent TEXT NOT NULL,
+          agent_file TEXT,
+          model TEXT NOT NULL,
+          input TEXT NOT NULL,
+          state TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          ended_at INTEGER,
+          step_count INTEGER NOT NULL DEFAULT 0,
+          input_tokens INTEGER NOT NULL DEFAULT 0,
+          output_tokens INTEGER NOT NULL DEFAULT 0,
+          result TEXT,
+          error TEXT
+        );
+        CREATE INDEX runs_by_creation ON runs (created_at DESC);
+        CREATE TABLE steps (
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          kind TEXT NOT NULL CHECK (kind IN ('model', 'tool')),
+          name TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('in_progress', 'completed', 'failed')),
+          input TEXT NOT NULL,
+          output TEXT,
+          error TEXT,
+          idempotency_key TEXT,
+          started_at INTEGER NOT NULL,
+          ended_at INTEGER,
+          PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+];
