@@ -38,9 +38,8 @@ const contexts = await Promise.all(bundles.map((options) => esbuild.context(opti
 if (watch) {
   await Promise.all(contexts.map((context) => context.watch()));
 } else {
-  try {
-    await Promise.all(contexts.map((context) => context.rebuild()));
-  } finally {
-    await Promise.all(contexts.map((context) => context.dispose()));
-  }
+  // esbuild has already printed what failed; a stack trace of the build script would add nothing.
+  const results = await Promise.allSettled(contexts.map((context) => context.rebuild()));
+  await Promise.all(contexts.map((context) => context.dispose()));
+  if (results.some((result) => result.status === 'rejected')) process.exitCode = 1;
 }

@@ -131,12 +131,15 @@ async function collectStream(
       for (const part of delta.tool_calls ?? []) {
         const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
         if (part.id) call.id = part.id;
-        if (part.function?.name) call.name += part.function.name;
+        // Assigned, not appended: some compatible servers repeat the whole name in every chunk.
+        if (part.function?.name) call.name = part.function.name;
         if (part.function?.arguments) call.arguments += part.function.arguments;
       }
       if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
     }
   }
+  // The SDK ends the stream quietly when aborted; without this a cut-off answer would pass as complete.
+  callOptions.signal?.throwIfAborted();
   const message: AssistantMessage = {
     role: 'assistant',
     content: sawContent ? content : null,

@@ -41,18 +41,19 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
   return {
     provider: 'keel.scripted',
     name,
-    generate(request: ModelRequest, callOptions: ModelCallOptions = {}): Promise<ModelResponse> {
+    // async, so that an abort or an exhausted script rejects the promise instead of throwing at the caller.
+    async generate(request: ModelRequest, callOptions: ModelCallOptions = {}): Promise<ModelResponse> {
       callOptions.signal?.throwIfAborted();
       const context = scriptContext(request);
       const turn = pickTurn(script, context, name);
       const message = toAssistantMessage(turn, context.turn);
       if (message.content) callOptions.onTextDelta?.(message.content);
-      return Promise.resolve({
+      return {
         message,
         finishReason: message.toolCalls.length > 0 ? 'tool_calls' : 'stop',
         usage: { inputTokens: estimateTokens(JSON.stringify(request)), outputTokens: estimateTokens(JSON.stringify(message)) },
         model: name,
-      });
+      };
     },
   };
 }

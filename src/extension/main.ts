@@ -1,0 +1,69 @@
+import * as vscode from 'vscode';
+import { AgentCodeLensProvider } from './agentCodeLens';
+import { RunPanels } from './runPanel';
+import { runAgent } from './runAgent';
+import { RuntimeClient } from './runtimeClient';
+import { RunsTree, type RunsTreeNode } from './runsTree';
+
+/** The composition root: build the services, then register each feature. */
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Keel', { log: true });
+  const settings = () => vscode.workspace.getConfiguration('keel');
+  const workspaceRoot = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const client = new RuntimeClient({
+    extensionPath: context.extensionPath,
+    workspaceRoot,
+    log,
+    nodePath: () => settings().get<string>('nodePath')?.trim() || 'node',
+    databasePath: () => {
+      const configured = settings().get<string>('databasePath')?.trim();
+      if (!configured || !workspaceRoot) return undefined;
+      return vscode.Uri.joinPath(vscode.Uri.file(workspaceRoot), configured).fsPath;
+    },
+  });
+  const tree = new RunsTree(client);
+  const panels = new RunPanels(context.extensionUri, client);
+  context.subscriptions.push(log, client, tree, panels);
+
+  registerRunsView(context, tree, client);
+  context.subscriptions.push(
+    vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) =>
+      runAgent({ client, log, memory: context.workspaceState, showRun: (runId) => panels.show(runId) }, file, input),
+    ),
+    vscode.commands.registerCommand('keel.showRun', (target: string | RunsTreeNode) => {
+      const runId = typeof target === 'string' ? target : target.kind === 'run' ? target.runId : target.step.runId;
+      panels.show(runId);
+    }),
+    vscode.commands.registerCommand('keel.showLog', () => log.show()),
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.agent.ts' }, new AgentCodeLensProvider()),
+    // For integration tests, which must not import the extension's modules: what the Runs view shows.
+    vscode.commands.registerCommand('keel._test.runsView', () => tree.snapshot()),
+  );
+}
+
+function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, client: RuntimeClient): void {
+  const refresh = () =>
+    tree.refresh().catch((error: unknown) => {
+      void vscode.window.showErrorMessage(error instanceof Error ? error.message : String(error));
+    });
+  context.subscriptions.push(
+    vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true }),
+    vscode.commands.registerCommand('keel.refreshRuns', refresh),
+    vscode.commands.registerCommand('keel.cancelRun', (node: RunsTreeNode) => {
+      if (node.kind === 'run') void client.request('cancelRun', { runId: node.runId });
+    }),
+  );
+  // Runs recorded by another process (the CLI, a second window) show up when the database changes.
+  const root = vscode.workspace.workspaceFolders?.[0];
+  if (root) {
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '.keel/keel.db*'));
+    let timer: NodeJS.Timeout | undefined;
+    const later = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => void refresh(), 500);
+    };
+    context.subscriptions.push(watcher, watcher.onDidChange(later), watcher.onDidCreate(later), {
+      dispose: () => timer && clearTimeout(timer),
+    });
+  }
+}

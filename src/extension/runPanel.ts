@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { HostToRunView, RunViewState, RunViewToHost } from '../protocol/webview';
+import type { RuntimeClient } from './runtimeClient';
+
+const VIEW_TYPE = 'keel.run';
+
+/** One webview panel per run, showing its steps live; panels come back after a window reload. */
+export class RunPanels implements vscode.Disposable {
+  private readonly panels = new Map<string, vscode.WebviewPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly client: RuntimeClient,
+  ) {
+    this.disposables.push(
+      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+        deserializeWebviewPanel: (panel: vscode.WebviewPanel, state: unknown) => {
+          const runId = (state as Partial<RunViewState> | undefined)?.runId;
+          if (typeof runId !== 'string') {
+            panel.dispose();
+            return Promise.resolve();
+          }
+          this.attach(panel, runId);
+          return Promise.resolve();
+        },
+      }),
+    );
+  }
+
+  show(runId: string): void {
+    const existing = this.panels.get(runId);
+    if (existing) {
+      existing.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Run ${runId.slice(-6)}`, vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: this.resourceRoots(),
+    });
+    this.attach(panel, runId);
+  }
+
+  dispose(): void {
+    for (const panel of this.panels.values()) panel.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+
+  private attach(panel: vscode.WebviewPanel, runId: string): void {
+    this.panels.set(runId, panel);
+    panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
+    panel.webview.html = this.html(panel.webview);
+    const post = (message: HostToRunView) => void panel.webview.postMessage(message);
+    const subscriptions: vscode.Disposable[] = [];
+    subscriptions.push(
+      panel.webview.onDidReceiveMessage((message: RunViewToHost) => {
+        switch (message.type) {
+          case 'ready':
+            this.client.request('getRun', { runId }).then(
+              ({ run, steps }) => {
+                panel.title = `${run.agent} · ${run.id.slice(-6)}`;
+                post({ type: 'run', run, steps });
+              },
+              (error: unknown) => post({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
+            );
+            break;
+          case 'openAgentFile':
+            void vscode.window.showTextDocument(vscode.Uri.file(message.file));
+            break;
+        }
+      }),
+      this.client.onRunEvent((event) => post({ type: 'event', event })),
+      panel.onDidDispose(() => {
+        this.panels.delete(runId);
+        for (const subscription of subscriptions) subscription.dispose();
+      }),
+    );
+  }
+
+  private resourceRoots(): vscode.Uri[] {
+    return [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')];
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(16).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'runView.css'));
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style.toString()}">
+<title>Keel run</title>
+</head>
+<body>
+<div id="root"><p>Loading run…</p></div>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+}

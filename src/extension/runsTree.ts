@@ -1,0 +1,174 @@
+import * as vscode from 'vscode';
+import type { RunEvent } from '../runtime/agent/events';
+import { describeStep, formatDuration, runDuration, totalTokens, truncate } from '../runtime/format';
+import type { RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import type { RuntimeClient } from './runtimeClient';
+
+export type RunsTreeNode = { readonly kind: 'run'; readonly runId: string } | { readonly kind: 'step'; readonly step: StepRecord };
+
+const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
+  running: new vscode.ThemeIcon('sync~spin'),
+  completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
+  failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
+  cancelled: new vscode.ThemeIcon('circle-slash'),
+};
+
+/** The Runs view: every run in the workspace database, newest first, live while they go. */
+export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
+  private runs: RunRecord[] = [];
+  private readonly nodes = new Map<string, RunsTreeNode>();
+  private readonly steps = new Map<string, StepRecord[]>();
+  private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private ticker: NodeJS.Timeout | undefined;
+  private loaded: Promise<void> | undefined;
+
+  constructor(private readonly client: RuntimeClient) {
+    this.disposables.push(client.onRunEvent((event) => this.apply(event)));
+  }
+
+  /** Re-reads the runs from the database (runs started elsewhere, such as the CLI, appear). */
+  refresh(): Promise<void> {
+    this.loaded = this.client.request('listRuns', { limit: 200 }).then((runs) => {
+      this.runs = runs;
+      this.steps.clear();
+      this.changed.fire(undefined);
+      this.tick();
+    });
+    return this.loaded;
+  }
+
+  /** What the view shows at the top level, as plain data (for tests and the status of the view). */
+  async snapshot(): Promise<readonly { runId: string; label: string; description: string; state: RunState }[]> {
+    await (this.loaded ?? this.refresh());
+    return this.runs.map((run) => ({ runId: run.id, label: run.agent, description: this.describe(run), state: run.state }));
+  }
+
+  getRun(runId: string): RunRecord | undefined {
+    return this.runs.find((run) => run.id === runId);
+  }
+
+  async getChildren(node?: RunsTreeNode): Promise<RunsTreeNode[]> {
+    if (!node) {
+      await (this.loaded ?? this.refresh());
+      return this.runs.map((run) => this.runNode(run.id));
+    }
+    if (node.kind === 'step') return [];
+    let steps = this.steps.get(node.runId);
+    if (!steps) {
+      steps = (await this.client.request('getRun', { runId: node.runId })).steps;
+      this.steps.set(node.runId, steps);
+    }
+    return steps.map((step) => ({ kind: 'step', step }));
+  }
+
+  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+    if (node.kind === 'step') return stepItem(node.step);
+    const run = this.getRun(node.runId);
+    if (!run) return new vscode.TreeItem(node.runId);
+    const item = new vscode.TreeItem(run.agent, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = run.id;
+    item.description = this.describe(run);
+    item.iconPath = STATE_ICONS[run.state];
+    item.contextValue = `run.${run.state}`;
+    item.tooltip = runTooltip(run);
+    item.command = { command: 'keel.showRun', title: 'Show Run', arguments: [run.id] };
+    return item;
+  }
+
+  dispose(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+
+  private describe(run: RunRecord): string {
+    return `${run.state} · ${run.stepCount} steps · ${formatDuration(runDuration(run))}`;
+  }
+
+  private runNode(runId: string): RunsTreeNode {
+    let node = this.nodes.get(runId);
+    if (!node) {
+      node = { kind: 'run', runId };
+      this.nodes.set(runId, node);
+    }
+    return node;
+  }
+
+  private apply(event: RunEvent): void {
+    switch (event.type) {
+      case 'run_started':
+      case 'run_finished':
+        this.upsert(event.run);
+        break;
+      case 'step_started':
+      case 'step_finished': {
+        const steps = this.steps.get(event.step.runId);
+        if (steps) {
+          const index = steps.findIndex((step) => step.seq === event.step.seq);
+          if (index >= 0) steps[index] = event.step;
+          else steps.push(event.step);
+        }
+        const run = this.getRun(event.step.runId);
+        if (run && event.type === 'step_finished') {
+          this.upsert({ ...run, stepCount: run.stepCount + 1, updatedAt: event.step.endedAt ?? run.updatedAt });
+        } else {
+          this.changed.fire(this.runNode(event.step.runId));
+        }
+        break;
+      }
+      case 'model_delta':
+      case 'tool_log':
+        break;
+    }
+  }
+
+  private upsert(run: RunRecord): void {
+    const index = this.runs.findIndex((candidate) => candidate.id === run.id);
+    if (index >= 0) {
+      this.runs[index] = run;
+      this.changed.fire(this.runNode(run.id));
+    } else {
+      this.runs.unshift(run);
+      this.changed.fire(undefined);
+    }
+    this.tick();
+  }
+
+  /** While a run is going, its duration in the view counts up. */
+  private tick(): void {
+    const running = this.runs.some((run) => run.state === 'running');
+    if (running && !this.ticker) {
+      this.ticker = setInterval(() => {
+        for (const run of this.runs) if (run.state === 'running') this.changed.fire(this.runNode(run.id));
+      }, 1000);
+    } else if (!running && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+}
+
+function stepItem(step: StepRecord): vscode.TreeItem {
+  const item = new vscode.TreeItem(`${step.seq} · ${step.kind === 'model' ? 'model' : step.name}`);
+  item.description = describeStep(step, 80);
+  item.iconPath =
+    step.status === 'failed'
+      ? new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'))
+      : step.status === 'in_progress'
+        ? new vscode.ThemeIcon('sync~spin')
+        : new vscode.ThemeIcon(step.kind === 'model' ? 'sparkle' : 'tools');
+  item.tooltip = describeStep(step, 2000);
+  item.contextValue = `step.${step.kind}`;
+  return item;
+}
+
+function runTooltip(run: RunRecord): vscode.MarkdownString {
+  const text = new vscode.MarkdownString();
+  text.appendMarkdown(`**${run.agent}** · ${run.state}\n\n`);
+  text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
+  if (run.result) text.appendMarkdown(`Result: ${truncate(run.result, 300)}\n\n`);
+  if (run.error) text.appendMarkdown(`Error: ${truncate(run.error, 300)}\n\n`);
+  text.appendMarkdown(`${run.model} · ${totalTokens(run)} tokens · \`${run.id}\``);
+  return text;
+}

@@ -1,0 +1,161 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as vscode from 'vscode';
+import {
+  EXIT_UNSUPPORTED_NODE,
+  type DaemonNotifications,
+  type DaemonRequests,
+  type InitializeResult,
+} from '../protocol/daemon';
+import { RpcPeer } from '../protocol/jsonRpc';
+import type { RunEvent } from '../runtime/agent/events';
+import { TERMINAL_STATES, type RunRecord } from '../runtime/store/checkpointStore';
+import { locateRuntime } from './runtimeLocator';
+
+type Peer = RpcPeer<Record<never, never>, DaemonRequests, DaemonNotifications, Record<never, never>>;
+
+interface Connection {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly peer: Peer;
+  readonly ready: Promise<InitializeResult>;
+}
+
+export interface RuntimeClientOptions {
+  readonly extensionPath: string;
+  readonly workspaceRoot: string | undefined;
+  readonly log: vscode.LogOutputChannel;
+  readonly nodePath: () => string;
+  readonly databasePath: () => string | undefined;
+}
+
+/**
+ * The extension's side of the runtime process: spawns it on a real Node on first use, speaks
+ * JSON-RPC with it, and if it dies says so once and starts a new one on the next request.
+ */
+export class RuntimeClient implements vscode.Disposable {
+  private connection: Connection | undefined;
+  private readonly runEvents = new vscode.EventEmitter<RunEvent>();
+  /** Every event of every run the runtime process reports. */
+  readonly onRunEvent = this.runEvents.event;
+
+  constructor(private readonly options: RuntimeClientOptions) {}
+
+  async request<M extends keyof DaemonRequests & string>(
+    method: M,
+    params: DaemonRequests[M]['params'],
+  ): Promise<DaemonRequests[M]['result']> {
+    const connection = this.connect();
+    await connection.ready;
+    return connection.peer.request(method, params);
+  }
+
+  /** Resolves when the run reaches a terminal state, however quickly that happens. */
+  async waitForRun(runId: string): Promise<RunRecord> {
+    return new Promise<RunRecord>((resolve, reject) => {
+      const subscription = this.onRunEvent((event) => {
+        if (event.type === 'run_finished' && event.run.id === runId) {
+          subscription.dispose();
+          resolve(event.run);
+        }
+      });
+      this.request('getRun', { runId }).then(
+        ({ run }) => {
+          if (TERMINAL_STATES.includes(run.state)) {
+            subscription.dispose();
+            resolve(run);
+          }
+        },
+        (error: unknown) => {
+          subscription.dispose();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** The running runtime's own description, starting it if needed. */
+  info(): Promise<InitializeResult> {
+    return this.connect().ready;
+  }
+
+  dispose(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) {
+      connection.peer.close('Keel is shutting down.');
+      connection.child.stdin.end();
+      connection.child.kill();
+    }
+    this.runEvents.dispose();
+  }
+
+  private connect(): Connection {
+    if (this.connection) return this.connection;
+    const { log, workspaceRoot, extensionPath } = this.options;
+    const location = locateRuntime(workspaceRoot, extensionPath);
+    const nodePath = this.options.nodePath();
+    log.info(`Starting the Keel runtime (${location.source}): ${nodePath} ${location.script}`);
+    const child = spawn(nodePath, [location.script], {
+      cwd: workspaceRoot ?? extensionPath,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
+    });
+    const peer: Peer = new RpcPeer((line) => child.stdin.write(line), {});
+    peer.onNotification((method, params) => {
+      if (method === 'runEvent') this.runEvents.fire(params as RunEvent);
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => peer.receive(chunk));
+    const stderrLines: string[] = [];
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter((text) => text.trim() !== '')) {
+        stderrLines.push(line);
+        if (stderrLines.length > 20) stderrLines.shift();
+        log.info(`[runtime] ${line}`);
+      }
+    });
+
+    let reportFailure: (error: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => {
+      reportFailure = reject;
+    });
+    failed.catch(() => undefined);
+
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      const message =
+        error.code === 'ENOENT'
+          ? `Keel could not start its runtime: "${nodePath}" was not found. Install Node.js 24 or set keel.nodePath to a Node 22+ executable.`
+          : `Keel could not start its runtime with "${nodePath}": ${error.message}`;
+      this.lost(connection, message, reportFailure);
+    });
+    child.on('exit', (code, signal) => {
+      const message =
+        code === EXIT_UNSUPPORTED_NODE
+          ? (stderrLines.at(-1) ?? 'The Node.js that keel.nodePath points at is too old for Keel.')
+          : `Keel's runtime process stopped (${signal ? `signal ${signal}` : `exit code ${code}`}); it will restart on the next request.`;
+      this.lost(connection, message, reportFailure);
+    });
+
+    const initialize = peer.request('initialize', {
+      workspaceRoot: workspaceRoot ?? extensionPath,
+      ...(this.options.databasePath() ? { databasePath: this.options.databasePath() } : {}),
+    });
+    const ready = Promise.race([initialize, failed]);
+    ready.then(
+      (result) => log.info(`Keel runtime ${result.version} on Node ${result.nodeVersion}, runs in ${result.databasePath}`),
+      () => undefined,
+    );
+    const connection: Connection = { child, peer, ready };
+    this.connection = connection;
+    return connection;
+  }
+
+  private lost(connection: Connection, message: string, reportFailure: (error: Error) => void): void {
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    connection.peer.close(message);
+    reportFailure(new Error(message));
+    this.options.log.error(message);
+    void vscode.window.showErrorMessage(message);
+  }
+}

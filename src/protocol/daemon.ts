@@ -1,0 +1,45 @@
+import type { RunEvent } from '../runtime/agent/events';
+import type { RunRecord, StepRecord } from '../runtime/store/checkpointStore';
+
+/** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
+
+export interface InitializeParams {
+  readonly workspaceRoot: string;
+  /** Absolute path of the run database; defaults to `.keel/keel.db` under the workspace root. */
+  readonly databasePath?: string;
+}
+
+export interface InitializeResult {
+  readonly version: string;
+  readonly nodeVersion: string;
+  readonly databasePath: string;
+  /** The runtime script actually running: the workspace's keel-agents or the extension's own. */
+  readonly runtimePath: string;
+}
+
+export interface StartRunParams {
+  readonly agentFile: string;
+  readonly input: string;
+  /** A model spec overriding the agent's, such as `openai:gpt-4o-mini`. */
+  readonly model?: string;
+}
+
+/** Requests the runtime process answers. */
+export interface DaemonRequests {
+  initialize: { params: InitializeParams; result: InitializeResult };
+  startRun: { params: StartRunParams; result: { runId: string } };
+  cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
+  listRuns: { params: { limit?: number }; result: RunRecord[] };
+  getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };
+  shutdown: { params: Record<string, never>; result: null };
+}
+
+/** Notifications the runtime process sends. */
+export interface DaemonNotifications {
+  runEvent: RunEvent;
+}
+
+/** The runtime process exits with this code when its Node is too old; stderr says which. */
+export const EXIT_UNSUPPORTED_NODE = 3;
+/** The oldest Node major the runtime runs on. */
+export const MIN_NODE_MAJOR = 22;

@@ -1,0 +1,86 @@
+import type { RunEvent } from '../../src/runtime/agent/events';
+import { describeStep, formatDuration, runDuration, totalTokens } from '../../src/runtime/format';
+import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
+
+/** The Run view's state and the pure logic that shapes it; the DOM code only draws this. */
+
+export interface RunViewModel {
+  readonly run: RunRecord;
+  readonly steps: readonly StepRecord[];
+}
+
+export interface Fact {
+  readonly label: string;
+  readonly value: string;
+}
+
+export interface StepRow {
+  readonly key: string;
+  readonly seq: number;
+  readonly kind: 'model' | 'tool';
+  readonly status: StepRecord['status'];
+  readonly title: string;
+  readonly summary: string;
+  readonly duration: string;
+  readonly sections: readonly { readonly label: string; readonly text: string }[];
+}
+
+/** Applies one live event to the model; events of other runs leave it unchanged. */
+export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
+  switch (event.type) {
+    case 'run_started':
+    case 'run_finished':
+      return event.run.id === model.run.id ? { ...model, run: event.run } : model;
+    case 'step_started':
+    case 'step_finished': {
+      if (event.step.runId !== model.run.id) return model;
+      const steps = model.steps.filter((step) => step.seq !== event.step.seq);
+      steps.push(event.step);
+      steps.sort((a, b) => a.seq - b.seq);
+      const stepCount = event.type === 'step_finished' ? model.run.stepCount + 1 : model.run.stepCount;
+      return { run: { ...model.run, stepCount }, steps };
+    }
+    case 'model_delta':
+    case 'tool_log':
+      return model;
+  }
+}
+
+export function runFacts(run: RunRecord, now: number): Fact[] {
+  return [
+    { label: 'State', value: run.state },
+    { label: 'Duration', value: formatDuration(runDuration(run, now)) },
+    { label: 'Steps', value: String(run.stepCount) },
+    { label: 'Tokens', value: `${totalTokens(run)} (${run.usage.inputTokens} in, ${run.usage.outputTokens} out)` },
+    { label: 'Model', value: run.model },
+    { label: 'Run', value: run.id },
+  ];
+}
+
+export function stepRows(steps: readonly StepRecord[]): StepRow[] {
+  return steps.map((step) => ({
+    key: `${step.runId}:${step.seq}`,
+    seq: step.seq,
+    kind: step.kind,
+    status: step.status,
+    title: step.kind === 'model' ? 'model' : step.name,
+    summary: describeStep(step, 140),
+    duration: step.endedAt === null ? '' : formatDuration(step.endedAt - step.startedAt),
+    sections: [
+      { label: 'Input', text: pretty(step.input) },
+      ...(step.output === null ? [] : [{ label: 'Output', text: pretty(step.output) }]),
+      ...(step.error === null ? [] : [{ label: 'Error', text: step.error }]),
+      ...(step.idempotencyKey === null ? [] : [{ label: 'Idempotency key', text: step.idempotencyKey }]),
+    ],
+  }));
+}
+
+export function outcome(run: RunRecord): { readonly kind: 'result' | 'error' | 'pending'; readonly text: string } {
+  if (run.state === 'completed') return { kind: 'result', text: run.result ?? '' };
+  if (run.state === 'running') return { kind: 'pending', text: 'Running…' };
+  return { kind: 'error', text: run.error ?? run.state };
+}
+
+function pretty(value: unknown): string {
+  return JSON.stringify(value, null, 2) ?? 'null';
+}
