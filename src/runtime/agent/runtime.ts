@@ -121,7 +121,7 @@ export class Runtime {
       let response;
       try {
         response = await model.generate(
-          { messages, tools: specs },
+          { messages: [...messages], tools: specs },
           { signal, onTextDelta: (text) => emit({ type: 'model_delta', runId: run.id, seq: modelSeq, text }) },
         );
       } catch (error) {

@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StoreError } from '../../src/runtime/errors';
+import { SQLITE_MIGRATIONS, type Migration } from '../../src/runtime/store/sqliteMigrations';
+import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
+
+const KEEL_APPLICATION_ID = 0x4b45454c;
+
+describe('SqliteStore', () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-store-'));
+    path = join(dir, '.keel', 'keel.db');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function recordRun(id: string, createdAt: number): Promise<void> {
+    const store = openSqliteStore(path);
+    await store.createRun({ id, agent: 'travel', agentFile: '/a.agent.ts', model: 'openai:x', input: 'hi', createdAt });
+    await store.beginStep({
+      runId: id,
+      seq: 1,
+      kind: 'tool',
+      name: 'book',
+      input: { flight: 'UA66' },
+      idempotencyKey: `${id}:1:0`,
+      startedAt: createdAt + 1,
+    });
+    await store.endStep({
+      runId: id,
+      seq: 1,
+      status: 'completed',
+      output: { content: 'ok' },
+      error: null,
+      endedAt: createdAt + 5,
+      usage: { inputTokens: 10, outputTokens: 3 },
+    });
+    await store.finishRun({ runId: id, state: 'completed', result: 'done', error: null, endedAt: createdAt + 6 });
+    await store.close();
+  }
+
+  it('keeps runs and their journal in a real file, across reopening', async () => {
+    await recordRun('run_a', 1000);
+    const store = openSqliteStore(path);
+    const run = await store.getRun('run_a');
+    assert.deepEqual(run, {
+      id: 'run_a',
+      agent: 'travel',
+      agentFile: '/a.agent.ts',
+      model: 'openai:x',
+      input: 'hi',
+      state: 'completed',
+      createdAt: 1000,
+      updatedAt: 1006,
+      endedAt: 1006,
+      stepCount: 1,
+      usage: { inputTokens: 10, outputTokens: 3 },
+      result: 'done',
+      error: null,
+    });
+    const [step] = await store.getSteps('run_a');
+    assert.deepEqual(step, {
+      runId: 'run_a',
+      seq: 1,
+      kind: 'tool',
+      name: 'book',
+      status: 'completed',
+      input: { flight: 'UA66' },
+      output: { content: 'ok' },
+      error: null,
+      idempotencyKey: 'run_a:1:0',
+      startedAt: 1001,
+      endedAt: 1005,
+    });
+    await store.close();
+  });
+
+  it('records a step as in progress, with its inputs, before it ends', async () => {
+    const store = openSqliteStore(path);
+    await store.createRun({ id: 'run_b', agent: 'a', agentFile: null, model: 'm', input: 'x', createdAt: 1 });
+    const started = await store.beginStep({
+      runId: 'run_b',
+      seq: 1,
+      kind: 'model',
+      name: 'm',
+      input: { messageCount: 2 },
+      idempotencyKey: null,
+      startedAt: 2,
+    });
+    assert.equal(started.status, 'in_progress');
+    await store.close();
+    const reopened = openSqliteStore(path);
+    const [step] = await reopened.getSteps('run_b');
+    assert.equal(step?.status, 'in_progress');
+    assert.deepEqual(step?.input, { messageCount: 2 });
+    await reopened.close();
+  });
+
+  it('uses write-ahead logging so the CLI and the editor can share the file', async () => {
+    await recordRun('run_a', 1);
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    db.close();
+  });
+
+  it('lists runs newest first, with a limit, and resolves unique id prefixes', async () => {
+    await recordRun('run_01aaa', 1);
+    await recordRun('run_01aab', 2);
+    await recordRun('run_02ccc', 3);
+    const store = openSqliteStore(path);
+    assert.deepEqual((await store.listRuns()).map((run) => run.id), ['run_02ccc', 'run_01aab', 'run_01aaa']);
+    assert.deepEqual((await store.listRuns({ limit: 1 })).map((run) => run.id), ['run_02ccc']);
+    assert.equal(await store.resolveRunId('run_02'), 'run_02ccc');
+    assert.equal(await store.resolveRunId('run_01aaa'), 'run_01aaa');
+    await assert.rejects(store.resolveRunId('run_01'), /More than one run has an id starting with "run_01"/);
+    await assert.rejects(store.resolveRunId('run_9'), /No run has an id starting with "run_9"/);
+    await assert.rejects(store.resolveRunId('run_0%'), /No run has an id starting with "run_0%"/);
+    await store.close();
+  });
+
+  describe('schema versions', () => {
+    it('creates a new database at the latest version, marked as Keel\'s', async () => {
+      await openSqliteStore(path).close();
+      const db = new Database(path, { readonly: true });
+      assert.equal(db.pragma('user_version', { simple: true }), SQLITE_MIGRATIONS.length);
+      assert.equal(db.pragma('application_id', { simple: true }), KEEL_APPLICATION_ID);
+      db.close();
+    });
+
+    it('migrates an older database forward, keeping its runs', async () => {
+      await recordRun('run_old', 1);
+      const addNotes: Migration = {
+        description: 'notes on runs',
+        up: (db) => db.exec("ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT ''"),
+      };
+      const store = openSqliteStore(path, { migrations: [...SQLITE_MIGRATIONS, addNotes] });
+      assert.equal((await store.getRun('run_old'))?.result, 'done');
+      await store.close();
+      const db = new Database(path, { readonly: true });
+      assert.equal(db.pragma('user_version', { simple: true }), SQLITE_MIGRATIONS.length + 1);
+      assert.deepEqual(db.prepare('SELECT notes FROM runs').all(), [{ notes: '' }]);
+      db.close();
+    });
+
+    it('refuses a database from a newer Keel, and leaves it untouched', () => {
+      const db = new Database(join(dir, 'newer.db'));
+      db.pragma(`application_id = ${KEEL_APPLICATION_ID}`);
+      db.pragma('user_version = 99');
+      db.exec('CREATE TABLE future (x)');
+      db.close();
+      const before = readFileSync(join(dir, 'newer.db'));
+      assert.throws(
+        () => openSqliteStore(join(dir, 'newer.db')),
+        (error: unknown) =>
+          error instanceof StoreError &&
+          /was written by a newer Keel \(schema version 99; this Keel understands up to 1\)/.test(error.message),
+      );
+      assert.deepEqual(readFileSync(join(dir, 'newer.db')), before);
+    });
+
+    it('refuses an SQLite database that another program made', () => {
+      const other = join(dir, 'other.db');
+      const db = new Database(other);
+      db.exec('CREATE TABLE customers (id)');
+      db.close();
+      assert.throws(() => openSqliteStore(other), /is an SQLite database that Keel did not create/);
+    });
+
+    it('refuses a file that is not a database with a sentence, and changes nothing', () => {
+      const garbage = join(dir, 'garbage.db');
+      writeFileSync(garbage, 'this is not sqlite, just some text that happens to be long enough '.repeat(100));
+      const before = readFileSync(garbage);
+      assert.throws(
+        () => openSqliteStore(garbage),
+        (error: unknown) =>
+          error instanceof StoreError &&
+          error.message.startsWith(`Keel cannot read its database ${garbage}`) &&
+          error.message.includes('Keel has not changed it'),
+      );
+      assert.deepEqual(readFileSync(garbage), before);
+    });
+  });
+});
