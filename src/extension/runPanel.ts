@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { HostToRunView, RunViewState, RunViewToHost } from '../protocol/webview';
+import type { RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
 
 const VIEW_TYPE = 'keel.run';
@@ -53,15 +54,21 @@ export class RunPanels implements vscode.Disposable {
     panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
     panel.webview.html = this.html(panel.webview);
     const post = (message: HostToRunView) => void panel.webview.postMessage(message);
+    // Events that arrive while the snapshot is on its way are held and sent after it; the view
+    // ignores those the snapshot already contains.
+    let held: RunEvent[] | undefined;
     const subscriptions: vscode.Disposable[] = [];
     subscriptions.push(
       panel.webview.onDidReceiveMessage((message: RunViewToHost) => {
         switch (message.type) {
           case 'ready':
+            held = [];
             this.client.request('getRun', { runId }).then(
               ({ run, steps }) => {
                 panel.title = `${run.agent} · ${run.id.slice(-6)}`;
                 post({ type: 'run', run, steps });
+                for (const event of held ?? []) post({ type: 'event', event });
+                held = undefined;
               },
               (error: unknown) => post({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
             );
@@ -71,7 +78,10 @@ export class RunPanels implements vscode.Disposable {
             break;
         }
       }),
-      this.client.onRunEvent((event) => post({ type: 'event', event })),
+      this.client.onRunEvent((event) => {
+        if (held) held.push(event);
+        else post({ type: 'event', event });
+      }),
       panel.onDidDispose(() => {
         this.panels.delete(runId);
         for (const subscription of subscriptions) subscription.dispose();

@@ -111,7 +111,8 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
         }
         const run = this.getRun(event.step.runId);
         if (run && event.type === 'step_finished') {
-          this.upsert({ ...run, stepCount: run.stepCount + 1, updatedAt: event.step.endedAt ?? run.updatedAt });
+          // Steps finish in order, so a finished step's number is the count of finished steps.
+          this.upsert({ ...run, stepCount: Math.max(run.stepCount, event.step.seq), updatedAt: event.step.endedAt ?? run.updatedAt });
         } else {
           this.changed.fire(this.runNode(event.step.runId));
         }

@@ -108,12 +108,15 @@ export class RpcPeer<
   }
 
   private handleLine(line: string): void {
-    let message: Partial<RequestMessage & ResponseMessage>;
+    let parsed: unknown;
     try {
-      message = JSON.parse(line) as Partial<RequestMessage & ResponseMessage>;
+      parsed = JSON.parse(line);
     } catch {
       return;
     }
+    // Valid JSON that is not a message (`null`, a number, a list) is ignored like any other noise.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
+    const message = parsed as Partial<RequestMessage & ResponseMessage>;
     if (typeof message.method === 'string') {
       if (typeof message.id === 'number') void this.answer(message.id, message.method, message.params);
       else for (const listener of this.noteListeners) listener(message.method as keyof InNotes, message.params as InNotes[keyof InNotes]);

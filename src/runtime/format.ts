@@ -4,10 +4,12 @@ import type { RunRecord, StepRecord } from './store/checkpointStore';
 /** Human-readable one-liners for runs and steps, shared by the CLI and the editor. */
 
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+  // Each range is chosen by the value as it will be shown, so rounding never gives "1000 ms",
+  // "60.0 s" or "1 min 60 s".
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
+  if (Math.round(ms / 100) < 600) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 
 export function runDuration(run: RunRecord, now: number = Date.now()): number {

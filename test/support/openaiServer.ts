@@ -190,8 +190,9 @@ function buildAnswer(
   request: RecordedRequest,
   ids: { completion(): string; toolCall(): string },
 ): Answer {
-  const pieces = reply.content === undefined ? [] : typeof reply.content === 'string' ? words(reply.content) : [...reply.content];
-  const text = reply.content === undefined ? null : pieces.join('');
+  const { content } = reply;
+  const pieces = content === undefined ? [] : typeof content === 'string' ? words(content) : [...content];
+  const text = content === undefined ? null : pieces.join('');
   const toolCalls = (reply.toolCalls ?? []).map(
     (call): ChatCompletionMessageFunctionToolCall => ({
       id: call.id ?? ids.toolCall(),
@@ -239,28 +240,23 @@ function completionBody(answer: Answer): ChatCompletion {
 
 /** The chunks OpenAI would stream: role first, then text, then each tool call in turn, then the finish. */
 function streamChunks(answer: Answer, withUsage: boolean): ChatCompletionChunk[] {
+  const head = { id: answer.id, object: 'chat.completion.chunk', created: CREATED, model: answer.model } as const;
   const chunk = (delta: ChatCompletionChunk.Choice.Delta, finish: WireFinishReason | null = null): ChatCompletionChunk => ({
-    id: answer.id,
-    object: 'chat.completion.chunk',
-    created: CREATED,
-    model: answer.model,
+    ...head,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
     ...(withUsage ? { usage: null } : {}),
   });
   const chunks = [chunk({ role: 'assistant', content: '', refusal: null })];
   for (const piece of answer.pieces) chunks.push(chunk({ content: piece }));
   answer.toolCalls.forEach((call, index) => {
-    chunks.push(
-      chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }),
-    );
-    for (const piece of slices(call.function.arguments, ARGUMENT_PIECE)) {
+    const { name, arguments: args } = call.function;
+    chunks.push(chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name, arguments: '' } }] }));
+    for (const piece of slices(args, ARGUMENT_PIECE)) {
       chunks.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }));
     }
   });
   chunks.push(chunk({}, answer.finishReason));
-  if (withUsage) {
-    chunks.push({ id: answer.id, object: 'chat.completion.chunk', created: CREATED, model: answer.model, choices: [], usage: answer.usage });
-  }
+  if (withUsage) chunks.push({ ...head, choices: [], usage: answer.usage });
   return chunks;
 }
 
@@ -323,7 +319,10 @@ function parseChatRequest(text: string): ChatCompletionCreateParams | string {
   try {
     value = JSON.parse(text);
   } catch {
-    return 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)';
+    return (
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library " +
+      'correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)'
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'The request body must be a JSON object.';
   if (!('model' in value) || typeof value.model !== 'string') return 'you must provide a model parameter';

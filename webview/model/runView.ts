@@ -25,19 +25,28 @@ export interface StepRow {
   readonly sections: readonly { readonly label: string; readonly text: string }[];
 }
 
-/** Applies one live event to the model; events of other runs leave it unchanged. */
+/**
+ * Applies one live event to the model. Events of other runs, and events older than what the model
+ * already shows (a step that started after it finished, a run that started after it ended), leave
+ * it unchanged, so events may arrive twice or around a fresh snapshot without harm.
+ */
 export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
   switch (event.type) {
     case 'run_started':
     case 'run_finished':
-      return event.run.id === model.run.id ? { ...model, run: event.run } : model;
+      if (event.run.id !== model.run.id || (event.run.state === 'running' && model.run.state !== 'running')) return model;
+      return { ...model, run: event.run };
     case 'step_started':
     case 'step_finished': {
-      if (event.step.runId !== model.run.id) return model;
-      const steps = model.steps.filter((step) => step.seq !== event.step.seq);
-      steps.push(event.step);
+      const incoming = event.step;
+      if (incoming.runId !== model.run.id) return model;
+      const current = model.steps.find((step) => step.seq === incoming.seq);
+      if (current && current.status !== 'in_progress' && incoming.status === 'in_progress') return model;
+      const steps = model.steps.filter((step) => step.seq !== incoming.seq);
+      steps.push(incoming);
       steps.sort((a, b) => a.seq - b.seq);
-      const stepCount = event.type === 'step_finished' ? model.run.stepCount + 1 : model.run.stepCount;
+      // Steps finish in order, so a finished step's number is the count of finished steps.
+      const stepCount = incoming.status === 'in_progress' ? model.run.stepCount : Math.max(model.run.stepCount, incoming.seq);
       return { run: { ...model.run, stepCount }, steps };
     }
     case 'model_delta':

@@ -69,6 +69,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   }
   try {
     db.pragma('busy_timeout = 5000');
+    // Before anything writes: switching to WAL rewrites the file header, and a database Keel
+    // cannot use must be left exactly as it was.
+    checkCompatible(db, path, migrations.length);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
@@ -85,30 +88,34 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   return new SqliteStore(db, path);
 }
 
+/** Throws a StoreError, without writing anything, when the file is not Keel's or is from a newer Keel. */
+function checkCompatible(db: Database.Database, path: string, latest: number): { applicationId: number; version: number } {
+  const applicationId = db.pragma('application_id', { simple: true }) as number;
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const foreign =
+    applicationId === 0
+      ? (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n > 0
+      : applicationId !== KEEL_APPLICATION_ID;
+  if (foreign) {
+    throw new StoreError(
+      `${path} is an SQLite database that Keel did not create; point Keel at another file (keel.databasePath or --db).`,
+    );
+  }
+  if (version > latest) {
+    throw new StoreError(
+      `${path} was written by a newer Keel (schema version ${version}; this Keel understands up to ${latest}). ` +
+        'Upgrade keel-agents to open it; it has not been changed.',
+    );
+  }
+  return { applicationId, version };
+}
+
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
   const latest = migrations.length;
   db.transaction(() => {
-    const applicationId = db.pragma('application_id', { simple: true }) as number;
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (applicationId === 0) {
-      const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
-      if (tables.n > 0) {
-        throw new StoreError(
-          `${path} is an SQLite database that Keel did not create; point Keel at another file (keel.databasePath or --db).`,
-        );
-      }
-      db.pragma(`application_id = ${KEEL_APPLICATION_ID}`);
-    } else if (applicationId !== KEEL_APPLICATION_ID) {
-      throw new StoreError(
-        `${path} is an SQLite database that Keel did not create; point Keel at another file (keel.databasePath or --db).`,
-      );
-    }
-    if (version > latest) {
-      throw new StoreError(
-        `${path} was written by a newer Keel (schema version ${version}; this Keel understands up to ${latest}). ` +
-          'Upgrade keel-agents to open it; it has not been changed.',
-      );
-    }
+    // Checked again inside the transaction: another process may have created the file meanwhile.
+    const { applicationId, version } = checkCompatible(db, path, latest);
+    if (applicationId === 0) db.pragma(`application_id = ${KEEL_APPLICATION_ID}`);
     for (const migration of migrations.slice(version)) migration.up(db);
     db.pragma(`user_version = ${latest}`);
   }).immediate();
