@@ -33,8 +33,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
+  apt_log="$CACHE/apt.log"
+  if ! { $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"; } >"$apt_log" 2>&1; then
+    tail -n 30 "$apt_log" >&2
+    log "installing Debian packages failed; the whole log is in $apt_log"
+    exit 1
+  fi
 fi
 
 if [ ! -x "$CODE_SERVER_DIR/node_modules/.bin/code-server" ]; then
@@ -42,7 +46,7 @@ if [ ! -x "$CODE_SERVER_DIR/node_modules/.bin/code-server" ]; then
   rm -rf "$CODE_SERVER_DIR.partial"
   mkdir -p "$CODE_SERVER_DIR.partial"
   (cd "$CODE_SERVER_DIR.partial" && echo '{"private":true}' > package.json \
-    && npm install --no-audit --no-fund --loglevel=error "code-server@$CODE_SERVER_VERSION" >&2)
+    && npm install --no-audit --no-fund --loglevel=error --cache "$CACHE/npm" "code-server@$CODE_SERVER_VERSION" >&2)
   rm -rf "$CODE_SERVER_DIR"
   mv "$CODE_SERVER_DIR.partial" "$CODE_SERVER_DIR"
 fi
@@ -50,3 +54,4 @@ fi
 echo "export PATH=\"$NODE_DIR/bin:\$PATH\""
 echo "export npm_config_nodedir=\"$NODE_DIR\""
 echo "export KEEL_CODE_SERVER=\"$CODE_SERVER_DIR/node_modules/.bin/code-server\""
+echo "export npm_config_cache=\"$CACHE/npm\""

@@ -1,0 +1,75 @@
+// Runs every check a change must pass, in order, and ends with one line: `N passed, N failed`.
+// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit integration ui; default all)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const results = 'test-results';
+const stages = [
+  { name: 'build', command: 'node scripts/build.mjs && tsc -p tsconfig.types.json && tsc -p . && tsc -p tsconfig.webview.json', essential: true },
+  { name: 'lint', command: 'eslint .' },
+  { name: 'unit', command: 'mocha --reporter out/test/support/countingReporter.js', counted: true },
+  { name: 'integration', command: 'node out/test/vscode/runIntegration.js', counted: true, needsVsCode: true },
+  { name: 'ui', command: 'node out/test/vscode/runUi.js', counted: true, needsVsCode: true },
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !stages.some((stage) => stage.name === name));
+if (unknown.length > 0) {
+  console.error(`Unknown stage ${unknown.join(', ')}; the stages are ${stages.map((stage) => stage.name).join(', ')}.`);
+  process.exit(2);
+}
+
+mkdirSync(results, { recursive: true });
+let passed = 0;
+let failed = 0;
+const failedStages = [];
+const env = { ...process.env, PATH: `${join(process.cwd(), 'node_modules', '.bin')}:${process.env.PATH}` };
+
+/**
+ * The VS Code stages need code-server on Node 24 and Chromium. Unless KEEL_CODE_SERVER says where
+ * they are, .ci/provision.sh installs what is missing (into ~/.cache/keel) and says where it put it.
+ */
+function provisionVsCode() {
+  if (env.KEEL_CODE_SERVER) return true;
+  console.log('\n=== provisioning a real VS Code for the tests (.ci/provision.sh)');
+  const { status, stdout } = spawnSync('.ci/provision.sh', { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (status !== 0) return false;
+  for (const [, name, value] of stdout.matchAll(/^export (\w+)="(.*)"$/gm)) {
+    env[name] = value.replace(/\$PATH$/, env.PATH ?? '');
+  }
+  return true;
+}
+
+for (const stage of stages) {
+  if (wanted.length > 0 && !wanted.includes(stage.name)) continue;
+  if (stage.needsVsCode && !provisionVsCode()) {
+    console.log(`=== ${stage.name} FAILED: .ci/provision.sh could not provide code-server and Chromium (see above)`);
+    failed += 1;
+    failedStages.push(stage.name);
+    continue;
+  }
+  const counts = join(results, `${stage.name}.json`);
+  rmSync(counts, { force: true });
+  console.log(`\n=== ${stage.name}: ${stage.command}`);
+  const started = Date.now();
+  const { status } = spawnSync(stage.command, { shell: true, stdio: 'inherit', env: { ...env, KEEL_TEST_COUNTS: counts } });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (stage.counted && existsSync(counts)) {
+    const tally = JSON.parse(readFileSync(counts, 'utf8'));
+    passed += tally.passed;
+    failed += tally.failed;
+    if (status !== 0 && tally.failed === 0) failed += 1;
+  } else if (status !== 0) {
+    failed += 1;
+  }
+  console.log(`=== ${stage.name} ${status === 0 ? 'passed' : 'FAILED'} in ${seconds} s`);
+  if (status !== 0) {
+    failedStages.push(stage.name);
+    if (stage.essential) break;
+  }
+}
+
+if (failedStages.length > 0) console.log(`\nFailed: ${failedStages.join(', ')}`);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failedStages.length > 0 ? 1 : 0;
