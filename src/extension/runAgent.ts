@@ -61,7 +61,8 @@ export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: st
       },
     );
   } catch (error) {
-    await reportStartFailure(error, deps.log);
+    // Not awaited: the error message settles only when the person dismisses it.
+    void reportStartFailure(error, deps.log);
     return undefined;
   }
   void announce(finished, deps.showRun);

@@ -1,0 +1,120 @@
+import * as assert from 'node:assert/strict';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { EXAMPLE_INPUT, EXAMPLE_RESULT, type TestWorkspace } from '../vscode/testWorkspace';
+
+/** What a UI test gets from its runner (test/vscode/runUi.ts). */
+export interface UiContext {
+  readonly page: Page;
+  /** code-server's address, without the smoke-test driver (so notification toasts show). */
+  readonly serverUrl: string;
+  readonly workspace: TestWorkspace;
+  /** Where the extension was installed from its .vsix. */
+  readonly installedExtension: string;
+  readonly resultsDir: string;
+}
+
+export interface UiTest {
+  readonly name: string;
+  /** File name (without .png) of the screenshot saved when the test fails. */
+  readonly failureScreenshot: string;
+  run(context: UiContext): Promise<void>;
+}
+
+const LONG = 60_000;
+
+/** A person runs the example agent from the command palette and finds the run in the Keel view. */
+const runAgentFromPalette: UiTest = {
+  name: 'Keel: Run Agent from the command palette shows a toast and the run in the Runs view',
+  failureScreenshot: 'ui-run-agent-failure',
+  async run({ page, serverUrl, workspace, resultsDir }) {
+    await page.goto(`${serverUrl}/?folder=${encodeURIComponent(workspace.path)}`);
+    const keelTab = page.locator('.part.activitybar').getByRole('tab', { name: /^Keel/ });
+    await keelTab.waitFor({ timeout: LONG });
+
+    const quickInput = page.locator('.quick-input-widget');
+    const quickInputBox = quickInput.locator('.quick-input-box input');
+    const focusedRow = quickInput.locator('.monaco-list-row.focused');
+
+    await page.keyboard.press('F1');
+    await quickInputBox.waitFor({ timeout: LONG });
+    await quickInputBox.pressSequentially('Keel: Run Agent', { delay: 20 });
+    await focusedRow.filter({ hasText: 'Keel: Run Agent' }).waitFor({ timeout: LONG });
+    await page.keyboard.press('Enter');
+
+    await focusedRow.filter({ hasText: 'travel.agent.ts' }).waitFor({ timeout: LONG });
+    await page.keyboard.press('Enter');
+
+    await quickInput.getByText('What should the agent do?').waitFor({ timeout: LONG });
+    await quickInputBox.pressSequentially(EXAMPLE_INPUT, { delay: 5 });
+    await page.keyboard.press('Enter');
+
+    const toast = page.locator('.notification-toast').filter({ hasText: 'completed' });
+    await toast.waitFor({ timeout: LONG });
+    const toastText = await toast.innerText();
+    assert.ok(toastText.includes('Keel · travel completed in'), `unexpected toast: ${toastText}`);
+    assert.ok(toastText.includes(EXAMPLE_RESULT), `the toast does not give the result: ${toastText}`);
+    await toast.getByRole('button', { name: 'Show Run' }).waitFor({ timeout: LONG });
+
+    await keelTab.click();
+    const sidebar = page.locator('.part.sidebar');
+    await sidebar.locator('.composite.title').filter({ hasText: 'Runs' }).waitFor({ timeout: LONG });
+    // A run's row reads "<agent> <description>", e.g. "travel completed · 5 steps · 12 ms".
+    const runRow = sidebar.locator('.monaco-list-row[aria-label^="travel "]').first();
+    await runRow.waitFor({ timeout: LONG });
+    const rowLabel = (await runRow.getAttribute('aria-label')) ?? '';
+    assert.match(rowLabel, /^travel completed · 5 steps · /, `the Runs row does not say the run completed: ${rowLabel}`);
+    await page.screenshot({ path: join(resultsDir, 'ui-run-agent.png') });
+  },
+};
+
+/**
+ * The run above happened in the runtime process of the installed extension, which loaded
+ * better-sqlite3 and esbuild from the extension's own folder (not from the repository).
+ */
+const installedRuntime: UiTest = {
+  name: 'the runtime process runs from the installed extension, with its better-sqlite3 and esbuild',
+  failureScreenshot: 'ui-installed-runtime-failure',
+  async run({ installedExtension }) {
+    const installed = realpathSync(installedExtension);
+    const daemonScript = join(installed, 'dist', 'daemon.js');
+    const processes = listProcesses();
+    const daemon = processes.find((candidate) => candidate.args.some((arg) => arg === daemonScript));
+    assert.ok(daemon, `no process runs ${daemonScript}`);
+
+    const addon = join(installed, 'node_modules', 'better-sqlite3', 'prebuilds', 'linux-x64.node');
+    const maps = readFileSync(`/proc/${daemon.pid}/maps`, 'utf8');
+    assert.ok(maps.includes(addon), `the runtime process did not load ${addon}`);
+    assert.ok(!/better[-_]sqlite3[^\n]*\.node/.test(maps.replaceAll(addon, '')), 'the runtime process loaded another better-sqlite3');
+
+    const esbuild = join(installed, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild');
+    const service = processes.find((candidate) => candidate.parent === daemon.pid && candidate.args[0] === esbuild);
+    assert.ok(service, `the runtime process has no esbuild child running ${esbuild}`);
+  },
+};
+
+export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime];
+
+interface ProcessInfo {
+  readonly pid: number;
+  readonly parent: number;
+  readonly args: readonly string[];
+}
+
+function listProcesses(): ProcessInfo[] {
+  const found: ProcessInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '');
+      // The parent is the second field after the command name, which is in parentheses.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      found.push({ pid: Number(name), parent, args });
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return found;
+}

@@ -1,0 +1,103 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '../../src/runtime/errors';
+import { uiTests } from '../ui/runAgent.ui';
+import { Cleanup, createProfile, installExtension, launchBrowser, runProcess, startCodeServer } from './codeServer';
+import {
+  EXAMPLE_INPUT,
+  EXAMPLE_RESULT,
+  clearStageResult,
+  prepareWorkspace,
+  repoRootFrom,
+  requireBuilt,
+  resultsDirOf,
+  runStageAsMain,
+  writeStageResult,
+  type TestWorkspace,
+} from './testWorkspace';
+
+const STAGE = 'ui';
+const EXTENSION_ID = 'keel.keel-agents';
+const TARGET = 'linux-x64';
+
+/**
+ * Packages the extension with vsce, installs the .vsix into a fresh code-server (without the
+ * smoke-test driver, so toasts show) and drives it with Chromium as a person would. Builds
+ * nothing: run `npm run build` first. Resolves with 0 when every UI test passed.
+ */
+export async function runUi(): Promise<number> {
+  const started = Date.now();
+  const repoRoot = repoRootFrom(__dirname);
+  const resultsDir = resultsDirOf(repoRoot);
+  requireBuilt(repoRoot, [join('dist', 'extension.js'), join('dist', 'daemon.js'), join('dist', 'cli.js')]);
+  mkdirSync(resultsDir, { recursive: true });
+  clearStageResult(resultsDir, STAGE);
+  for (const test of uiTests) rmSync(join(resultsDir, `${test.failureScreenshot}.png`), { force: true });
+  rmSync(join(resultsDir, 'ui-run-agent.png'), { force: true });
+  const logFile = join(resultsDir, `${STAGE}-code-server.log`);
+  rmSync(logFile, { force: true });
+
+  const cleanup = new Cleanup();
+  let passed = 0;
+  let failed = 0;
+  try {
+    const workspace = prepareWorkspace(repoRoot);
+    cleanup.defer(`remove ${workspace.path}`, () => workspace.dispose());
+    const profile = createProfile(cleanup);
+    const vsix = await packageExtension(repoRoot, join(profile.root, 'keel-agents.vsix'));
+    const installedExtension = await installExtension(profile, vsix, EXTENSION_ID);
+    process.stdout.write(`installed ${vsix} into ${installedExtension}\n`);
+    await checkInstalledCli(installedExtension, workspace, profile.root);
+
+    const server = await startCodeServer(profile, { logFile });
+    cleanup.defer('stop code-server', () => server.stop());
+    const { page } = await launchBrowser(cleanup);
+    page.setDefaultTimeout(60_000);
+
+    for (const test of uiTests) {
+      const testStarted = Date.now();
+      try {
+        await test.run({ page, serverUrl: server.url, workspace, installedExtension, resultsDir });
+        passed += 1;
+        process.stdout.write(`  ✔ ${test.name} (${Date.now() - testStarted} ms)\n`);
+      } catch (error) {
+        failed += 1;
+        const screenshot = join(resultsDir, `${test.failureScreenshot}.png`);
+        await page.screenshot({ path: screenshot }).catch(() => undefined);
+        process.stdout.write(`  ✘ ${test.name}\n    ${describeError(error).replaceAll('\n', '\n    ')}\n    screenshot: ${screenshot}\n`);
+      }
+    }
+  } finally {
+    await cleanup.run();
+  }
+
+  writeStageResult(resultsDir, { stage: STAGE, passed, failed });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`${STAGE}: ${passed} passed, ${failed} failed (${seconds} s)\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+/** `vsce package` as a publisher would, offline and without questions. */
+async function packageExtension(repoRoot: string, vsix: string): Promise<string> {
+  const vsce = join(repoRoot, 'node_modules', '.bin', 'vsce');
+  const args = ['package', '--target', TARGET, '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix];
+  const result = await runProcess(vsce, args, { cwd: repoRoot, timeoutMs: 180_000 });
+  if (result.code !== 0) throw new Error(`vsce ${args.join(' ')} failed (exit code ${result.code}):\n${result.output.trim()}`);
+  return vsix;
+}
+
+/**
+ * The installed copy runs the example on its own: its bundles find better-sqlite3 and esbuild in
+ * the extension's folder, since no folder above it has a node_modules with them.
+ */
+async function checkInstalledCli(installedExtension: string, workspace: TestWorkspace, scratch: string): Promise<void> {
+  const env = { ...process.env };
+  delete env['NODE_PATH'];
+  const args = [join(installedExtension, 'bin', 'keel.js'), 'run', workspace.agentFile, '--input', EXAMPLE_INPUT];
+  const result = await runProcess('node', [...args, '--db', join(scratch, 'installed-cli.db')], { cwd: scratch, env, timeoutMs: 60_000 });
+  if (result.code !== 0 || !result.output.includes(EXAMPLE_RESULT)) {
+    throw new Error(`The installed extension's CLI could not run the example (exit code ${result.code}):\n${result.output.trim()}`);
+  }
+}
+
+if (require.main === module) runStageAsMain(STAGE, runUi);
