@@ -23,8 +23,13 @@ if [ ! -x "$NODE_DIR/bin/node" ]; then
   rm -rf "$tmp" "$NODE_DIR"
   mv "$NODE_DIR.partial" "$NODE_DIR"
 fi
+# npm's global config belongs to the npm that reads it, so the Node 24 npm would not see a
+# certificate authority the machine's own npm was configured with: carry it over.
+cafile=$(npm config get cafile 2>/dev/null || true)
+[ -n "$cafile" ] && [ "$cafile" != "null" ] && [ "$cafile" != "undefined" ] || cafile=""
 export PATH="$NODE_DIR/bin:$PATH"
 export npm_config_nodedir="$NODE_DIR"
+[ -z "$cafile" ] || export npm_config_cafile="$cafile"
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -55,3 +60,4 @@ echo "export PATH=\"$NODE_DIR/bin:\$PATH\""
 echo "export npm_config_nodedir=\"$NODE_DIR\""
 echo "export KEEL_CODE_SERVER=\"$CODE_SERVER_DIR/node_modules/.bin/code-server\""
 echo "export npm_config_cache=\"$CACHE/npm\""
+[ -z "$cafile" ] || echo "export npm_config_cafile=\"$cafile\""
