@@ -1,12 +1,13 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { Runtime } from '../runtime/agent/runtime';
-import { loadAgentFile } from '../runtime/agent/loader';
-import { KeelError, describeError } from '../runtime/errors';
 import type { RunEvent } from '../runtime/agent/events';
-import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { loadAgentFile } from '../runtime/agent/loader';
+import { isOwnerAlive } from '../runtime/agent/owner';
+import { Runtime, currentUser, type RunHandle } from '../runtime/agent/runtime';
+import { KeelError, describeError } from '../runtime/errors';
+import type { CheckpointStore, Decision, RunState } from '../runtime/store/checkpointStore';
 import { openSqliteStore } from '../runtime/store/sqliteStore';
 import { databasePathFor, findWorkspaceRoot } from '../runtime/workspace';
-import { runDetail, runHeader, runOutcome, runSummary, runsTable, stepLine } from './render';
+import { pendingApproval, retryLine, runDetail, runHeader, runOutcome, runSummary, runsTable, stepLine } from './render';
 import { styleFor } from './style';
 
 const USAGE = `keel: build LLM agents that survive production
@@ -15,6 +16,8 @@ Usage:
   keel run <file.agent.ts> --input <text> [--model <spec>] [--json]
   keel runs [--limit <n>] [--json]
   keel show <runId> [--json]
+  keel resume <runId> [--json]
+  keel resolve <approvalId> (--retry | --done '<result JSON>' | --fail '<reason>') [--json]
 
 Options:
   --db <path>       the run database (default: .keel/keel.db in the workspace)
@@ -22,7 +25,11 @@ Options:
                     endpoint: set OPENAI_BASE_URL and OPENAI_API_KEY)
   --json            print JSON instead of text
 
-Exit codes: 0 completed, 1 failed (or cancelled), 2 usage error, 130 interrupted.`;
+A run whose process dies is interrupted; \`keel resume\` goes on from its last checkpoint. An unsafe
+tool call that was in flight then needs a decision (\`keel resolve\`): Keel never repeats it blindly.
+
+Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
+3 waiting for a decision, 130 interrupted with Ctrl-C.`;
 
 class UsageError extends KeelError {}
 
@@ -39,6 +46,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return runs(rest);
     case 'show':
       return show(rest);
+    case 'resume':
+      return resume(rest);
+    case 'resolve':
+      return resolve(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -78,32 +89,99 @@ async function run(args: readonly string[]): Promise<number> {
   const json = values.json === true;
 
   const { agent, file: agentFile } = await loadAgentFile(file);
-  const store = openStore(values.db);
-  try {
-    const runtime = new Runtime({ store });
-    const handle = await runtime.start(agent, {
-      input: values.input,
+  return withStore(values.db, async (store) => {
+    const handle = await new Runtime({ store }).start(agent, {
+      input: values.input ?? '',
       agentFile,
       ...(values.model === undefined ? {} : { model: values.model }),
       onEvent: json ? undefined : liveView(),
     });
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-      handle.cancel();
-    };
-    process.once('SIGINT', onSigint);
-    const finished = await handle.done;
-    process.off('SIGINT', onSigint);
-    if (json) {
-      out.write(`${JSON.stringify({ run: finished, steps: await store.getSteps(finished.id) }, null, 2)}\n`);
-    }
-    if (interrupted) return 130;
-    return finished.state === 'completed' ? 0 : 1;
-  } finally {
-    await store.close();
-  }
+    return follow(store, handle, json);
+  });
 }
+
+async function resume(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [prefix, ...extra] = positionals;
+  if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
+    return resumeRun(store, await store.resolveRunId(prefix), values.json === true);
+  });
+}
+
+async function resolve(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    retry: { type: 'boolean' },
+    done: { type: 'string' },
+    fail: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [id, ...extra] = positionals;
+  const chosen = [values.retry === true, values.done !== undefined, values.fail !== undefined].filter(Boolean).length;
+  if (!id || extra.length > 0 || chosen !== 1) {
+    throw new UsageError("keel resolve takes an approval id and one decision: --retry, --done '<result as JSON>' or --fail '<reason>'.");
+  }
+  let decision: Decision;
+  if (values.done !== undefined) {
+    try {
+      decision = { action: 'done', result: JSON.parse(values.done) as unknown };
+    } catch (error) {
+      throw new UsageError(`--done needs the tool's result as JSON (${describeError(error)}).`);
+    }
+  } else if (values.fail !== undefined) {
+    decision = { action: 'fail', reason: values.fail };
+  } else {
+    decision = { action: 'retry' };
+  }
+  return withStore(values.db, async (store) => {
+    const approval = await store.getApproval(id);
+    if (!approval) throw new KeelError(`There is no approval ${id}; \`keel show <runId>\` lists a run's pending approvals.`);
+    const decided = await store.decideApproval(id, decision, currentUser(), Date.now());
+    if (values.json !== true) out.write(`${style.dim(`${decided.decidedBy ?? ''} decided ${id}: ${decision.action}`)}\n`);
+    return resumeRun(store, decided.runId, values.json === true);
+  });
+}
+
+async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
+  const record = await store.getRun(runId);
+  if (!record?.agentFile) {
+    throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
+  }
+  const { agent } = await loadAgentFile(record.agentFile);
+  const handle = await new Runtime({ store }).resume(agent, runId, { onEvent: json ? undefined : liveView() });
+  return follow(store, handle, json);
+}
+
+/** Waits for a run to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
+async function follow(store: CheckpointStore, handle: RunHandle, json: boolean): Promise<number> {
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    handle.cancel();
+  };
+  process.once('SIGINT', onSigint);
+  const stopped = await handle.done;
+  process.off('SIGINT', onSigint);
+  const approvals = await store.listApprovals({ status: 'pending', runId: stopped.id });
+  if (json) {
+    const steps = await store.getSteps(stopped.id);
+    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
+  } else {
+    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
+  }
+  if (interrupted) return 130;
+  return EXIT_CODES[stopped.state];
+}
+
+const EXIT_CODES: Record<RunState, number> = {
+  completed: 0,
+  failed: 1,
+  cancelled: 1,
+  running: 1,
+  interrupted: 1,
+  waiting_approval: 3,
+};
 
 /** Prints each step as it finishes; on a terminal, shows the step in progress until then. */
 function liveView(): (event: RunEvent) => void {
@@ -133,14 +211,28 @@ function liveView(): (event: RunEvent) => void {
         clearPending();
         out.write(`${style.dim(`        log: ${event.message}`)}\n`);
         break;
+      case 'step_retry':
+        clearPending();
+        out.write(`${retryLine(event.failure, style)}\n`);
+        break;
       case 'model_delta':
         break;
       case 'run_finished':
         clearPending();
-        out.write(`${runSummary(event.run, style)}\n${runOutcome(event.run)}\n`);
+        // A paused run's reason is printed with its pending approval, after this.
+        out.write(`${runSummary(event.run, style)}\n${event.run.state === 'waiting_approval' ? '' : `${runOutcome(event.run)}\n`}`);
         break;
     }
   };
+}
+
+async function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
+  const store = openStore(db);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
 }
 
 async function runs(args: readonly string[]): Promise<number> {
@@ -148,31 +240,36 @@ async function runs(args: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError('keel runs takes no arguments.');
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1.');
-  const store = openStore(values.db);
-  try {
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
     const list = await store.listRuns({ limit });
     out.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : `${runsTable(list, style)}\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 async function show(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   const [prefix, ...extra] = positionals;
   if (!prefix || extra.length > 0) throw new UsageError('keel show takes one run id: keel show <runId>');
-  const store = openStore(values.db);
-  try {
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
     const runId = await store.resolveRunId(prefix);
     const record = await store.getRun(runId);
     if (!record) throw new KeelError(`No run ${runId}.`);
     const steps = await store.getSteps(runId);
-    out.write(values.json ? `${JSON.stringify({ run: record, steps }, null, 2)}\n` : `${runDetail(record, steps, style)}\n`);
+    const approvals = await store.listApprovals({ runId });
+    const effects = await store.getEffects(runId);
+    if (values.json) {
+      out.write(`${JSON.stringify({ run: record, steps, effects, approvals }, null, 2)}\n`);
+    } else {
+      out.write(`${runDetail(record, steps, style)}\n`);
+      for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {
+        out.write(`${pendingApproval(approval, style)}\n`);
+      }
+    }
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 main(process.argv.slice(2)).then(

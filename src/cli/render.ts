@@ -5,17 +5,26 @@ import {
   totalTokens,
   truncate,
 } from '../runtime/format';
-import type { RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import type { FailedAttempt } from '../runtime/effects/retry';
+import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
 import type { Style } from './style';
 
 /** Text views of runs for the terminal. Pure functions of their inputs, so they are easy to test. */
 
-const STATE_MARK: Record<RunState, string> = { running: '…', completed: '✓', failed: '✗', cancelled: '⊘' };
+const STATE_MARK: Record<RunState, string> = {
+  running: '…',
+  interrupted: '↯',
+  waiting_approval: '?',
+  completed: '✓',
+  failed: '✗',
+  cancelled: '⊘',
+};
 
 export function stateMark(state: RunState, style: Style): string {
   const mark = STATE_MARK[state];
   if (state === 'completed') return style.green(mark);
   if (state === 'running') return style.cyan(mark);
+  if (state === 'interrupted' || state === 'waiting_approval') return style.yellow(mark);
   return style.red(mark);
 }
 
@@ -31,13 +40,38 @@ export function stepLine(step: StepRecord, style: Style): string {
   return `  ${String(step.seq).padStart(3)} ${kind} ${shown} ${duration}`.trimEnd();
 }
 
+const STATE_TEXT: Record<RunState, string> = {
+  running: 'running',
+  interrupted: 'interrupted',
+  waiting_approval: 'waiting for a decision',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
 export function runSummary(run: RunRecord, style: Style): string {
   const facts = [
-    `${run.state} in ${formatDuration(runDuration(run))}`,
+    `${STATE_TEXT[run.state]} after ${formatDuration(runDuration(run))}`,
     `${run.stepCount} steps`,
     `${totalTokens(run)} tokens`,
   ].join(' · ');
-  return `${stateMark(run.state, style)} ${run.state === 'completed' ? style.green(facts) : style.red(facts)}`;
+  const paint = run.state === 'completed' ? style.green : run.state === 'waiting_approval' || run.state === 'interrupted' ? style.yellow : style.red;
+  return `${stateMark(run.state, style)} ${paint(facts)}`;
+}
+
+/** A failed attempt of the step under way, and what Keel does next. */
+export function retryLine(failure: FailedAttempt, style: Style): string {
+  const next = failure.delayMs === undefined ? 'giving up' : `retrying in ${formatDuration(failure.delayMs)}`;
+  return style.yellow(`        attempt ${failure.attempt} failed (${failure.reason}): ${truncate(failure.error, 80)}; ${next}`);
+}
+
+/** A decision a person must make, and the commands that make it. */
+export function pendingApproval(approval: ApprovalRecord, style: Style): string {
+  return [
+    style.yellow(`? ${approval.id}: ${approval.reason}`),
+    `  ${approval.tool}(${truncate(JSON.stringify(approval.args), 100)})`,
+    `  keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`,
+  ].join('\n');
 }
 
 export function runOutcome(run: RunRecord): string {

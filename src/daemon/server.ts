@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { DaemonNotifications, DaemonRequests, InitializeResult } from '../protocol/daemon';
 import { RpcPeer, type RequestHandlers } from '../protocol/jsonRpc';
 import { loadAgentFile } from '../runtime/agent/loader';
+import { isOwnerAlive } from '../runtime/agent/owner';
 import { Runtime, type RunHandle } from '../runtime/agent/runtime';
 import { KeelError, describeError } from '../runtime/errors';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
@@ -30,38 +31,53 @@ export function serve(): void {
     return { store, runtime };
   };
 
+  const track = (handle: RunHandle): { runId: string } => {
+    active.set(handle.runId, handle);
+    void handle.done.then(
+      () => active.delete(handle.runId),
+      (error: unknown) => {
+        active.delete(handle.runId);
+        process.stderr.write(`run ${handle.runId} could not be recorded: ${describeError(error)}\n`);
+      },
+    );
+    return { runId: handle.runId };
+  };
+
   const handlers: RequestHandlers<DaemonRequests> = {
-    initialize: (params) => {
+    initialize: async (params) => {
       const databasePath = resolve(params.databasePath ?? databasePathFor(params.workspaceRoot));
       if (store && store.location !== databasePath) throw new KeelError('The runtime process is already serving another database.');
       store ??= openSqliteStore(databasePath);
       runtime ??= new Runtime({ store });
+      await store.markInterrupted(isOwnerAlive, Date.now());
       const result: InitializeResult = {
         version: KEEL_VERSION,
         nodeVersion: process.version,
         databasePath,
         runtimePath: __filename,
+        interrupted: await store.listRuns({ states: ['interrupted'] }),
       };
-      return Promise.resolve(result);
+      return result;
     },
     startRun: async (params) => {
       const { runtime: rt } = ready();
       const { agent, file } = await loadAgentFile(params.agentFile);
-      const handle = await rt.start(agent, {
-        input: params.input,
-        agentFile: file,
-        ...(params.model ? { model: params.model } : {}),
-        onEvent: (event) => peer.notify('runEvent', event),
-      });
-      active.set(handle.runId, handle);
-      void handle.done.then(
-        () => active.delete(handle.runId),
-        (error: unknown) => {
-          active.delete(handle.runId);
-          process.stderr.write(`run ${handle.runId} could not be recorded: ${describeError(error)}\n`);
-        },
+      return track(
+        await rt.start(agent, {
+          input: params.input,
+          agentFile: file,
+          ...(params.model ? { model: params.model } : {}),
+          onEvent: (event) => peer.notify('runEvent', event),
+        }),
       );
-      return { runId: handle.runId };
+    },
+    resumeRun: async ({ runId }) => {
+      const { runtime: rt, store: s } = ready();
+      const run = await s.getRun(runId);
+      if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
+      if (!run.agentFile) throw new KeelError(`Run ${runId} was not started from an agent file, so it cannot be resumed here.`);
+      const { agent } = await loadAgentFile(run.agentFile);
+      return track(await rt.resume(agent, runId, { onEvent: (event) => peer.notify('runEvent', event) }));
     },
     cancelRun: ({ runId }) => {
       const handle = active.get(runId);

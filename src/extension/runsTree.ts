@@ -8,6 +8,8 @@ export type RunsTreeNode = { readonly kind: 'run'; readonly runId: string } | { 
 
 const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin'),
+  interrupted: new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('list.warningForeground')),
+  waiting_approval: new vscode.ThemeIcon('question', new vscode.ThemeColor('list.warningForeground')),
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
   cancelled: new vscode.ThemeIcon('circle-slash'),
@@ -119,6 +121,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
         break;
       }
       case 'model_delta':
+      case 'step_retry':
       case 'tool_log':
         break;
     }

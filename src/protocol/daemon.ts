@@ -15,6 +15,8 @@ export interface InitializeResult {
   readonly databasePath: string;
   /** The runtime script actually running: the workspace's keel-agents or the extension's own. */
   readonly runtimePath: string;
+  /** Runs whose process stopped before they finished, found when this runtime process started. */
+  readonly interrupted: readonly RunRecord[];
 }
 
 export interface StartRunParams {
@@ -28,6 +30,8 @@ export interface StartRunParams {
 export interface DaemonRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
   startRun: { params: StartRunParams; result: { runId: string } };
+  /** Continues an interrupted or paused run from its last checkpoint, in this process. */
+  resumeRun: { params: { runId: string }; result: { runId: string } };
   cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
   listRuns: { params: { limit?: number }; result: RunRecord[] };
   getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };

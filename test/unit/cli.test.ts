@@ -131,7 +131,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const output = lines(result.stdout);
       assert.match(output[0] ?? '', /^travel run_[0-9a-z]+ · keel\.scripted:travel-script$/);
       assert.ok(output.some((line) => /log: charging \$598 for Ada Lovelace/.test(line)), 'the tool log line is shown');
-      assert.match(output.at(-2) ?? '', /^✓ completed in .+ · 5 steps · \d+ tokens$/);
+      assert.match(output.at(-2) ?? '', /^✓ completed after .+ · 5 steps · \d+ tokens$/);
       assert.match(output.at(-1) ?? '', /^Booked UA66 for \$598\. Confirmation KEEL-UA66-30\.$/);
     });
 
@@ -156,7 +156,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
 
       assert.equal(result.code, 0, describeResult(result));
       const document = JSON.parse(result.stdout) as { run: RunRecord; steps: StepRecord[] };
-      assert.deepEqual(Object.keys(document).sort(), ['run', 'steps']);
+      assert.deepEqual(Object.keys(document).sort(), ['approvals', 'run', 'steps']);
       assert.equal(document.run.state, 'completed');
       assert.match(document.run.result ?? '', /^Booked UA66 for \$598/);
       assert.deepEqual(
@@ -179,7 +179,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       assert.equal(result.code, 1, describeResult(result));
       const output = lines(result.stdout);
       assert.equal(stepLines(result.stdout).length, 6);
-      assert.match(output.at(-2) ?? '', /^✗ failed in .+ · 6 steps · \d+ tokens$/);
+      assert.match(output.at(-2) ?? '', /^✗ failed after .+ · 6 steps · \d+ tokens$/);
       assert.equal(output.at(-1), 'looper reached maxSteps (3) without a final answer.');
       assertNoStackTrace(result);
 

@@ -178,6 +178,7 @@ function eventRunId(event: RunEvent): string {
     case 'step_finished':
       return event.step.runId;
     case 'model_delta':
+    case 'step_retry':
     case 'tool_log':
       return event.runId;
   }

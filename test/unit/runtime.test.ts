@@ -187,7 +187,7 @@ describe('Runtime: the agent loop', () => {
     const finished = await run(agent(broken));
 
     assert.equal(finished.state, 'failed');
-    assert.equal(finished.error, 'connection refused');
+    assert.equal(finished.error, 'The model test:down failed (not a transient failure, not retried): connection refused');
     const [step] = await store.getSteps(finished.id);
     assert.equal(step?.status, 'failed');
     assert.equal(step?.error, 'connection refused');

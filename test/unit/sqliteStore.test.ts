@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreError } from '../../src/runtime/errors';
 import { SQLITE_MIGRATIONS, type Migration } from '../../src/runtime/store/sqliteMigrations';
+import type { NewRun } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
 
 const KEEL_APPLICATION_ID = 0x4b45454c;
@@ -19,28 +20,39 @@ describe('SqliteStore', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  function newRun(id: string, createdAt: number): NewRun {
+    return { id, agent: 'travel', agentFile: '/a.agent.ts', model: 'openai:x', input: 'hi', traceId: 'ab'.repeat(16), owner: 'host/1/t', createdAt };
+  }
+
   async function recordRun(id: string, createdAt: number): Promise<void> {
     const store = openSqliteStore(path);
-    await store.createRun({ id, agent: 'travel', agentFile: '/a.agent.ts', model: 'openai:x', input: 'hi', createdAt });
-    await store.beginStep({
-      runId: id,
-      seq: 1,
-      kind: 'tool',
-      name: 'book',
-      input: { flight: 'UA66' },
-      idempotencyKey: `${id}:1:0`,
-      startedAt: createdAt + 1,
+    await store.createRun(newRun(id, createdAt));
+    await store.transition({
+      begin: {
+        runId: id,
+        seq: 1,
+        kind: 'tool',
+        name: 'book',
+        input: { flight: 'UA66' },
+        idempotencyKey: `${id}:1:0`,
+        startedAt: createdAt + 1,
+        effect: { key: `${id}:1:0`, tool: 'book', effect: 'unsafe', argsHash: 'h' },
+      },
+      durable: true,
     });
-    await store.endStep({
-      runId: id,
-      seq: 1,
-      status: 'completed',
-      output: { content: 'ok' },
-      error: null,
-      endedAt: createdAt + 5,
-      usage: { inputTokens: 10, outputTokens: 3 },
+    await store.transition({
+      end: {
+        runId: id,
+        seq: 1,
+        status: 'completed',
+        output: { content: 'ok' },
+        error: null,
+        endedAt: createdAt + 5,
+        usage: { inputTokens: 10, outputTokens: 3 },
+        effectKey: `${id}:1:0`,
+      },
     });
-    await store.finishRun({ runId: id, state: 'completed', result: 'done', error: null, endedAt: createdAt + 6 });
+    await store.finishRun({ runId: id, state: 'completed', result: 'done', error: null, endedAt: createdAt + 6, at: createdAt + 6 });
     await store.close();
   }
 
@@ -55,6 +67,8 @@ describe('SqliteStore', () => {
       model: 'openai:x',
       input: 'hi',
       state: 'completed',
+      traceId: 'ab'.repeat(16),
+      owner: 'host/1/t',
       createdAt: 1000,
       updatedAt: 1006,
       endedAt: 1006,
@@ -74,6 +88,23 @@ describe('SqliteStore', () => {
       output: { content: 'ok' },
       error: null,
       idempotencyKey: 'run_a:1:0',
+      attempts: 1,
+      failedAttempts: [],
+      startedAt: 1001,
+      endedAt: 1005,
+    });
+    const [effect] = await store.getEffects('run_a');
+    assert.deepEqual(effect, {
+      key: 'run_a:1:0',
+      runId: 'run_a',
+      seq: 1,
+      tool: 'book',
+      effect: 'unsafe',
+      argsHash: 'h',
+      status: 'completed',
+      attempts: 1,
+      result: { content: 'ok' },
+      error: null,
       startedAt: 1001,
       endedAt: 1005,
     });
@@ -82,17 +113,10 @@ describe('SqliteStore', () => {
 
   it('records a step as in progress, with its inputs, before it ends', async () => {
     const store = openSqliteStore(path);
-    await store.createRun({ id: 'run_b', agent: 'a', agentFile: null, model: 'm', input: 'x', createdAt: 1 });
-    const started = await store.beginStep({
-      runId: 'run_b',
-      seq: 1,
-      kind: 'model',
-      name: 'm',
-      input: { messageCount: 2 },
-      idempotencyKey: null,
-      startedAt: 2,
+    await store.createRun(newRun('run_b', 1));
+    await store.transition({
+      begin: { runId: 'run_b', seq: 1, kind: 'model', name: 'm', input: { messageCount: 2 }, idempotencyKey: null, startedAt: 2 },
     });
-    assert.equal(started.status, 'in_progress');
     await store.close();
     const reopened = openSqliteStore(path);
     const [step] = await reopened.getSteps('run_b');
@@ -158,7 +182,7 @@ describe('SqliteStore', () => {
         () => openSqliteStore(join(dir, 'newer.db')),
         (error: unknown) =>
           error instanceof StoreError &&
-          /was written by a newer Keel \(schema version 99; this Keel understands up to 1\)/.test(error.message),
+          /was written by a newer Keel \(schema version 99; this Keel understands up to 2\)/.test(error.message),
       );
       assert.deepEqual(readFileSync(join(dir, 'newer.db')), before);
     });

@@ -50,6 +50,7 @@ export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
       return { run: { ...model.run, stepCount }, steps };
     }
     case 'model_delta':
+    case 'step_retry':
     case 'tool_log':
       return model;
   }

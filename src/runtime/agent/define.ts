@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentDefinitionError } from '../errors';
+import { DEFAULT_MODEL_RETRY, DEFAULT_TOOL_RETRY, retryPolicy, type RetryPolicy } from '../effects/retry';
 import type { Model, ToolSpec } from '../model/model';
 
 /**
@@ -30,6 +31,8 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
   readonly args: A;
   readonly output?: O;
   readonly effect: Effect;
+  /** How failures of this tool are retried (same idempotency key each time). */
+  readonly retry?: Partial<RetryPolicy>;
   run(args: z.output<A>, ctx: ToolContext): Promise<z.input<O>> | z.input<O>;
 }
 
@@ -40,6 +43,7 @@ export interface Tool {
   readonly args: ArgsSchema;
   readonly output: z.ZodType | undefined;
   readonly effect: Effect;
+  readonly retry: RetryPolicy;
   /** The JSON Schema of the arguments, as offered to models. */
   readonly spec: ToolSpec;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
@@ -53,6 +57,8 @@ export interface AgentConfig {
   readonly tools?: readonly Tool[];
   /** The most model calls a run may make before it fails for want of a final answer. Default 10. */
   readonly maxSteps?: number;
+  /** How failed model calls are retried. */
+  readonly modelRetry?: Partial<RetryPolicy>;
 }
 
 export interface Agent {
@@ -62,6 +68,7 @@ export interface Agent {
   readonly model: Model | string;
   readonly tools: ReadonlyMap<string, Tool>;
   readonly maxSteps: number;
+  readonly modelRetry: RetryPolicy;
 }
 
 // Symbol.for, so an agent built by another copy of keel-agents is still recognised.
@@ -99,6 +106,7 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnkn
     args: config.args,
     output: config.output,
     effect: config.effect,
+    retry: withPolicy(where, () => retryPolicy(DEFAULT_TOOL_RETRY, config.retry)),
     spec: { name: config.name, description: config.description, parameters },
     run: async (args: unknown, ctx: ToolContext): Promise<unknown> => run(args as z.output<A>, ctx),
   });
@@ -133,6 +141,7 @@ export function defineAgent(config: AgentConfig): Agent {
     model: config.model,
     tools,
     maxSteps,
+    modelRetry: withPolicy(where, () => retryPolicy(DEFAULT_MODEL_RETRY, config.modelRetry)),
   });
 }
 
@@ -158,5 +167,13 @@ function checkName(name: unknown, where: string): void {
     throw new AgentDefinitionError(
       `${where}: \`name\` must be 1-64 letters, digits, '_' or '-' (got ${JSON.stringify(name)}).`,
     );
+  }
+}
+
+function withPolicy(where: string, build: () => RetryPolicy): RetryPolicy {
+  try {
+    return build();
+  } catch (error) {
+    throw new AgentDefinitionError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

@@ -1,12 +1,18 @@
+import type { FailedAttempt } from '../effects/retry';
 import type { RunRecord, StepRecord } from '../store/checkpointStore';
 
-/** What a run reports while it goes: plain JSON, so it crosses process and webview boundaries as is. */
+/**
+ * What a run reports while it goes: plain JSON, so it crosses process and webview boundaries as
+ * is. `run_finished` means this execution stopped: the run ended, paused for a decision, or was
+ * interrupted; its record's state says which.
+ */
 export type RunEvent =
   | { readonly type: 'run_started'; readonly run: RunRecord }
   | { readonly type: 'step_started'; readonly step: StepRecord }
   | { readonly type: 'step_finished'; readonly step: StepRecord }
   | { readonly type: 'model_delta'; readonly runId: string; readonly seq: number; readonly text: string }
   | { readonly type: 'tool_log'; readonly runId: string; readonly seq: number; readonly message: string }
+  | { readonly type: 'step_retry'; readonly runId: string; readonly seq: number; readonly failure: FailedAttempt }
   | { readonly type: 'run_finished'; readonly run: RunRecord };
 
 export type RunEventListener = (event: RunEvent) => void;

@@ -1,29 +1,71 @@
-import { describeError } from '../errors';
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { CircuitBreakers, CircuitOpenError } from '../effects/circuitBreaker';
+import {
+  AttemptsExhaustedError,
+  abortableSleep,
+  classifyError,
+  withRetries,
+  type FailedAttempt,
+  type RetryPolicy,
+} from '../effects/retry';
+import { KeelError, describeError } from '../errors';
 import { newRunId } from '../ids';
-import { modelLabel, type Message, type Model, type Usage } from '../model/model';
+import {
+  modelLabel,
+  type AssistantMessage,
+  type Message,
+  type Model,
+  type ModelResponse,
+  type ToolSpec,
+  type Usage,
+} from '../model/model';
 import { resolveModel } from '../model/resolve';
-import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
-import type { Agent, ToolContext } from './define';
+import {
+  RESUMABLE_STATES,
+  type ApprovalRecord,
+  type CheckpointStore,
+  type Decision,
+  type RunRecord,
+  type StepEnd,
+  type StepRecord,
+  type StepStart,
+} from '../store/checkpointStore';
+import type { Agent, Tool, ToolContext } from './define';
 import type { RunEvent, RunEventListener } from './events';
-import { executeToolCall, type ToolOutcome } from './toolCall';
+import { ConversationHash, Journal, JournalDivergenceError, canonicalJson, sha256 } from './journal';
+import { PROCESS_OWNER, isOwnerAlive } from './owner';
+import { checkToolOutput, prepareToolCall } from './toolCall';
 
 export interface RuntimeOptions {
   readonly store: CheckpointStore;
   readonly now?: () => number;
+  /** This process's identity as the owner of the runs it executes. */
+  readonly owner?: string;
+  readonly breakers?: CircuitBreakers;
+  /** For backoff jitter; tests make it predictable. */
+  readonly random?: () => number;
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export interface StartOptions {
   readonly input: string;
-  /** The file the agent came from, recorded with the run. */
+  /** The file the agent came from, recorded with the run so that it can be resumed. */
   readonly agentFile?: string;
   /** Overrides the agent's own model for this run. */
   readonly model?: Model | string;
   readonly onEvent?: RunEventListener;
 }
 
+export interface ResumeOptions {
+  /** The model to continue with; by default the one the run recorded (or the agent's own). */
+  readonly model?: Model | string;
+  readonly onEvent?: RunEventListener;
+}
+
 export interface RunHandle {
   readonly runId: string;
-  /** Settles with the run's final record; rejects only if the store itself fails. */
+  /** Settles with the run's record when it stops (ended, paused or interrupted); rejects only if the store fails. */
   readonly done: Promise<RunRecord>;
   /** Stops the run at the next opportunity; it ends `cancelled`. */
   cancel(): void;
@@ -31,14 +73,34 @@ export interface RunHandle {
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
 
-/** Runs agents: the observe-think-act loop, journaled step by step in a CheckpointStore. */
+type LoopResult =
+  | { readonly kind: 'completed'; readonly answer: string }
+  | { readonly kind: 'failed'; readonly error: string }
+  | { readonly kind: 'paused'; readonly approval: ApprovalRecord };
+
+/** What becomes of one tool call, as the model will read it. */
+type ToolResult = { readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string };
+
+/**
+ * Runs agents: the observe-think-act loop, journaled step by step in a CheckpointStore so that a
+ * run survives the death of its process. On resume the loop runs again from the start, taking
+ * every recorded result from the journal instead of calling the model or the tool again.
+ */
 export class Runtime {
   private readonly store: CheckpointStore;
   private readonly now: () => number;
+  private readonly owner: string;
+  private readonly breakers: CircuitBreakers;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
     this.now = options.now ?? Date.now;
+    this.owner = options.owner ?? PROCESS_OWNER;
+    this.breakers = options.breakers ?? new CircuitBreakers(undefined, this.now);
+    this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? abortableSleep;
   }
 
   /** Records a new run and starts it; resolves once the run is recorded, before it finishes. */
@@ -51,142 +113,166 @@ export class Runtime {
       agentFile: options.agentFile ?? null,
       model: modelLabel(model),
       input: options.input,
+      traceId: randomBytes(16).toString('hex'),
+      owner: this.owner,
       createdAt,
     });
-    const emit = options.onEvent ?? (() => undefined);
+    return this.launch(agent, model, run, [], options.onEvent);
+  }
+
+  /**
+   * Continues a run that was interrupted or paused, in this process: same run id, same trace.
+   * Throws, changing nothing, when the run cannot go on (still running elsewhere, ended, waiting
+   * for a decision nobody has made yet, or started by another agent).
+   */
+  async resume(agent: Agent, runId: string, options: ResumeOptions = {}): Promise<RunHandle> {
+    await this.store.markInterrupted(isOwnerAlive, this.now());
+    const existing = await this.store.getRun(runId);
+    if (!existing) throw new KeelError(`There is no run ${runId} in ${this.store.location}.`);
+    if (existing.agent !== agent.name) {
+      throw new KeelError(`Run ${runId} belongs to agent "${existing.agent}", not "${agent.name}".`);
+    }
+    if (!RESUMABLE_STATES.includes(existing.state)) {
+      throw new KeelError(
+        existing.state === 'running'
+          ? `Run ${runId} is still running (in process ${existing.owner ?? 'unknown'}).`
+          : `Run ${runId} has ${existing.state === 'completed' ? 'completed' : `ended ${existing.state}`}; only interrupted or paused runs can be resumed.`,
+      );
+    }
+    const pending = await this.store.listApprovals({ status: 'pending', runId });
+    if (pending.length > 0) {
+      throw new KeelError(
+        `Run ${runId} is waiting for a decision on approval ${pending[0]!.id} (${pending[0]!.tool}): ${pending[0]!.reason}`,
+      );
+    }
+    // The model the run recorded: the agent's own, or the spec it was started with instead.
+    const own = resolveModel(agent.model);
+    const model = resolveModel(options.model ?? (modelLabel(own) === existing.model ? own : existing.model));
+    const steps = await this.store.getSteps(runId);
+    const run = await this.store.claimRun(runId, this.owner, RESUMABLE_STATES, this.now());
+    if (!run) throw new KeelError(`Run ${runId} was resumed by another process just now.`);
+    return this.launch(agent, model, run, steps, options.onEvent);
+  }
+
+  private launch(agent: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): RunHandle {
+    const emit = onEvent ?? (() => undefined);
     const controller = new AbortController();
     emit({ type: 'run_started', run });
-    const done = this.execute(agent, model, run, controller.signal, emit);
-    return { runId: run.id, done, cancel: () => controller.abort(new Error('Cancelled by the user.')) };
+    const services: Services = {
+      store: this.store,
+      now: this.now,
+      breakers: this.breakers,
+      random: this.random,
+      sleep: this.sleep,
+    };
+    const execution = new Execution(services, agent, model, run, new Journal(run.id, steps), controller.signal, emit);
+    return {
+      runId: run.id,
+      done: execution.execute(),
+      cancel: () => controller.abort(new Error('Cancelled by the user.')),
+    };
+  }
+}
+
+/** What the execution of one run needs from its runtime. */
+interface Services {
+  readonly store: CheckpointStore;
+  readonly now: () => number;
+  readonly breakers: CircuitBreakers;
+  readonly random: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** One run executing in this process: the loop, its replay of the journal and its checkpoints. */
+class Execution {
+  private readonly store: CheckpointStore;
+  private readonly now: () => number;
+  private seq = 0;
+  /** The end of the last step, written together with the start of the next one. */
+  private pendingEnd: { end: StepEnd; record: StepRecord } | undefined;
+  /** What the steps under way started with, to build their records when they end. */
+  private readonly started = new Map<number, Pick<StepRecord, 'kind' | 'name' | 'input' | 'idempotencyKey' | 'startedAt'>>();
+
+  constructor(
+    private readonly services: Services,
+    private readonly agent: Agent,
+    private readonly model: Model,
+    private readonly run: RunRecord,
+    private readonly journal: Journal,
+    private readonly signal: AbortSignal,
+    private readonly emit: (event: RunEvent) => void,
+  ) {
+    this.store = services.store;
+    this.now = services.now;
   }
 
-  private async execute(
-    agent: Agent,
-    model: Model,
-    run: RunRecord,
-    signal: AbortSignal,
-    emit: (event: RunEvent) => void,
-  ): Promise<RunRecord> {
-    let finished: RunRecord;
+  async execute(): Promise<RunRecord> {
+    const runId = this.run.id;
+    let stopped: RunRecord;
     try {
-      const result = await this.loop(agent, model, run, signal, emit);
-      finished = await this.store.finishRun(
-        result.ok
-          ? { runId: run.id, state: 'completed', result: result.answer, error: null, endedAt: this.now() }
-          : { runId: run.id, state: 'failed', result: null, error: result.error, endedAt: this.now() },
-      );
+      const result = await this.loop();
+      await this.flush();
+      switch (result.kind) {
+        case 'completed':
+          stopped = await this.finish({ state: 'completed', result: result.answer, error: null });
+          break;
+        case 'failed':
+          stopped = await this.finish({ state: 'failed', result: null, error: result.error });
+          break;
+        case 'paused':
+          stopped = await this.store.finishRun({
+            runId,
+            state: 'waiting_approval',
+            result: null,
+            error: result.approval.reason,
+            endedAt: null,
+            at: this.now(),
+          });
+          break;
+      }
     } catch (error) {
-      const cancelled = signal.aborted;
-      finished = await this.store.finishRun({
-        runId: run.id,
-        state: cancelled ? 'cancelled' : 'failed',
-        result: null,
-        error: cancelled ? describeError(signal.reason) : describeError(error),
-        endedAt: this.now(),
-      });
+      await this.flush();
+      if (error instanceof JournalDivergenceError) {
+        stopped = await this.store.finishRun({ runId, state: 'interrupted', result: null, error: error.message, endedAt: null, at: this.now() });
+      } else if (this.signal.aborted) {
+        stopped = await this.finish({ state: 'cancelled', result: null, error: describeError(this.signal.reason) });
+      } else {
+        stopped = await this.finish({ state: 'failed', result: null, error: describeError(error) });
+      }
     }
-    emit({ type: 'run_finished', run: finished });
-    return finished;
+    this.emit({ type: 'run_finished', run: stopped });
+    return stopped;
   }
 
-  private async loop(
-    agent: Agent,
-    model: Model,
-    run: RunRecord,
-    signal: AbortSignal,
-    emit: (event: RunEvent) => void,
-  ): Promise<{ ok: true; answer: string } | { ok: false; error: string }> {
-    const tools = [...agent.tools.values()];
-    const specs = tools.map((tool) => tool.spec);
-    const messages: Message[] = [
-      { role: 'system', content: agent.instructions },
-      { role: 'user', content: run.input },
-    ];
-    let seq = 0;
+  private finish(end: { state: 'completed' | 'failed' | 'cancelled'; result: string | null; error: string | null }): Promise<RunRecord> {
+    const at = this.now();
+    return this.store.finishRun({ runId: this.run.id, ...end, endedAt: at, at });
+  }
+
+  private async loop(): Promise<LoopResult> {
+    const { agent } = this;
+    const specs = [...agent.tools.values()].map((tool) => tool.spec);
+    const conversation = new ConversationHash(specs);
+    const messages: Message[] = [];
+    const say = (message: Message) => {
+      messages.push(message);
+      conversation.append(message);
+    };
+    say({ role: 'system', content: agent.instructions });
+    say({ role: 'user', content: this.run.input });
+
     for (let turn = 0; turn < agent.maxSteps; turn++) {
-      signal.throwIfAborted();
-      const modelSeq = ++seq;
-      emit({
-        type: 'step_started',
-        step: await this.store.beginStep({
-          runId: run.id,
-          seq: modelSeq,
-          kind: 'model',
-          name: modelLabel(model),
-          input: { messageCount: messages.length, tools: specs.map((spec) => spec.name) },
-          idempotencyKey: null,
-          startedAt: this.now(),
-        }),
-      });
-      let response;
-      try {
-        response = await model.generate(
-          { messages: [...messages], tools: specs },
-          { signal, onTextDelta: (text) => emit({ type: 'model_delta', runId: run.id, seq: modelSeq, text }) },
-        );
-      } catch (error) {
-        await this.failStep(run.id, modelSeq, signal.aborted ? describeError(signal.reason) : describeError(error), emit);
-        throw error;
-      }
-      emit({
-        type: 'step_finished',
-        step: await this.store.endStep({
-          runId: run.id,
-          seq: modelSeq,
-          status: 'completed',
-          output: response,
-          error: null,
-          endedAt: this.now(),
-          usage: response.usage,
-        }),
-      });
-      messages.push(response.message);
-      if (response.message.toolCalls.length === 0) return { ok: true, answer: response.message.content ?? '' };
+      this.signal.throwIfAborted();
+      const modelSeq = ++this.seq;
+      const response = await this.modelStep(modelSeq, messages, specs, conversation.value);
+      say(response.message);
+      if (response.message.toolCalls.length === 0) return { kind: 'completed', answer: response.message.content ?? '' };
 
       for (const [callIndex, call] of response.message.toolCalls.entries()) {
-        signal.throwIfAborted();
-        const toolSeq = ++seq;
-        const idempotencyKey = `${run.id}:${modelSeq}:${callIndex}`;
-        emit({
-          type: 'step_started',
-          step: await this.store.beginStep({
-            runId: run.id,
-            seq: toolSeq,
-            kind: 'tool',
-            name: call.name,
-            input: { toolCallId: call.id, arguments: call.arguments },
-            idempotencyKey,
-            startedAt: this.now(),
-          }),
-        });
-        const ctx: ToolContext = {
-          runId: run.id,
-          stepId: modelSeq,
-          callIndex,
-          idempotencyKey,
-          signal,
-          log: (message) => emit({ type: 'tool_log', runId: run.id, seq: toolSeq, message: String(message) }),
-        };
-        let outcome: ToolOutcome;
-        try {
-          outcome = await executeToolCall(agent, call, ctx);
-        } catch (error) {
-          await this.failStep(run.id, toolSeq, describeError(signal.aborted ? signal.reason : error), emit);
-          throw error;
-        }
-        emit({
-          type: 'step_finished',
-          step: await this.store.endStep({
-            runId: run.id,
-            seq: toolSeq,
-            status: outcome.ok ? 'completed' : 'failed',
-            output: outcome.ok ? { content: outcome.content, value: outcome.value } : { content: `Error: ${outcome.error}` },
-            error: outcome.ok ? null : outcome.error,
-            endedAt: this.now(),
-            usage: NO_USAGE,
-          }),
-        });
-        messages.push({
+        this.signal.throwIfAborted();
+        const outcome = await this.toolStep(++this.seq, modelSeq, callIndex, call);
+        if ('approval' in outcome) return { kind: 'paused', approval: outcome.approval };
+        say({
           role: 'tool',
           toolCallId: call.id,
           name: call.name,
@@ -195,24 +281,347 @@ export class Runtime {
         });
       }
     }
-    return {
-      ok: false,
-      error: `${agent.name} reached maxSteps (${agent.maxSteps}) without a final answer.`,
-    };
+    return { kind: 'failed', error: `${agent.name} reached maxSteps (${agent.maxSteps}) without a final answer.` };
   }
 
-  private async failStep(runId: string, seq: number, error: string, emit: (event: RunEvent) => void): Promise<void> {
-    emit({
-      type: 'step_finished',
-      step: await this.store.endStep({
-        runId,
+  private async modelStep(
+    seq: number,
+    messages: readonly Message[],
+    specs: readonly ToolSpec[],
+    requestHash: string,
+  ): Promise<ModelResponse> {
+    const label = modelLabel(this.model);
+    const recorded = this.journal.recorded(seq, 'model', label, () => 'a model call');
+    if (recorded) {
+      const input = recorded.input as { requestHash?: string };
+      if (input.requestHash !== requestHash) {
+        throw this.journal.diverged(
+          seq,
+          'the conversation the agent now sends the model differs from the recorded one (its instructions, tools or earlier results changed)',
+        );
+      }
+      if (recorded.status === 'completed') return recorded.output as ModelResponse;
+      if (recorded.status === 'failed') throw this.journal.diverged(seq, 'the recorded model call failed, so the run should have ended there');
+    } else {
+      await this.begin({
+        runId: this.run.id,
         seq,
-        status: 'failed',
-        output: null,
-        error,
-        endedAt: this.now(),
-        usage: NO_USAGE,
-      }),
+        kind: 'model',
+        name: label,
+        input: { messageCount: messages.length, tools: specs.map((spec) => spec.name), requestHash },
+        idempotencyKey: null,
+        startedAt: this.now(),
+      });
+    }
+    const failures: FailedAttempt[] = recorded ? await this.restart(recorded) : [];
+    const breaker = this.services.breakers.for(`model ${label}`);
+    let response: ModelResponse;
+    try {
+      response = await this.withRetries(seq, this.agent.modelRetry, failures, undefined, async () => {
+        breaker.admit();
+        try {
+          const answer = await this.model.generate(
+            { messages: [...messages], tools: specs },
+            { signal: this.signal, onTextDelta: (text) => this.emit({ type: 'model_delta', runId: this.run.id, seq, text }) },
+          );
+          breaker.succeeded();
+          return answer;
+        } catch (error) {
+          if (!this.signal.aborted && classifyError(error, this.agent.modelRetry).class === 'retry') breaker.failed();
+          throw error;
+        }
+      });
+    } catch (error) {
+      await this.end(seq, { status: 'failed', output: null, error: failureMessage(error, this.signal), usage: NO_USAGE }, failures);
+      await this.flush();
+      throw error instanceof AttemptsExhaustedError ? new KeelError(attemptsMessage(label, error)) : error;
+    }
+    await this.end(seq, { status: 'completed', output: response, error: null, usage: response.usage }, failures);
+    return response;
+  }
+
+  private async toolStep(
+    seq: number,
+    modelSeq: number,
+    callIndex: number,
+    call: AssistantMessage['toolCalls'][number],
+  ): Promise<ToolResult | { approval: ApprovalRecord }> {
+    const idempotencyKey = `${this.run.id}:${modelSeq}:${callIndex}`;
+    const recorded = this.journal.recorded(seq, 'tool', call.name, () => `a call to ${call.name}`);
+    const input = { toolCallId: call.id, arguments: call.arguments };
+    if (recorded && canonicalJson(recorded.input) !== canonicalJson(input)) {
+      throw this.journal.diverged(seq, `the call to ${call.name} has other arguments than the recorded one`);
+    }
+    if (recorded && recorded.status !== 'in_progress') {
+      const output = recorded.output as { content?: string; value?: unknown } | null;
+      return recorded.status === 'completed'
+        ? { ok: true, value: output?.value, content: output?.content ?? '' }
+        : { ok: false, error: recorded.error ?? 'failed' };
+    }
+
+    const prepared = prepareToolCall(this.agent, call);
+    if (!prepared.ok) {
+      if (recorded) await this.restart(recorded);
+      else await this.begin({ runId: this.run.id, seq, kind: 'tool', name: call.name, input, idempotencyKey, startedAt: this.now() });
+      await this.endTool(seq, { ok: false, error: prepared.error }, undefined, []);
+      return { ok: false, error: prepared.error };
+    }
+    const { tool, args } = prepared;
+    const effectKey = tool.effect === 'none' ? undefined : idempotencyKey;
+    let earlier: FailedAttempt[] = [];
+    if (recorded) {
+      if (tool.effect === 'unsafe') {
+        const decided = await this.decideUnknownOutcome(recorded, tool, args, idempotencyKey);
+        if (decided !== 'retry') return decided;
+      }
+      earlier = await this.restart(recorded);
+    } else {
+      await this.begin(
+        {
+          runId: this.run.id,
+          seq,
+          kind: 'tool',
+          name: call.name,
+          input,
+          idempotencyKey,
+          startedAt: this.now(),
+          ...(tool.effect === 'none'
+            ? {}
+            : { effect: { key: idempotencyKey, tool: tool.name, effect: tool.effect, argsHash: sha256(canonicalJson(args)) } }),
+        },
+        tool.effect !== 'none',
+      );
+    }
+    const { result, failures } = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);
+    await this.endTool(seq, result, effectKey, failures);
+    return result;
+  }
+
+  /**
+   * An unsafe tool call was in progress when its process stopped: it may or may not have taken
+   * effect, so a person decides. Returns the call's result when the decision settles it,
+   * `retry` when it is to run again under the same key, or the approval still to be decided.
+   */
+  private async decideUnknownOutcome(
+    recorded: StepRecord,
+    tool: Tool,
+    args: unknown,
+    idempotencyKey: string,
+  ): Promise<ToolResult | { approval: ApprovalRecord } | 'retry'> {
+    const approval = await this.store.requestApproval({
+      id: `appr_${idempotencyKey}`,
+      runId: this.run.id,
+      seq: recorded.seq,
+      kind: 'unknown_outcome',
+      tool: tool.name,
+      args,
+      argsHash: sha256(canonicalJson(args)),
+      reason: `${tool.name} was running when its process stopped, and it is unsafe to repeat: Keel cannot tell whether it took effect. Retry it with the same idempotency key, mark it done with its result, or fail it.`,
+      requestedAt: this.now(),
     });
+    const decision: Decision | null = approval.decision;
+    if (!decision) return { approval };
+    if (decision.action === 'retry') return 'retry';
+    const result: ToolResult =
+      decision.action === 'done'
+        ? checkToolOutput(tool, decision.result)
+        : { ok: false, error: `${tool.name} was marked as failed by ${approval.decidedBy ?? 'a person'}: ${decision.reason}` };
+    this.started.set(recorded.seq, recorded);
+    await this.endTool(recorded.seq, result, idempotencyKey, recorded.failedAttempts);
+    return result;
+  }
+
+  private endTool(seq: number, result: ToolResult, effectKey: string | undefined, failures: readonly FailedAttempt[]): Promise<void> {
+    return this.end(
+      seq,
+      {
+        ...(result.ok
+          ? { status: 'completed', output: { content: result.content, value: result.value }, error: null }
+          : { status: 'failed', output: { content: `Error: ${result.error}` }, error: result.error }),
+        usage: NO_USAGE,
+        ...optionalKey(effectKey),
+      },
+      failures,
+    );
+  }
+
+  private async runTool(
+    seq: number,
+    tool: Tool,
+    args: unknown,
+    call: { modelSeq: number; callIndex: number; idempotencyKey: string },
+    earlier: readonly FailedAttempt[],
+  ): Promise<{ result: ToolResult; failures: FailedAttempt[] }> {
+    const failures = [...earlier];
+    const ctx: ToolContext = {
+      runId: this.run.id,
+      stepId: call.modelSeq,
+      callIndex: call.callIndex,
+      idempotencyKey: call.idempotencyKey,
+      signal: this.signal,
+      log: (message) => this.emit({ type: 'tool_log', runId: this.run.id, seq, message: String(message) }),
+    };
+    const breaker = this.services.breakers.for(`tool ${tool.name}`);
+    const effectKey = tool.effect === 'none' ? undefined : call.idempotencyKey;
+    try {
+      const value = await this.withRetries(seq, tool.retry, failures, effectKey, async () => {
+        breaker.admit();
+        try {
+          const result = await tool.run(args, ctx);
+          breaker.succeeded();
+          return result;
+        } catch (error) {
+          if (!this.signal.aborted && classifyError(error, tool.retry).class === 'retry') breaker.failed();
+          throw error;
+        }
+      });
+      return { result: checkToolOutput(tool, value), failures };
+    } catch (error) {
+      if (this.signal.aborted || error instanceof CircuitOpenError) {
+        const message = failureMessage(error, this.signal);
+        await this.end(seq, { status: 'failed', output: null, error: message, usage: NO_USAGE, ...optionalKey(effectKey) }, failures);
+        await this.flush();
+        throw error;
+      }
+      const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
+      const tries = failures.length - earlier.length;
+      const error_ = tries > 1 ? `${tool.name} failed after ${tries} attempts: ${describeError(last)}` : `${tool.name} failed: ${describeError(last)}`;
+      return { result: { ok: false, error: error_ }, failures };
+    }
+  }
+
+  private withRetries<T>(
+    seq: number,
+    policy: RetryPolicy,
+    failures: FailedAttempt[],
+    effectKey: string | undefined,
+    operation: () => Promise<T>,
+  ): Promise<T> {
+    const { random, sleep } = this.services;
+    const offset = failures.length;
+    return withRetries(operation, {
+      policy,
+      signal: this.signal,
+      random,
+      sleep,
+      now: this.now,
+      onFailedAttempt: async (failure) => {
+        const numbered = { ...failure, attempt: failure.attempt + offset };
+        failures.push(numbered);
+        await this.flush();
+        await this.store.recordFailedAttempts(this.run.id, seq, failures, effectKey);
+        this.emit({ type: 'step_retry', runId: this.run.id, seq, failure: numbered });
+      },
+    });
+  }
+
+  /** Checkpoint before execute: the end of the previous step and the start of this one, in one transaction. */
+  private async begin(start: StepStart, durable = false): Promise<void> {
+    const ended = this.pendingEnd;
+    this.pendingEnd = undefined;
+    await this.store.transition({ ...(ended ? { end: ended.end } : {}), begin: start, durable });
+    if (ended) this.emit({ type: 'step_finished', step: ended.record });
+    this.emit({
+      type: 'step_started',
+      step: {
+        runId: start.runId,
+        seq: start.seq,
+        kind: start.kind,
+        name: start.name,
+        status: 'in_progress',
+        input: start.input,
+        output: null,
+        error: null,
+        idempotencyKey: start.idempotencyKey,
+        attempts: 1,
+        failedAttempts: [],
+        startedAt: start.startedAt,
+        endedAt: null,
+      },
+    });
+    this.started.set(start.seq, { kind: start.kind, name: start.name, input: start.input, idempotencyKey: start.idempotencyKey, startedAt: start.startedAt });
+  }
+
+  /**
+   * A step that was in progress when its process stopped runs again, as one more attempt.
+   * Returns its failed attempts, the interrupted one included.
+   */
+  private async restart(recorded: StepRecord): Promise<FailedAttempt[]> {
+    await this.flush();
+    const startedAt = this.now();
+    const interruption: FailedAttempt = {
+      attempt: recorded.failedAttempts.length + 1,
+      error: 'The runtime process stopped during this attempt.',
+      class: 'retry',
+      reason: 'interrupted',
+      at: startedAt,
+    };
+    await this.store.restartStep(this.run.id, recorded.seq, startedAt, interruption);
+    const { kind, name, input, idempotencyKey } = recorded;
+    this.started.set(recorded.seq, { kind, name, input, idempotencyKey, startedAt });
+    return [...recorded.failedAttempts, interruption];
+  }
+
+  /** Remembers a step's end; it is written with the next step's start, or flushed. */
+  private end(
+    seq: number,
+    end: Omit<StepEnd, 'runId' | 'seq' | 'endedAt'>,
+    failures: readonly FailedAttempt[],
+  ): Promise<void> {
+    const endedAt = this.now();
+    const begun = this.started.get(seq);
+    this.started.delete(seq);
+    const full: StepEnd = { ...end, runId: this.run.id, seq, endedAt };
+    const record: StepRecord = {
+      runId: this.run.id,
+      seq,
+      kind: begun?.kind ?? 'tool',
+      name: begun?.name ?? '',
+      status: end.status,
+      input: begun?.input ?? null,
+      output: end.output ?? null,
+      error: end.error,
+      idempotencyKey: begun?.idempotencyKey ?? null,
+      attempts: failures.length + 1,
+      failedAttempts: failures,
+      startedAt: begun?.startedAt ?? endedAt,
+      endedAt,
+    };
+    this.pendingEnd = { end: full, record };
+    return Promise.resolve();
+  }
+
+  private async flush(): Promise<void> {
+    const ended = this.pendingEnd;
+    if (!ended) return;
+    this.pendingEnd = undefined;
+    await this.store.transition({ end: ended.end });
+    this.emit({ type: 'step_finished', step: ended.record });
+  }
+}
+
+function optionalKey(effectKey: string | undefined): { effectKey?: string } {
+  return effectKey === undefined ? {} : { effectKey };
+}
+
+function failureMessage(error: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return describeError(signal.reason);
+  if (error instanceof AttemptsExhaustedError) return describeError(error.lastError);
+  return describeError(error);
+}
+
+function attemptsMessage(label: string, error: AttemptsExhaustedError): string {
+  const last = error.failures.at(-1);
+  const attempts = error.failures.length;
+  const why = last && last.class === 'never' ? `(${last.reason}, not retried)` : `after ${attempts} attempts`;
+  return `The model ${label} failed ${why}: ${describeError(error.lastError)}`;
+}
+
+/** Who decides, for the record: the OS user running this process. */
+export function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
   }
 }

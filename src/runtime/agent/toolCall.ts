@@ -1,19 +1,18 @@
 import { z } from 'zod';
 import { describeError } from '../errors';
 import type { ToolCall } from '../model/model';
-import type { Agent, ToolContext } from './define';
+import type { Agent, Tool } from './define';
 
-export type ToolOutcome =
-  | { readonly ok: true; readonly value: unknown; readonly content: string }
+export type PreparedCall =
+  | { readonly ok: true; readonly tool: Tool; readonly args: unknown }
   | { readonly ok: false; readonly error: string };
 
 /**
- * Executes one tool call a model asked for. Whatever goes wrong (an unknown tool, arguments that
- * are not JSON or do not match the schema, a tool that throws, output that breaks its schema)
- * becomes an error the model reads and can correct; it never ends the run. Only cancellation
- * propagates.
+ * Checks a tool call a model asked for before anything runs: the tool must exist and the
+ * arguments must be JSON that matches its schema. What is wrong becomes an error the model reads
+ * and can correct; it never ends the run.
  */
-export async function executeToolCall(agent: Agent, call: ToolCall, ctx: ToolContext): Promise<ToolOutcome> {
+export function prepareToolCall(agent: Agent, call: ToolCall): PreparedCall {
   const tool = agent.tools.get(call.name);
   if (!tool) {
     const names = [...agent.tools.keys()];
@@ -32,25 +31,21 @@ export async function executeToolCall(agent: Agent, call: ToolCall, ctx: ToolCon
     };
   }
   const args = tool.args.safeParse(raw);
-  if (!args.success) {
-    return { ok: false, error: `Invalid arguments for ${tool.name}:\n${z.prettifyError(args.error)}` };
-  }
-  let value: unknown;
-  try {
-    value = await tool.run(args.data, ctx);
-  } catch (error) {
-    if (ctx.signal.aborted) throw error;
-    return { ok: false, error: `${tool.name} failed: ${describeError(error)}` };
-  }
+  if (!args.success) return { ok: false, error: `Invalid arguments for ${tool.name}:\n${z.prettifyError(args.error)}` };
+  return { ok: true, tool, args: args.data };
+}
+
+export type CheckedOutput = { readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string };
+
+/** Checks a tool's result against its output schema and renders it as the text the model reads. */
+export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
+  let checked = value;
   if (tool.output) {
     const output = tool.output.safeParse(value);
     if (!output.success) {
-      return {
-        ok: false,
-        error: `${tool.name} returned output that does not match its schema:\n${z.prettifyError(output.error)}`,
-      };
+      return { ok: false, error: `${tool.name} returned output that does not match its schema:\n${z.prettifyError(output.error)}` };
     }
-    value = output.data;
+    checked = output.data;
   }
-  return { ok: true, value, content: typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null') };
+  return { ok: true, value: checked, content: typeof checked === 'string' ? checked : (JSON.stringify(checked) ?? 'null') };
 }

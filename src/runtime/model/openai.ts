@@ -17,6 +17,8 @@ import type {
   ToolCall,
   Usage,
 } from './model';
+import { parseRetryAfter } from '../effects/retry';
+import { optional } from '../objects';
 
 export interface OpenAIModelOptions {
   /** The model id, as the endpoint knows it (`gpt-4o-mini`, `llama3.1`, a deployment name...). */
@@ -29,8 +31,12 @@ export interface OpenAIModelOptions {
   readonly stream?: boolean;
   readonly temperature?: number;
   readonly maxTokens?: number;
+  /** Per request; default 120 s. A call that times out is retried by Keel. */
   readonly timeoutMs?: number;
-  /** Retries done by the SDK itself on connection errors, 429 and 5xx. Default 2. */
+  /**
+   * Retries done by the SDK itself. Default 0: Keel retries model calls itself, with backoff,
+   * Retry-After and a record of every attempt in the run's journal.
+   */
   readonly maxRetries?: number;
 }
 
@@ -54,8 +60,8 @@ export function openaiModel(options: OpenAIModelOptions): Model {
     client = new OpenAI({
       apiKey,
       baseURL,
-      maxRetries: options.maxRetries ?? 2,
-      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+      maxRetries: options.maxRetries ?? 0,
+      timeout: options.timeoutMs ?? 120_000,
     });
     return client;
   }
@@ -98,10 +104,7 @@ export function openaiModel(options: OpenAIModelOptions): Model {
         return await collectStream(stream, callOptions, options.model);
       } catch (error) {
         if (callOptions.signal?.aborted || error instanceof ModelError) throw error;
-        throw new ModelError(`${label} failed: ${describeError(error)}`, {
-          cause: error,
-          context: { status: error instanceof OpenAI.APIError ? error.status : undefined },
-        });
+        throw new ModelError(`${label} failed: ${describeError(error)}`, { cause: error, context: errorContext(error) });
       }
     },
   };
@@ -197,6 +200,13 @@ function toUsage(usage: { prompt_tokens: number; completion_tokens: number } | n
   return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: usage?.completion_tokens ?? 0 };
 }
 
-function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+/** What Keel's retry classification needs to know about an SDK error. */
+function errorContext(error: unknown): Record<string, unknown> {
+  if (error instanceof OpenAI.APIConnectionError) return { transient: true };
+  if (!(error instanceof OpenAI.APIError)) return {};
+  const retryAfter = error.headers?.get('retry-after-ms') ?? null;
+  return {
+    ...optional('status', error.status),
+    ...optional('retryAfterMs', retryAfter !== null && Number.isFinite(Number(retryAfter)) ? Number(retryAfter) : parseRetryAfter(error.headers?.get('retry-after') ?? null)),
+  };
 }

@@ -1,7 +1,16 @@
+import type { FailedAttempt } from '../effects/retry';
 import type { Usage } from '../model/model';
 
-export type RunState = 'running' | 'completed' | 'failed' | 'cancelled';
+/**
+ * - `running`: a runtime process is executing it now.
+ * - `interrupted`: its process stopped without finishing it (a crash, a kill); `keel resume` goes on.
+ * - `waiting_approval`: paused durably until a person decides (see ApprovalRecord).
+ * - `completed`, `failed`, `cancelled`: ended.
+ */
+export type RunState = 'running' | 'interrupted' | 'waiting_approval' | 'completed' | 'failed' | 'cancelled';
 export const TERMINAL_STATES: readonly RunState[] = ['completed', 'failed', 'cancelled'];
+/** States a run can be resumed from. */
+export const RESUMABLE_STATES: readonly RunState[] = ['interrupted', 'waiting_approval'];
 
 export interface RunRecord {
   readonly id: string;
@@ -12,6 +21,10 @@ export interface RunRecord {
   readonly model: string;
   readonly input: string;
   readonly state: RunState;
+  /** One trace for the whole run, across pauses and resumes (32 hex digits, as in W3C trace context). */
+  readonly traceId: string;
+  /** The runtime process that runs or last ran it: `host/pid/token`. */
+  readonly owner: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly endedAt: number | null;
@@ -19,7 +32,7 @@ export interface RunRecord {
   readonly usage: Usage;
   /** The final answer, when the run completed. */
   readonly result: string | null;
-  /** Why the run failed or was cancelled. */
+  /** Why the run failed, was cancelled, was interrupted or is waiting. */
   readonly error: string | null;
 }
 
@@ -38,6 +51,10 @@ export interface StepRecord {
   readonly output: unknown;
   readonly error: string | null;
   readonly idempotencyKey: string | null;
+  /** Attempts made so far, the current one included. */
+  readonly attempts: number;
+  /** Every attempt that failed, with how it was classified and how long Keel waited after it. */
+  readonly failedAttempts: readonly FailedAttempt[];
   readonly startedAt: number;
   readonly endedAt: number | null;
 }
@@ -48,7 +65,17 @@ export interface NewRun {
   readonly agentFile: string | null;
   readonly model: string;
   readonly input: string;
+  readonly traceId: string;
+  readonly owner: string;
   readonly createdAt: number;
+}
+
+/** A side effect about to happen, entered in the effect ledger under its idempotency key. */
+export interface EffectStart {
+  readonly key: string;
+  readonly tool: string;
+  readonly effect: 'idempotent' | 'unsafe';
+  readonly argsHash: string;
 }
 
 export interface StepStart {
@@ -59,6 +86,7 @@ export interface StepStart {
   readonly input: unknown;
   readonly idempotencyKey: string | null;
   readonly startedAt: number;
+  readonly effect?: EffectStart;
 }
 
 export interface StepEnd {
@@ -70,6 +98,19 @@ export interface StepEnd {
   readonly endedAt: number;
   /** Tokens this step used, added to the run's totals in the same transaction. */
   readonly usage: Usage;
+  /** The step's ledger entry, when it is a side effect. */
+  readonly effectKey?: string;
+}
+
+/**
+ * One atomic checkpoint: the end of a step, the start of the next, or both. `durable` asks for
+ * the write to reach the disk before returning even when the store normally relies on the
+ * operating system (it is set before a side effect begins).
+ */
+export interface StepTransition {
+  readonly end?: StepEnd;
+  readonly begin?: StepStart;
+  readonly durable?: boolean;
 }
 
 export interface RunEnd {
@@ -77,26 +118,103 @@ export interface RunEnd {
   readonly state: Exclude<RunState, 'running'>;
   readonly result: string | null;
   readonly error: string | null;
-  readonly endedAt: number;
+  /** Set for ended runs; null for paused and interrupted ones. */
+  readonly endedAt: number | null;
+  readonly at: number;
+}
+
+export type EffectStatus = 'started' | 'completed' | 'failed';
+
+export interface EffectRecord {
+  readonly key: string;
+  readonly runId: string;
+  readonly seq: number;
+  readonly tool: string;
+  readonly effect: 'idempotent' | 'unsafe';
+  readonly argsHash: string;
+  readonly status: EffectStatus;
+  readonly attempts: number;
+  readonly result: unknown;
+  readonly error: string | null;
+  readonly startedAt: number;
+  readonly endedAt: number | null;
 }
 
 /**
- * Where runs and their journals live. Every write is one durable transaction, so the journal is
- * the run's checkpoint: a step is recorded `in_progress` with its inputs before it executes and
- * with its result after. The interface is asynchronous so that network databases fit behind it.
+ * Why a run waits for a person: `unknown_outcome` when a side effect was in flight as its process
+ * died (did it happen or not?).
+ */
+export type ApprovalKind = 'unknown_outcome';
+
+/** What a person decided about an unknown outcome: call again with the same key, take a result, or fail the call. */
+export type Decision =
+  | { readonly action: 'retry' }
+  | { readonly action: 'done'; readonly result: unknown }
+  | { readonly action: 'fail'; readonly reason: string };
+
+export interface ApprovalRecord {
+  readonly id: string;
+  readonly runId: string;
+  readonly seq: number;
+  readonly kind: ApprovalKind;
+  readonly tool: string;
+  readonly args: unknown;
+  readonly argsHash: string;
+  readonly reason: string;
+  readonly requestedAt: number;
+  readonly status: 'pending' | 'decided';
+  readonly decision: Decision | null;
+  readonly decidedBy: string | null;
+  readonly decidedAt: number | null;
+}
+
+export interface NewApproval {
+  readonly id: string;
+  readonly runId: string;
+  readonly seq: number;
+  readonly kind: ApprovalKind;
+  readonly tool: string;
+  readonly args: unknown;
+  readonly argsHash: string;
+  readonly reason: string;
+  readonly requestedAt: number;
+}
+
+/**
+ * Where runs, their journals, the effect ledger and pending approvals live. Every write is one
+ * transaction, so the journal is the run's checkpoint: a step is recorded `in_progress` with its
+ * inputs before it executes and with its result after. Asynchronous so that network databases
+ * fit behind it.
  */
 export interface CheckpointStore {
   /** Where the data lives, for messages (a file path or a connection string without secrets). */
   readonly location: string;
   createRun(run: NewRun): Promise<RunRecord>;
-  beginStep(step: StepStart): Promise<StepRecord>;
-  endStep(step: StepEnd): Promise<StepRecord>;
+  /** Writes a step transition as one transaction. */
+  transition(change: StepTransition): Promise<void>;
+  /** Re-opens an `in_progress` step for another attempt after its process stopped. */
+  restartStep(runId: string, seq: number, startedAt: number, interruption: FailedAttempt): Promise<void>;
+  /** Records the failed attempts of a step that is still going. */
+  recordFailedAttempts(runId: string, seq: number, failures: readonly FailedAttempt[], effectKey?: string): Promise<void>;
+  /** Stops a run: ended, paused for a decision, or interrupted. */
   finishRun(end: RunEnd): Promise<RunRecord>;
+  /** Makes `owner` the run's process and its state `running`, if the run is in one of `from`. */
+  claimRun(runId: string, owner: string, from: readonly RunState[], at: number): Promise<RunRecord | undefined>;
+  /** Marks `running` runs whose owner is gone as `interrupted`; returns them. */
+  markInterrupted(isOwnerAlive: (owner: string) => boolean, at: number): Promise<RunRecord[]>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Newest first. */
-  listRuns(options?: { limit?: number }): Promise<RunRecord[]>;
+  listRuns(options?: { limit?: number; states?: readonly RunState[] }): Promise<RunRecord[]>;
   getSteps(runId: string): Promise<StepRecord[]>;
+  getEffects(runId: string): Promise<EffectRecord[]>;
   /** The id of the one run whose id starts with `prefix`, so people can type a short id. */
   resolveRunId(prefix: string): Promise<string>;
+  /** Records a pending approval, or returns the one already recorded for that step and kind. */
+  requestApproval(approval: NewApproval): Promise<ApprovalRecord>;
+  getApproval(id: string): Promise<ApprovalRecord | undefined>;
+  findApproval(runId: string, seq: number, kind: ApprovalKind): Promise<ApprovalRecord | undefined>;
+  listApprovals(options?: { status?: 'pending' | 'decided'; runId?: string }): Promise<ApprovalRecord[]>;
+  /** Records a person's decision; refuses one that was already decided. */
+  decideApproval(id: string, decision: Decision, decidedBy: string, at: number): Promise<ApprovalRecord>;
   close(): Promise<void>;
 }

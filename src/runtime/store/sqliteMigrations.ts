@@ -48,4 +48,49 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    description: 'durable runs: trace ids, owners, attempts, the effect ledger and pending approvals',
+    up(db) {
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
+        UPDATE runs SET trace_id = lower(hex(randomblob(16))) WHERE trace_id = '';
+        ALTER TABLE runs ADD COLUMN owner TEXT;
+        CREATE INDEX runs_by_state ON runs (state);
+        ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE steps ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE effects (
+          key TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          tool TEXT NOT NULL,
+          effect TEXT NOT NULL CHECK (effect IN ('idempotent', 'unsafe')),
+          args_hash TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('started', 'completed', 'failed')),
+          attempts INTEGER NOT NULL DEFAULT 1,
+          result TEXT,
+          error TEXT,
+          started_at INTEGER NOT NULL,
+          ended_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX effects_by_run ON effects (run_id, seq);
+        CREATE TABLE approvals (
+          id TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          tool TEXT NOT NULL,
+          args TEXT NOT NULL,
+          args_hash TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          requested_at INTEGER NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('pending', 'decided')),
+          decision TEXT,
+          decided_by TEXT,
+          decided_at INTEGER,
+          UNIQUE (run_id, seq, kind)
+        );
+        CREATE INDEX approvals_by_status ON approvals (status, requested_at);
+      `);
+    },
+  },
 ];

@@ -2,17 +2,23 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StoreError, describeError } from '../errors';
+import type { FailedAttempt } from '../effects/retry';
 import type {
+  ApprovalKind,
+  ApprovalRecord,
   CheckpointStore,
+  Decision,
+  EffectRecord,
+  EffectStatus,
+  NewApproval,
   NewRun,
   RunEnd,
   RunRecord,
   RunState,
-  StepEnd,
   StepKind,
   StepRecord,
-  StepStart,
   StepStatus,
+  StepTransition,
 } from './checkpointStore';
 import { SQLITE_MIGRATIONS, type Migration } from './sqliteMigrations';
 
@@ -41,6 +47,8 @@ interface RunRow {
   output_tokens: number;
   result: string | null;
   error: string | null;
+  trace_id: string;
+  owner: string | null;
 }
 
 interface StepRow {
@@ -53,8 +61,41 @@ interface StepRow {
   output: string | null;
   error: string | null;
   idempotency_key: string | null;
+  attempts: number;
+  attempt_log: string;
   started_at: number;
   ended_at: number | null;
+}
+
+interface EffectRow {
+  key: string;
+  run_id: string;
+  seq: number;
+  tool: string;
+  effect: 'idempotent' | 'unsafe';
+  args_hash: string;
+  status: EffectStatus;
+  attempts: number;
+  result: string | null;
+  error: string | null;
+  started_at: number;
+  ended_at: number | null;
+}
+
+interface ApprovalRow {
+  id: string;
+  run_id: string;
+  seq: number;
+  kind: ApprovalKind;
+  tool: string;
+  args: string;
+  args_hash: string;
+  reason: string;
+  requested_at: number;
+  status: 'pending' | 'decided';
+  decision: string | null;
+  decided_by: string | null;
+  decided_at: number | null;
 }
 
 /** Opens (creating and migrating as needed) a Keel database file. */
@@ -85,7 +126,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       { cause: error },
     );
   }
-  return new SqliteStore(db, path);
+  return new SqliteStore(db, path, options.synchronous ?? 'NORMAL');
 }
 
 /** Throws a StoreError, without writing anything, when the file is not Keel's or is from a newer Keel. */
@@ -123,39 +164,104 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
 
 export class SqliteStore implements CheckpointStore {
   private readonly statements;
+  private readonly writeTransition;
 
   constructor(
     private readonly db: Database.Database,
     readonly location: string,
+    private readonly synchronous: 'NORMAL' | 'FULL',
   ) {
     this.statements = {
       insertRun: db.prepare(
-        `INSERT INTO runs (id, agent, agent_file, model, input, state, created_at, updated_at)
-         VALUES (@id, @agent, @agentFile, @model, @input, 'running', @createdAt, @createdAt)`,
+        `INSERT INTO runs (id, agent, agent_file, model, input, state, trace_id, owner, created_at, updated_at)
+         VALUES (@id, @agent, @agentFile, @model, @input, 'running', @traceId, @owner, @createdAt, @createdAt)`,
       ),
       getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listRuns: db.prepare('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
+      listRunsInStates: db.prepare(
+        'SELECT * FROM runs WHERE state IN (SELECT value FROM json_each(?)) ORDER BY created_at DESC, id DESC LIMIT ?',
+      ),
       findRuns: db.prepare("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 2"),
       insertStep: db.prepare(
         `INSERT INTO steps (run_id, seq, kind, name, status, input, idempotency_key, started_at)
          VALUES (@runId, @seq, @kind, @name, 'in_progress', @input, @idempotencyKey, @startedAt)`,
+      ),
+      insertEffect: db.prepare(
+        `INSERT INTO effects (key, run_id, seq, tool, effect, args_hash, status, started_at)
+         VALUES (@key, @runId, @seq, @tool, @effect, @argsHash, 'started', @startedAt)`,
       ),
       touchRun: db.prepare('UPDATE runs SET updated_at = ? WHERE id = ?'),
       endStep: db.prepare(
         `UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt
          WHERE run_id = @runId AND seq = @seq`,
       ),
+      endEffect: db.prepare(
+        'UPDATE effects SET status = @status, result = @output, error = @error, ended_at = @endedAt WHERE key = @effectKey',
+      ),
       countStep: db.prepare(
         `UPDATE runs SET step_count = step_count + 1, input_tokens = input_tokens + @inputTokens,
          output_tokens = output_tokens + @outputTokens, updated_at = @endedAt WHERE id = @runId`,
       ),
-      getStep: db.prepare('SELECT * FROM steps WHERE run_id = ? AND seq = ?'),
+      restartStep: db.prepare(
+        `UPDATE steps SET attempts = attempts + 1, started_at = @startedAt,
+         attempt_log = json_insert(attempt_log, '$[#]', json(@interruption))
+         WHERE run_id = @runId AND seq = @seq AND status = 'in_progress'`,
+      ),
+      restartEffect: db.prepare(
+        `UPDATE effects SET attempts = attempts + 1 WHERE run_id = @runId AND seq = @seq`,
+      ),
+      recordAttempts: db.prepare(
+        `UPDATE steps SET attempts = json_array_length(@log) + 1, attempt_log = @log
+         WHERE run_id = @runId AND seq = @seq`,
+      ),
+      recordEffectAttempts: db.prepare('UPDATE effects SET attempts = @attempts WHERE key = @effectKey'),
       getSteps: db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY seq'),
+      getEffects: db.prepare('SELECT * FROM effects WHERE run_id = ? ORDER BY seq'),
       finishRun: db.prepare(
-        `UPDATE runs SET state = @state, result = @result, error = @error, ended_at = @endedAt, updated_at = @endedAt
+        `UPDATE runs SET state = @state, result = @result, error = @error, ended_at = @endedAt, updated_at = @at
          WHERE id = @runId`,
       ),
+      claimRun: db.prepare(
+        `UPDATE runs SET state = 'running', owner = @owner, error = NULL, updated_at = @at
+         WHERE id = @runId AND state IN (SELECT value FROM json_each(@from))`,
+      ),
+      runningRuns: db.prepare("SELECT * FROM runs WHERE state = 'running'"),
+      interrupt: db.prepare(
+        `UPDATE runs SET state = 'interrupted', error = @error, updated_at = @at
+         WHERE id = @id AND state = 'running' AND owner IS @owner`,
+      ),
+      insertApproval: db.prepare(
+        `INSERT INTO approvals (id, run_id, seq, kind, tool, args, args_hash, reason, requested_at, status)
+         VALUES (@id, @runId, @seq, @kind, @tool, @args, @argsHash, @reason, @requestedAt, 'pending')
+         ON CONFLICT (run_id, seq, kind) DO NOTHING`,
+      ),
+      getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
+      findApproval: db.prepare('SELECT * FROM approvals WHERE run_id = ? AND seq = ? AND kind = ?'),
+      listApprovals: db.prepare(
+        `SELECT * FROM approvals WHERE (@status IS NULL OR status = @status) AND (@runId IS NULL OR run_id = @runId)
+         ORDER BY requested_at, id`,
+      ),
+      decideApproval: db.prepare(
+        `UPDATE approvals SET status = 'decided', decision = @decision, decided_by = @decidedBy, decided_at = @at
+         WHERE id = @id AND status = 'pending'`,
+      ),
     };
+    this.writeTransition = db.transaction((change: StepTransition) => {
+      const { end, begin } = change;
+      if (end) {
+        const output = end.output === undefined ? null : JSON.stringify(end.output);
+        this.statements.endStep.run({ ...end, output });
+        if (end.effectKey !== undefined) this.statements.endEffect.run({ ...end, output, effectKey: end.effectKey });
+        this.statements.countStep.run({ ...end.usage, endedAt: end.endedAt, runId: end.runId });
+      }
+      if (begin) {
+        this.statements.insertStep.run({ ...begin, input: JSON.stringify(begin.input), effect: undefined });
+        if (begin.effect) {
+          this.statements.insertEffect.run({ ...begin.effect, runId: begin.runId, seq: begin.seq, startedAt: begin.startedAt });
+        }
+        if (!end) this.statements.touchRun.run(begin.startedAt, begin.runId);
+      }
+    });
   }
 
   createRun(run: NewRun): Promise<RunRecord> {
@@ -163,20 +269,35 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(this.requireRun(run.id));
   }
 
-  beginStep(step: StepStart): Promise<StepRecord> {
-    this.db.transaction(() => {
-      this.statements.insertStep.run({ ...step, input: JSON.stringify(step.input) });
-      this.statements.touchRun.run(step.startedAt, step.runId);
-    })();
-    return Promise.resolve(this.requireStep(step.runId, step.seq));
+  transition(change: StepTransition): Promise<void> {
+    if (change.durable && this.synchronous !== 'FULL') {
+      // In WAL mode, FULL makes this commit reach the disk before the side effect starts.
+      this.db.pragma('synchronous = FULL');
+      try {
+        this.writeTransition(change);
+      } finally {
+        this.db.pragma(`synchronous = ${this.synchronous}`);
+      }
+    } else {
+      this.writeTransition(change);
+    }
+    return Promise.resolve();
   }
 
-  endStep(step: StepEnd): Promise<StepRecord> {
+  restartStep(runId: string, seq: number, startedAt: number, interruption: FailedAttempt): Promise<void> {
     this.db.transaction(() => {
-      this.statements.endStep.run({ ...step, output: step.output === undefined ? null : JSON.stringify(step.output) });
-      this.statements.countStep.run({ ...step.usage, endedAt: step.endedAt, runId: step.runId });
+      this.statements.restartStep.run({ runId, seq, startedAt, interruption: JSON.stringify(interruption) });
+      this.statements.restartEffect.run({ runId, seq });
     })();
-    return Promise.resolve(this.requireStep(step.runId, step.seq));
+    return Promise.resolve();
+  }
+
+  recordFailedAttempts(runId: string, seq: number, failures: readonly FailedAttempt[], effectKey?: string): Promise<void> {
+    this.db.transaction(() => {
+      this.statements.recordAttempts.run({ runId, seq, log: JSON.stringify(failures) });
+      if (effectKey !== undefined) this.statements.recordEffectAttempts.run({ effectKey, attempts: failures.length + 1 });
+    })();
+    return Promise.resolve();
   }
 
   finishRun(end: RunEnd): Promise<RunRecord> {
@@ -184,18 +305,48 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(this.requireRun(end.runId));
   }
 
+  claimRun(runId: string, owner: string, from: readonly RunState[], at: number): Promise<RunRecord | undefined> {
+    const changed = this.statements.claimRun.run({ runId, owner, from: JSON.stringify(from), at }).changes;
+    return Promise.resolve(changed === 1 ? this.requireRun(runId) : undefined);
+  }
+
+  markInterrupted(isOwnerAlive: (owner: string) => boolean, at: number): Promise<RunRecord[]> {
+    const gone = (this.statements.runningRuns.all() as RunRow[]).filter((row) => row.owner === null || !isOwnerAlive(row.owner));
+    const marked = this.db.transaction(() =>
+      gone.filter(
+        (row) =>
+          this.statements.interrupt.run({
+            id: row.id,
+            owner: row.owner,
+            at,
+            error: 'The runtime process running it stopped before it finished.',
+          }).changes === 1,
+      ),
+    )();
+    return Promise.resolve(marked.map((row) => this.requireRun(row.id)));
+  }
+
   getRun(runId: string): Promise<RunRecord | undefined> {
     const row = this.statements.getRun.get(runId) as RunRow | undefined;
     return Promise.resolve(row && toRun(row));
   }
 
-  listRuns(options: { limit?: number } = {}): Promise<RunRecord[]> {
-    const rows = this.statements.listRuns.all(options.limit ?? 100) as RunRow[];
+  listRuns(options: { limit?: number; states?: readonly RunState[] } = {}): Promise<RunRecord[]> {
+    const limit = options.limit ?? 100;
+    const rows = (
+      options.states
+        ? this.statements.listRunsInStates.all(JSON.stringify(options.states), limit)
+        : this.statements.listRuns.all(limit)
+    ) as RunRow[];
     return Promise.resolve(rows.map(toRun));
   }
 
   getSteps(runId: string): Promise<StepRecord[]> {
     return Promise.resolve((this.statements.getSteps.all(runId) as StepRow[]).map(toStep));
+  }
+
+  getEffects(runId: string): Promise<EffectRecord[]> {
+    return Promise.resolve((this.statements.getEffects.all(runId) as EffectRow[]).map(toEffect));
   }
 
   resolveRunId(prefix: string): Promise<string> {
@@ -208,6 +359,42 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(rows[0]!.id);
   }
 
+  requestApproval(approval: NewApproval): Promise<ApprovalRecord> {
+    this.statements.insertApproval.run({ ...approval, args: JSON.stringify(approval.args) });
+    const row = this.statements.findApproval.get(approval.runId, approval.seq, approval.kind) as ApprovalRow;
+    return Promise.resolve(toApproval(row));
+  }
+
+  getApproval(id: string): Promise<ApprovalRecord | undefined> {
+    const row = this.statements.getApproval.get(id) as ApprovalRow | undefined;
+    return Promise.resolve(row && toApproval(row));
+  }
+
+  findApproval(runId: string, seq: number, kind: ApprovalKind): Promise<ApprovalRecord | undefined> {
+    const row = this.statements.findApproval.get(runId, seq, kind) as ApprovalRow | undefined;
+    return Promise.resolve(row && toApproval(row));
+  }
+
+  listApprovals(options: { status?: 'pending' | 'decided'; runId?: string } = {}): Promise<ApprovalRecord[]> {
+    const rows = this.statements.listApprovals.all({
+      status: options.status ?? null,
+      runId: options.runId ?? null,
+    }) as ApprovalRow[];
+    return Promise.resolve(rows.map(toApproval));
+  }
+
+  decideApproval(id: string, decision: Decision, decidedBy: string, at: number): Promise<ApprovalRecord> {
+    const changed = this.statements.decideApproval.run({ id, decision: JSON.stringify(decision), decidedBy, at }).changes;
+    const row = this.statements.getApproval.get(id) as ApprovalRow | undefined;
+    if (!row) return Promise.reject(new StoreError(`No approval ${id}.`));
+    if (changed === 0) {
+      return Promise.reject(
+        new StoreError(`Approval ${id} was already decided by ${row.decided_by ?? 'someone'}; its decision stands.`),
+      );
+    }
+    return Promise.resolve(toApproval(row));
+  }
+
   close(): Promise<void> {
     this.db.close();
     return Promise.resolve();
@@ -217,12 +404,6 @@ export class SqliteStore implements CheckpointStore {
     const row = this.statements.getRun.get(runId) as RunRow | undefined;
     if (!row) throw new StoreError(`Run ${runId} is not in ${this.location}.`);
     return toRun(row);
-  }
-
-  private requireStep(runId: string, seq: number): StepRecord {
-    const row = this.statements.getStep.get(runId, seq) as StepRow | undefined;
-    if (!row) throw new StoreError(`Step ${seq} of run ${runId} is not in ${this.location}.`);
-    return toStep(row);
   }
 }
 
@@ -234,6 +415,8 @@ function toRun(row: RunRow): RunRecord {
     model: row.model,
     input: row.input,
     state: row.state,
+    traceId: row.trace_id,
+    owner: row.owner,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     endedAt: row.ended_at,
@@ -255,7 +438,44 @@ function toStep(row: StepRow): StepRecord {
     output: row.output === null ? null : (JSON.parse(row.output) as unknown),
     error: row.error,
     idempotencyKey: row.idempotency_key,
+    attempts: row.attempts,
+    failedAttempts: JSON.parse(row.attempt_log) as FailedAttempt[],
     startedAt: row.started_at,
     endedAt: row.ended_at,
+  };
+}
+
+function toEffect(row: EffectRow): EffectRecord {
+  return {
+    key: row.key,
+    runId: row.run_id,
+    seq: row.seq,
+    tool: row.tool,
+    effect: row.effect,
+    argsHash: row.args_hash,
+    status: row.status,
+    attempts: row.attempts,
+    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+    error: row.error,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+  };
+}
+
+function toApproval(row: ApprovalRow): ApprovalRecord {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    seq: row.seq,
+    kind: row.kind,
+    tool: row.tool,
+    args: JSON.parse(row.args) as unknown,
+    argsHash: row.args_hash,
+    reason: row.reason,
+    requestedAt: row.requested_at,
+    status: row.status,
+    decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
+    decidedBy: row.decided_by,
+    decidedAt: row.decided_at,
   };
 }

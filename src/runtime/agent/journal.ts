@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { KeelError } from '../errors';
+import type { Message, ToolSpec } from '../model/model';
+import type { StepKind, StepRecord } from '../store/checkpointStore';
+
+/** A resumed run whose agent no longer makes the choices its journal recorded. */
+export class JournalDivergenceError extends KeelError {
+  constructor(
+    readonly runId: string,
+    readonly seq: number,
+    detail: string,
+  ) {
+    super(
+      `Run ${runId} no longer matches its agent at step ${seq}: ${detail}. Restore the agent as it was when the run started, or start a new run; nothing after step ${seq - 1} was executed.`,
+      { context: { runId, seq } },
+    );
+  }
+}
+
+/** JSON with object keys sorted, so equal values always hash alike. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * A running hash of everything a model is sent (tool specs, then each message in turn), so each
+ * model step can record what it was asked in constant time and space, however long the run.
+ */
+export class ConversationHash {
+  private current: string;
+
+  constructor(tools: readonly ToolSpec[]) {
+    this.current = sha256(canonicalJson(tools));
+  }
+
+  append(message: Message): void {
+    this.current = sha256(this.current + canonicalJson(message));
+  }
+
+  get value(): string {
+    return this.current;
+  }
+}
+
+/** The steps a run recorded before it stopped, read back in order as the loop asks for them. */
+export class Journal {
+  private readonly bySeq = new Map<number, StepRecord>();
+
+  constructor(
+    private readonly runId: string,
+    steps: readonly StepRecord[],
+  ) {
+    for (const step of steps) this.bySeq.set(step.seq, step);
+  }
+
+  get size(): number {
+    return this.bySeq.size;
+  }
+
+  /** The recorded step at `seq`, checked to be of the kind and name the agent now expects. */
+  recorded(seq: number, kind: StepKind, name: string, describe: () => string): StepRecord | undefined {
+    const step = this.bySeq.get(seq);
+    if (!step) return undefined;
+    if (step.kind !== kind || (kind === 'tool' && step.name !== name)) {
+      throw new JournalDivergenceError(
+        this.runId,
+        seq,
+        `the journal recorded ${step.kind === 'tool' ? `a call to ${step.name}` : 'a model call'}, but the agent now makes ${describe()}`,
+      );
+    }
+    return step;
+  }
+
+  diverged(seq: number, detail: string): JournalDivergenceError {
+    return new JournalDivergenceError(this.runId, seq, detail);
+  }
+}
