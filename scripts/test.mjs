@@ -1,5 +1,5 @@
 // Runs every check a change must pass, in order, and ends with one line: `N passed, N failed`.
-// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit integration ui; default all)
+// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit fault integration ui; default all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,11 @@ const stages = [
   { name: 'build', command: 'node scripts/build.mjs && tsc -p tsconfig.types.json && tsc -p . && tsc -p tsconfig.webview.json', essential: true },
   { name: 'lint', command: 'eslint .' },
   { name: 'unit', command: 'mocha --reporter out/test/support/countingReporter.js', counted: true },
+  {
+    name: 'fault',
+    command: "mocha --spec 'out/test/fault/**/*.test.js' --timeout 900000 --reporter out/test/support/countingReporter.js",
+    counted: true,
+  },
   { name: 'integration', command: 'node out/test/vscode/runIntegration.js', counted: true, needsVsCode: true },
   { name: 'ui', command: 'node out/test/vscode/runUi.js', counted: true, needsVsCode: true },
 ];
