@@ -334,6 +334,7 @@ class Execution {
     } catch (error) {
       await this.end(seq, { status: 'failed', output: null, error: failureMessage(error, this.signal), usage: NO_USAGE }, failures);
       await this.flush();
+      if (error instanceof AttemptsExhaustedError && error.lastError instanceof CircuitOpenError) throw error.lastError;
       throw error instanceof AttemptsExhaustedError ? new KeelError(attemptsMessage(label, error)) : error;
     }
     await this.end(seq, { status: 'completed', output: response, error: null, usage: response.usage }, failures);
@@ -476,7 +477,8 @@ class Execution {
         }
       });
       return { result: checkToolOutput(tool, value), failures };
-    } catch (error) {
+    } catch (caught) {
+      const error = caught instanceof AttemptsExhaustedError && caught.lastError instanceof CircuitOpenError ? caught.lastError : caught;
       if (this.signal.aborted || error instanceof CircuitOpenError) {
         const message = failureMessage(error, this.signal);
         await this.end(seq, { status: 'failed', output: null, error: message, usage: NO_USAGE, ...optionalKey(effectKey) }, failures);
