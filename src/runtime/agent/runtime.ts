@@ -390,7 +390,9 @@ class Execution {
             ? {}
             : { effect: { key: idempotencyKey, tool: tool.name, effect: tool.effect, argsHash: sha256(canonicalJson(args)) } }),
         },
-        tool.effect !== 'none',
+        // Only an unsafe effect needs its record on disk before it starts: an idempotent one
+        // whose record is lost is simply done again under the same key.
+        tool.effect === 'unsafe',
       );
     }
     const { result, failures } = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);

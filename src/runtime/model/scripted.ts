@@ -51,7 +51,7 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
       return {
         message,
         finishReason: message.toolCalls.length > 0 ? 'tool_calls' : 'stop',
-        usage: { inputTokens: estimateTokens(JSON.stringify(request)), outputTokens: estimateTokens(JSON.stringify(message)) },
+        usage: { inputTokens: requestTokens(request), outputTokens: estimateTokens(JSON.stringify(message)) },
         model: name,
       };
     },
@@ -94,6 +94,22 @@ function toAssistantMessage(turn: ScriptedTurn, turnIndex: number): AssistantMes
     arguments: call.rawArguments ?? JSON.stringify(call.args ?? {}),
   }));
   return { role: 'assistant', content: turn.text ?? null, toolCalls };
+}
+
+/** Token estimates per message, kept so a long conversation is not measured again at every turn. */
+const messageTokens = new WeakMap<object, number>();
+
+function requestTokens(request: ModelRequest): number {
+  let total = estimateTokens(JSON.stringify(request.tools));
+  for (const message of request.messages) {
+    let tokens = messageTokens.get(message);
+    if (tokens === undefined) {
+      tokens = estimateTokens(JSON.stringify(message));
+      messageTokens.set(message, tokens);
+    }
+    total += tokens;
+  }
+  return total;
 }
 
 /** A stable stand-in for a tokenizer: about four characters per token, as OpenAI suggests for English. */
