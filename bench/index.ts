@@ -12,6 +12,7 @@ import { type Benchmark, formatNumber, micros, now } from './harness';
  */
 const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./stepOverhead.js').then((module) => module.benchmark),
+  () => import('./resumeLatency.js').then((module) => module.benchmark),
 ];
 
 async function main(): Promise<void> {
