@@ -11,7 +11,7 @@ const stages = [
   { name: 'unit', command: 'mocha --reporter out/test/support/countingReporter.js', counted: true },
   {
     name: 'fault',
-    command: "mocha --spec 'out/test/fault/**/*.test.js' --timeout 900000 --reporter out/test/support/countingReporter.js",
+    command: "mocha --no-config --spec 'out/test/fault/**/*.test.js' --timeout 900000 --reporter out/test/support/countingReporter.js",
     counted: true,
   },
   { name: 'integration', command: 'node out/test/vscode/runIntegration.js', counted: true, needsVsCode: true },

@@ -1,23 +1,20 @@
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import type { RunEvent } from '../runtime/agent/events';
-import { loadAgentFile } from '../runtime/agent/loader';
-import { isOwnerAlive } from '../runtime/agent/owner';
-import { Runtime, currentUser, type RunHandle } from '../runtime/agent/runtime';
 import { KeelError, describeError } from '../runtime/errors';
-import type { CheckpointStore, Decision, RunState } from '../runtime/store/checkpointStore';
-import { openSqliteStore } from '../runtime/store/sqliteStore';
-import { databasePathFor, findWorkspaceRoot } from '../runtime/workspace';
-import { pendingApproval, retryLine, runDetail, runHeader, runOutcome, runSummary, runsTable, stepLine } from './render';
+import { KEEL_VERSION } from '../version';
+import { inspectCommands } from './commands/inspectCommands';
+import { runCommands } from './commands/runCommands';
+import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
+
+/** Every command, in the order the usage text lists them. To add one, add its module's table here. */
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...inspectCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 
 Usage:
-  keel run <file.agent.ts> --input <text> [--model <spec>] [--json]
-  keel runs [--limit <n>] [--json]
-  keel show <runId> [--json]
-  keel resume <runId> [--json]
-  keel resolve <approvalId> (--retry | --done '<result JSON>' | --fail '<reason>') [--json]
+${Object.values(COMMANDS)
+  .flatMap((command) => command.usage)
+  .map((line) => `  ${line}`)
+  .join('\n')}
 
 Options:
   --db <path>       the run database (default: .keel/keel.db in the workspace)
@@ -31,245 +28,23 @@ tool call that was in flight then needs a decision (\`keel resolve\`): Keel neve
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
 3 waiting for a decision, 130 interrupted with Ctrl-C.`;
 
-class UsageError extends KeelError {}
-
-const out = process.stdout;
-const style = styleFor(out);
-
-
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'run':
-      return run(rest);
-    case 'runs':
-      return runs(rest);
-    case 'show':
-      return show(rest);
-    case 'resume':
-      return resume(rest);
-    case 'resolve':
-      return resolve(rest);
+  const [name, ...rest] = argv;
+  switch (name) {
     case undefined:
     case 'help':
     case '--help':
     case '-h':
       out.write(`${USAGE}\n`);
-      return command === undefined ? 2 : 0;
+      return name === undefined ? 2 : 0;
     case '--version':
     case 'version':
-      out.write(`${process.env['KEEL_VERSION'] ?? 'dev'}\n`);
+      out.write(`${KEEL_VERSION}\n`);
       return 0;
-    default:
-      throw new UsageError(`Unknown command "${command}".`);
   }
-}
-
-function parse<T extends ParseArgsOptionsConfig>(args: readonly string[], options: T) {
-  try {
-    return parseArgs({ args: [...args], options: { db: { type: 'string' as const }, ...options }, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError(describeError(error));
-  }
-}
-
-function openStore(db: string | undefined): CheckpointStore {
-  return openSqliteStore(db ?? process.env['KEEL_DB'] ?? databasePathFor(findWorkspaceRoot(process.cwd())));
-}
-
-async function run(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    input: { type: 'string', short: 'i' },
-    model: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  const [file, ...extra] = positionals;
-  if (!file || extra.length > 0) throw new UsageError('keel run takes one agent file: keel run <file.agent.ts> --input <text>');
-  if (values.input === undefined) throw new UsageError('keel run needs --input <text>: what to ask the agent.');
-  const json = values.json === true;
-
-  const { agent, file: agentFile } = await loadAgentFile(file);
-  return withStore(values.db, async (store) => {
-    const handle = await new Runtime({ store }).start(agent, {
-      input: values.input ?? '',
-      agentFile,
-      ...(values.model === undefined ? {} : { model: values.model }),
-      onEvent: json ? undefined : liveView(),
-    });
-    return follow(store, handle, json);
-  });
-}
-
-async function resume(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
-  const [prefix, ...extra] = positionals;
-  if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
-  return withStore(values.db, async (store) => {
-    await store.markInterrupted(isOwnerAlive, Date.now());
-    return resumeRun(store, await store.resolveRunId(prefix), values.json === true);
-  });
-}
-
-async function resolve(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    retry: { type: 'boolean' },
-    done: { type: 'string' },
-    fail: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  const [id, ...extra] = positionals;
-  const chosen = [values.retry === true, values.done !== undefined, values.fail !== undefined].filter(Boolean).length;
-  if (!id || extra.length > 0 || chosen !== 1) {
-    throw new UsageError("keel resolve takes an approval id and one decision: --retry, --done '<result as JSON>' or --fail '<reason>'.");
-  }
-  let decision: Decision;
-  if (values.done !== undefined) {
-    try {
-      decision = { action: 'done', result: JSON.parse(values.done) as unknown };
-    } catch (error) {
-      throw new UsageError(`--done needs the tool's result as JSON (${describeError(error)}).`);
-    }
-  } else if (values.fail !== undefined) {
-    decision = { action: 'fail', reason: values.fail };
-  } else {
-    decision = { action: 'retry' };
-  }
-  return withStore(values.db, async (store) => {
-    const approval = await store.getApproval(id);
-    if (!approval) throw new KeelError(`There is no approval ${id}; \`keel show <runId>\` lists a run's pending approvals.`);
-    const decided = await store.decideApproval(id, decision, currentUser(), Date.now());
-    if (values.json !== true) out.write(`${style.dim(`${decided.decidedBy ?? ''} decided ${id}: ${decision.action}`)}\n`);
-    return resumeRun(store, decided.runId, values.json === true);
-  });
-}
-
-async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
-  const record = await store.getRun(runId);
-  if (!record?.agentFile) {
-    throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
-  }
-  const { agent } = await loadAgentFile(record.agentFile);
-  const handle = await new Runtime({ store }).resume(agent, runId, { onEvent: json ? undefined : liveView() });
-  return follow(store, handle, json);
-}
-
-/** Waits for a run to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
-async function follow(store: CheckpointStore, handle: RunHandle, json: boolean): Promise<number> {
-  let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-    handle.cancel();
-  };
-  process.once('SIGINT', onSigint);
-  const stopped = await handle.done;
-  process.off('SIGINT', onSigint);
-  const approvals = await store.listApprovals({ status: 'pending', runId: stopped.id });
-  if (json) {
-    const steps = await store.getSteps(stopped.id);
-    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
-  } else {
-    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
-  }
-  if (interrupted) return 130;
-  return EXIT_CODES[stopped.state];
-}
-
-const EXIT_CODES: Record<RunState, number> = {
-  completed: 0,
-  failed: 1,
-  cancelled: 1,
-  running: 1,
-  interrupted: 1,
-  waiting_approval: 3,
-};
-
-/** Prints each step as it finishes; on a terminal, shows the step in progress until then. */
-function liveView(): (event: RunEvent) => void {
-  const tty = out.isTTY === true;
-  let pending = false;
-  const clearPending = () => {
-    if (pending) out.write('\r\x1b[K');
-    pending = false;
-  };
-  return (event) => {
-    switch (event.type) {
-      case 'run_started':
-        out.write(`${runHeader(event.run, style)}\n`);
-        break;
-      case 'step_started':
-        if (tty) {
-          clearPending();
-          out.write(stepLine(event.step, style));
-          pending = true;
-        }
-        break;
-      case 'step_finished':
-        clearPending();
-        out.write(`${stepLine(event.step, style)}\n`);
-        break;
-      case 'tool_log':
-        clearPending();
-        out.write(`${style.dim(`        log: ${event.message}`)}\n`);
-        break;
-      case 'step_retry':
-        clearPending();
-        out.write(`${retryLine(event.failure, style)}\n`);
-        break;
-      case 'model_delta':
-        break;
-      case 'run_finished':
-        clearPending();
-        // A paused run's reason is printed with its pending approval, after this.
-        out.write(`${runSummary(event.run, style)}\n${event.run.state === 'waiting_approval' ? '' : `${runOutcome(event.run)}\n`}`);
-        break;
-    }
-  };
-}
-
-async function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
-  const store = openStore(db);
-  try {
-    return await use(store);
-  } finally {
-    await store.close();
-  }
-}
-
-async function runs(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, limit: { type: 'string' } });
-  if (positionals.length > 0) throw new UsageError('keel runs takes no arguments.');
-  const limit = values.limit === undefined ? 50 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1.');
-  return withStore(values.db, async (store) => {
-    await store.markInterrupted(isOwnerAlive, Date.now());
-    const list = await store.listRuns({ limit });
-    out.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : `${runsTable(list, style)}\n`);
-    return 0;
-  });
-}
-
-async function show(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
-  const [prefix, ...extra] = positionals;
-  if (!prefix || extra.length > 0) throw new UsageError('keel show takes one run id: keel show <runId>');
-  return withStore(values.db, async (store) => {
-    await store.markInterrupted(isOwnerAlive, Date.now());
-    const runId = await store.resolveRunId(prefix);
-    const record = await store.getRun(runId);
-    if (!record) throw new KeelError(`No run ${runId}.`);
-    const steps = await store.getSteps(runId);
-    const approvals = await store.listApprovals({ runId });
-    const effects = await store.getEffects(runId);
-    if (values.json) {
-      out.write(`${JSON.stringify({ run: record, steps, effects, approvals }, null, 2)}\n`);
-    } else {
-      out.write(`${runDetail(record, steps, style)}\n`);
-      for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {
-        out.write(`${pendingApproval(approval, style)}\n`);
-      }
-    }
-    return 0;
-  });
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) throw new UsageError(`Unknown command "${name}".`);
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(

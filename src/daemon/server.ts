@@ -84,13 +84,20 @@ export function serve(): void {
       handle?.cancel();
       return Promise.resolve({ cancelled: handle !== undefined });
     },
-    listRuns: ({ limit }) => ready().store.listRuns(limit === undefined ? {} : { limit }),
+    // Like `keel runs` and `keel show`: a run whose process died since (a killed CLI) reads as interrupted.
+    listRuns: async ({ limit }) => {
+      const { store: s } = ready();
+      await s.markInterrupted(isOwnerAlive, Date.now());
+      return s.listRuns(limit === undefined ? {} : { limit });
+    },
     getRun: async ({ runId }) => {
       const { store: s } = ready();
+      await s.markInterrupted(isOwnerAlive, Date.now());
       const run = await s.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
       return { run, steps: await s.getSteps(runId) };
     },
+    listApprovals: ({ runId, status }) => ready().store.listApprovals({ runId, status }),
     shutdown: async () => {
       for (const handle of active.values()) handle.cancel();
       await Promise.allSettled([...active.values()].map((handle) => handle.done));

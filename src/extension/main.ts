@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { AgentCodeLensProvider } from './agentCodeLens';
+import type { FollowRunDeps } from './followRun';
+import { offerToResumeInterrupted, resumeRun } from './resumeRun';
 import { RunPanels } from './runPanel';
 import { runAgent } from './runAgent';
 import { RuntimeClient } from './runtimeClient';
@@ -23,22 +26,43 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const tree = new RunsTree(client);
   const panels = new RunPanels(context.extensionUri, client);
+  const follow: FollowRunDeps = { client, log, showRun: (runId) => panels.show(runId) };
   context.subscriptions.push(log, client, tree, panels);
 
   registerRunsView(context, tree, client);
+  registerResume(context, follow, tree);
   context.subscriptions.push(
     vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) =>
-      runAgent({ client, log, memory: context.workspaceState, showRun: (runId) => panels.show(runId) }, file, input),
+      runAgent({ ...follow, memory: context.workspaceState }, file, input),
     ),
-    vscode.commands.registerCommand('keel.showRun', (target: string | RunsTreeNode) => {
-      const runId = typeof target === 'string' ? target : target.kind === 'run' ? target.runId : target.step.runId;
-      panels.show(runId);
-    }),
+    vscode.commands.registerCommand('keel.showRun', (target: string | RunsTreeNode) => panels.show(runIdOf(target))),
     vscode.commands.registerCommand('keel.showLog', () => log.show()),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.agent.ts' }, new AgentCodeLensProvider()),
     // For integration tests, which must not import the extension's modules: what the Runs view shows.
     vscode.commands.registerCommand('keel._test.runsView', () => tree.snapshot()),
   );
+}
+
+/** Resuming interrupted runs: the command, and the offer when a runtime process finds some as it starts. */
+function registerResume(context: vscode.ExtensionContext, follow: FollowRunDeps, tree: RunsTree): void {
+  const { client } = follow;
+  context.subscriptions.push(
+    vscode.commands.registerCommand('keel.resumeRun', (target?: string | RunsTreeNode) =>
+      resumeRun(follow, target === undefined ? undefined : runIdOf(target)),
+    ),
+    offerToResumeInterrupted({ ...follow, revealRuns: () => void vscode.commands.executeCommand('keel.runs.focus') }),
+    // Runs a crashed runtime process left `running` read as interrupted now.
+    client.onDidStart(({ interrupted }) => {
+      if (interrupted.length > 0) void tree.refresh().catch(() => undefined);
+    }),
+  );
+  // Runs interrupted while no window was open are offered as soon as the workspace opens.
+  const database = client.databasePath();
+  if (database && existsSync(database)) void client.info().catch(() => undefined);
+}
+
+function runIdOf(target: string | RunsTreeNode): string {
+  return typeof target === 'string' ? target : target.kind === 'run' ? target.runId : target.step.runId;
 }
 
 function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, client: RuntimeClient): void {

@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import type { RunEvent } from '../runtime/agent/events';
-import { describeStep, formatDuration, runDuration, totalTokens, truncate } from '../runtime/format';
-import type { RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import { describeStep, totalTokens, truncate } from '../runtime/format';
+import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
 import type { RuntimeClient } from './runtimeClient';
+import { STATE_LABELS, resolveCommand, runDescription } from './runStatus';
 
 export type RunsTreeNode = { readonly kind: 'run'; readonly runId: string } | { readonly kind: 'step'; readonly step: StepRecord };
 
@@ -42,9 +43,17 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   }
 
   /** What the view shows at the top level, as plain data (for tests and the status of the view). */
-  async snapshot(): Promise<readonly { runId: string; label: string; description: string; state: RunState }[]> {
+  async snapshot(): Promise<readonly { runId: string; label: string; description: string; state: RunState; tooltip: string }[]> {
     await (this.loaded ?? this.refresh());
-    return this.runs.map((run) => ({ runId: run.id, label: run.agent, description: this.describe(run), state: run.state }));
+    return Promise.all(
+      this.runs.map(async (run) => ({
+        runId: run.id,
+        label: run.agent,
+        description: runDescription(run),
+        state: run.state,
+        tooltip: (await this.tooltip(run)).value,
+      })),
+    );
   }
 
   getRun(runId: string): RunRecord | undefined {
@@ -71,11 +80,18 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     if (!run) return new vscode.TreeItem(node.runId);
     const item = new vscode.TreeItem(run.agent, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = run.id;
-    item.description = this.describe(run);
+    item.description = runDescription(run);
     item.iconPath = STATE_ICONS[run.state];
     item.contextValue = `run.${run.state}`;
-    item.tooltip = runTooltip(run);
+    // A waiting run's tooltip names its pending decisions, which resolveTreeItem fetches on hover.
+    if (run.state !== 'waiting_approval') item.tooltip = runTooltip(run, []);
     item.command = { command: 'keel.showRun', title: 'Show Run', arguments: [run.id] };
+    return item;
+  }
+
+  async resolveTreeItem(item: vscode.TreeItem, node: RunsTreeNode): Promise<vscode.TreeItem> {
+    const run = node.kind === 'run' ? this.getRun(node.runId) : undefined;
+    if (run && item.tooltip === undefined) item.tooltip = await this.tooltip(run);
     return item;
   }
 
@@ -84,8 +100,10 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     for (const disposable of this.disposables) disposable.dispose();
   }
 
-  private describe(run: RunRecord): string {
-    return `${run.state} · ${run.stepCount} steps · ${formatDuration(runDuration(run))}`;
+  private async tooltip(run: RunRecord): Promise<vscode.MarkdownString> {
+    if (run.state !== 'waiting_approval') return runTooltip(run, []);
+    const approvals = await this.client.request('listApprovals', { runId: run.id, status: 'pending' }).catch(() => []);
+    return runTooltip(run, approvals);
   }
 
   private runNode(runId: string): RunsTreeNode {
@@ -167,12 +185,35 @@ function stepItem(step: StepRecord): vscode.TreeItem {
   return item;
 }
 
-function runTooltip(run: RunRecord): vscode.MarkdownString {
+/** `approvals`: the run's pending decisions, when it waits for one. */
+function runTooltip(run: RunRecord, approvals: readonly ApprovalRecord[]): vscode.MarkdownString {
   const text = new vscode.MarkdownString();
-  text.appendMarkdown(`**${run.agent}** · ${run.state}\n\n`);
+  text.appendMarkdown(`**${run.agent}** · ${STATE_LABELS[run.state]}\n\n`);
   text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
   if (run.result) text.appendMarkdown(`Result: ${truncate(run.result, 300)}\n\n`);
-  if (run.error) text.appendMarkdown(`Error: ${truncate(run.error, 300)}\n\n`);
+  if (run.error) text.appendMarkdown(`${ERROR_LABELS[run.state]}: ${truncate(run.error, 500)}\n\n`);
+  if (run.state === 'interrupted') text.appendMarkdown('Resume it with the **Resume Run** button on its row.\n\n');
+  if (run.state === 'waiting_approval' && approvals.length === 0) {
+    text.appendMarkdown('Its decision is made: resume it with **Resume Run** in its context menu.\n\n');
+  }
+  for (const approval of approvals) {
+    text.appendMarkdown(`Decision \`${approval.id}\` on \`${approval.tool}(${truncate(JSON.stringify(approval.args) ?? '', 120)})\`. `);
+    text.appendMarkdown('Decide in a terminal in this workspace; Keel then resumes the run:\n\n');
+    text.appendCodeblock(resolveCommand(approval), 'sh');
+    text.appendMarkdown(
+      '\n`--retry` calls the tool again with the same idempotency key, `--done` records the result it had, `--fail` fails the call.\n\n',
+    );
+  }
   text.appendMarkdown(`${run.model} · ${totalTokens(run)} tokens · \`${run.id}\``);
   return text;
 }
+
+/** What a run's `error` is, by the state it is in. */
+const ERROR_LABELS: Record<RunState, string> = {
+  running: 'Error',
+  interrupted: 'Interrupted',
+  waiting_approval: 'Waiting',
+  completed: 'Error',
+  failed: 'Error',
+  cancelled: 'Cancelled',
+};

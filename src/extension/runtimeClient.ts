@@ -8,8 +8,10 @@ import {
 } from '../protocol/daemon';
 import { RpcPeer } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
-import { TERMINAL_STATES, type RunRecord } from '../runtime/store/checkpointStore';
+import type { RunRecord } from '../runtime/store/checkpointStore';
+import { databasePathFor } from '../runtime/workspace';
 import { locateRuntime } from './runtimeLocator';
+import { isStopped } from './runStatus';
 
 type Peer = RpcPeer<Record<never, never>, DaemonRequests, DaemonNotifications, Record<never, never>>;
 
@@ -34,8 +36,12 @@ export interface RuntimeClientOptions {
 export class RuntimeClient implements vscode.Disposable {
   private connection: Connection | undefined;
   private readonly runEvents = new vscode.EventEmitter<RunEvent>();
+  private readonly started = new vscode.EventEmitter<InitializeResult>();
+  private readonly lostConnection = new vscode.EventEmitter<void>();
   /** Every event of every run the runtime process reports. */
   readonly onRunEvent = this.runEvents.event;
+  /** A runtime process started and answered `initialize`, naming the interrupted runs it found. */
+  readonly onDidStart = this.started.event;
 
   constructor(private readonly options: RuntimeClientOptions) {}
 
@@ -48,28 +54,43 @@ export class RuntimeClient implements vscode.Disposable {
     return connection.peer.request(method, params);
   }
 
-  /** Resolves when the run reaches a terminal state, however quickly that happens. */
+  /**
+   * Resolves when the run stops, however quickly that happens: when it ends, pauses for a
+   * decision or is interrupted. If the runtime process dies meanwhile, a new one reads the run
+   * (which it then finds interrupted).
+   */
   async waitForRun(runId: string): Promise<RunRecord> {
     return new Promise<RunRecord>((resolve, reject) => {
-      const subscription = this.onRunEvent((event) => {
-        if (event.type === 'run_finished' && event.run.id === runId) {
-          subscription.dispose();
-          resolve(event.run);
-        }
-      });
-      this.request('getRun', { runId }).then(
-        ({ run }) => {
-          if (TERMINAL_STATES.includes(run.state)) {
-            subscription.dispose();
-            resolve(run);
-          }
-        },
-        (error: unknown) => {
-          subscription.dispose();
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
+      const subscriptions: vscode.Disposable[] = [];
+      const settle = (outcome: () => void) => {
+        for (const subscription of subscriptions.splice(0)) subscription.dispose();
+        outcome();
+      };
+      let checking: Promise<void> | undefined;
+      const check = () => {
+        // One look at a time: a runtime that dies while starting fails the look rather than start another.
+        checking ??= this.request('getRun', { runId }).then(
+          ({ run }) => {
+            checking = undefined;
+            if (isStopped(run)) settle(() => resolve(run));
+          },
+          (error: unknown) => settle(() => reject(error instanceof Error ? error : new Error(String(error)))),
+        );
+      };
+      subscriptions.push(
+        this.onRunEvent((event) => {
+          if (event.type === 'run_finished' && event.run.id === runId) settle(() => resolve(event.run));
+        }),
+        this.lostConnection.event(check),
       );
+      check();
     });
+  }
+
+  /** The database the runtime process opens for this workspace. */
+  databasePath(): string | undefined {
+    const { workspaceRoot } = this.options;
+    return this.options.databasePath() ?? (workspaceRoot === undefined ? undefined : databasePathFor(workspaceRoot));
   }
 
   /** The running runtime's own description, starting it if needed. */
@@ -86,6 +107,8 @@ export class RuntimeClient implements vscode.Disposable {
       connection.child.kill();
     }
     this.runEvents.dispose();
+    this.started.dispose();
+    this.lostConnection.dispose();
   }
 
   private connect(): Connection {
@@ -142,7 +165,10 @@ export class RuntimeClient implements vscode.Disposable {
     });
     const ready = Promise.race([initialize, failed]);
     ready.then(
-      (result) => log.info(`Keel runtime ${result.version} on Node ${result.nodeVersion}, runs in ${result.databasePath}`),
+      (result) => {
+        log.info(`Keel runtime ${result.version} on Node ${result.nodeVersion}, runs in ${result.databasePath}`);
+        if (this.connection === connection) this.started.fire(result);
+      },
       () => undefined,
     );
     const connection: Connection = { child, peer, ready };
@@ -157,5 +183,6 @@ export class RuntimeClient implements vscode.Disposable {
     reportFailure(new Error(message));
     this.options.log.error(message);
     void vscode.window.showErrorMessage(message);
+    this.lostConnection.fire();
   }
 }

@@ -1,5 +1,5 @@
 import type { RunEvent } from '../runtime/agent/events';
-import type { RunRecord, StepRecord } from '../runtime/store/checkpointStore';
+import type { ApprovalRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
 
@@ -26,6 +26,11 @@ export interface StartRunParams {
   readonly model?: string;
 }
 
+export interface ListApprovalsParams {
+  readonly runId?: string;
+  readonly status?: ApprovalRecord['status'];
+}
+
 /** Requests the runtime process answers. */
 export interface DaemonRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
@@ -35,6 +40,8 @@ export interface DaemonRequests {
   cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
   listRuns: { params: { limit?: number }; result: RunRecord[] };
   getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };
+  /** Approvals in the order they were requested: of one run or all, pending or decided or both. */
+  listApprovals: { params: ListApprovalsParams; result: ApprovalRecord[] };
   shutdown: { params: Record<string, never>; result: null };
 }
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EXAMPLE_INPUT, EXAMPLE_RESULT, type TestWorkspace } from '../vscode/testWorkspace';
+import { resumeOffer } from './resume.ui';
 
 /** What a UI test gets from its runner (test/vscode/runUi.ts). */
 export interface UiContext {
@@ -94,7 +95,8 @@ const installedRuntime: UiTest = {
   },
 };
 
-export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime];
+/** In this order: the last one reloads the window. */
+export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, resumeOffer];
 
 interface ProcessInfo {
   readonly pid: number;

@@ -286,7 +286,7 @@ describe('durable runs: resuming from the journal', () => {
 
   it('stops a run with a clear error when a tool\'s circuit is open', async () => {
     let now = 0;
-    const breakers = new CircuitBreakers({ failureThreshold: 2, windowMs: 60_000, cooldownMs: 30_000 }, () => now);
+    const breakers = new CircuitBreakers({ windowMs: 60_000, minimumCalls: 2, failureRate: 0.5, cooldownMs: 30_000 }, () => now);
     const down = defineTool({
       name: 'inventory',
       description: 'Inventory.',
@@ -302,7 +302,7 @@ describe('durable runs: resuming from the journal', () => {
     const finished = await (await runtime.start(agent, { input: 'x' })).done;
 
     assert.equal(finished.state, 'failed');
-    assert.match(finished.error ?? '', /^The circuit for tool inventory is open after 2 failures within 60 s/);
+    assert.match(finished.error ?? '', /^The circuit for tool inventory is open after 2 of 2 calls failed within 60 s/);
     now = 30_000;
     assert.doesNotThrow(() => breakers.for('tool inventory').admit(), 'after the cooldown a probe may go through');
   });

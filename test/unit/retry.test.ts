@@ -152,17 +152,36 @@ describe('withRetries', () => {
 });
 
 describe('CircuitBreaker', () => {
-  it('opens after a spike of failures within the window, then lets one probe through after the cooldown', () => {
+  const policy = { windowMs: 10_000, minimumCalls: 4, failureRate: 0.5, cooldownMs: 5_000 };
+
+  it('stays closed for a flaky dependency and opens when most calls in the window fail', () => {
     let now = 0;
-    const breaker = new CircuitBreaker('tool book_flight', { failureThreshold: 3, windowMs: 10_000, cooldownMs: 5_000 }, () => now);
+    const breaker = new CircuitBreaker('tool book_flight', policy, () => now);
+    for (const failed of [false, false, true, false, false, true, false, true]) {
+      if (failed) breaker.failed();
+      else breaker.succeeded();
+    }
+    assert.equal(breaker.current, 'closed', '3 failures in 8 calls is flaky, not down');
+
+    now = 20_000;
     breaker.failed();
-    now = 11_000;
     breaker.failed();
     breaker.failed();
-    assert.equal(breaker.current, 'closed', 'the first failure fell out of the window');
+    assert.equal(breaker.current, 'closed', 'three calls are too few to judge, and the old ones left the window');
+    breaker.succeeded();
     breaker.failed();
     assert.equal(breaker.current, 'open');
-    assert.throws(() => breaker.admit(), (error: unknown) => error instanceof CircuitOpenError && /tool book_flight is open after 3 failures within 10 s/.test(error.message));
+    assert.throws(
+      () => breaker.admit(),
+      (error: unknown) => error instanceof CircuitOpenError && /tool book_flight is open after 4 of 5 calls failed within 10 s/.test(error.message),
+    );
+  });
+
+  it('lets one probe through after the cooldown: a failure opens it again, a success closes it', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker('model openai:x', policy, () => now);
+    for (let i = 0; i < 4; i++) breaker.failed();
+    assert.equal(breaker.current, 'open');
 
     now += 5_000;
     assert.equal(breaker.current, 'half_open');
@@ -170,6 +189,7 @@ describe('CircuitBreaker', () => {
     assert.throws(() => breaker.admit(), CircuitOpenError, 'only one probe at a time');
     breaker.failed();
     assert.equal(breaker.current, 'open', 'a failed probe opens it again');
+    assert.throws(() => breaker.admit(), /its probe call failed/);
 
     now += 5_000;
     breaker.admit();

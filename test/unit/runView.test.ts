@@ -150,6 +150,15 @@ describe('Run view model (webview/model/runView.ts)', () => {
       assert.deepEqual(model, { run: finished, steps: [modelStep(1), toolStep(2)] });
     });
 
+    it('takes the run_started of a resumed run, whose record is newer than the stop it follows', () => {
+      const interrupted = runRecord({ state: 'interrupted', stepCount: 1, updatedAt: T0 + 10, error: 'The runtime process stopped.' });
+      const model: RunViewModel = { run: interrupted, steps: [modelStep(1)] };
+      const resumed = runRecord({ stepCount: 1, updatedAt: T0 + 20 });
+
+      assert.equal(applyEvent(model, { type: 'run_started', run: resumed }).run, resumed);
+      assert.equal(applyEvent(model, { type: 'run_started', run: runRecord({ updatedAt: T0 + 10 }) }), model, 'not newer: stale');
+    });
+
     it('keeps the steps ordered by seq whatever order they arrive in', () => {
       let model: RunViewModel = { run: runRecord(), steps: [] };
       for (const step of [toolStep(4), modelStep(1), modelStep(3), toolStep(2)]) {

@@ -27,15 +27,18 @@ export interface StepRow {
 
 /**
  * Applies one live event to the model. Events of other runs, and events older than what the model
- * already shows (a step that started after it finished, a run that started after it ended), leave
- * it unchanged, so events may arrive twice or around a fresh snapshot without harm.
+ * already shows (a step that started after it finished, a run that started after it stopped), leave
+ * it unchanged, so events may arrive twice or around a fresh snapshot without harm. A stopped run
+ * goes back to running only when it is resumed, which makes its record newer.
  */
 export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
   switch (event.type) {
     case 'run_started':
-    case 'run_finished':
-      if (event.run.id !== model.run.id || (event.run.state === 'running' && model.run.state !== 'running')) return model;
-      return { ...model, run: event.run };
+    case 'run_finished': {
+      if (event.run.id !== model.run.id) return model;
+      const stale = event.run.state === 'running' && model.run.state !== 'running' && event.run.updatedAt <= model.run.updatedAt;
+      return stale ? model : { ...model, run: event.run };
+    }
     case 'step_started':
     case 'step_finished': {
       const incoming = event.step;

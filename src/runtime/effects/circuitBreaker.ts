@@ -1,14 +1,21 @@
 import { KeelError } from '../errors';
 
 export interface BreakerPolicy {
-  /** Failures within `windowMs` that open the circuit. */
-  readonly failureThreshold: number;
+  /** The window over which calls are counted. */
   readonly windowMs: number;
+  /** Calls needed in the window before the circuit may open: a few failures prove nothing. */
+  readonly minimumCalls: number;
+  /** The share of failed calls in the window (0 to 1) that opens the circuit. */
+  readonly failureRate: number;
   /** How long an open circuit refuses calls before letting one probe through. */
   readonly cooldownMs: number;
 }
 
-export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 5, windowMs: 60_000, cooldownMs: 30_000 };
+/**
+ * A dependency that fails at least half of 10 or more calls within a minute is down: stop calling
+ * it for 30 s. A flaky one (say 30% failures) keeps its circuit closed and is handled by retries.
+ */
+export const DEFAULT_BREAKER: BreakerPolicy = { windowMs: 60_000, minimumCalls: 10, failureRate: 0.5, cooldownMs: 30_000 };
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -16,15 +23,16 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 export class CircuitOpenError extends KeelError {}
 
 /**
- * A circuit breaker for one dependency (a tool, a model endpoint). It opens after a spike of
+ * A circuit breaker for one dependency (a tool, a model endpoint). It opens on a spike of
  * failures, refuses calls while open, then lets a single probe through: success closes it,
  * failure opens it again.
  */
 export class CircuitBreaker {
-  private failures: number[] = [];
+  private calls: { at: number; failed: boolean }[] = [];
   private state: BreakerState = 'closed';
   private openedAt = 0;
   private probing = false;
+  private lastSpike = '';
 
   constructor(
     readonly name: string,
@@ -48,33 +56,45 @@ export class CircuitBreaker {
     }
     const retryAt = new Date(this.openedAt + this.policy.cooldownMs).toISOString();
     throw new CircuitOpenError(
-      `The circuit for ${this.name} is open after ${this.policy.failureThreshold} failures within ${Math.round(this.policy.windowMs / 1000)} s; Keel will let a call through again at ${retryAt}.`,
+      `The circuit for ${this.name} is open after ${this.lastSpike}; Keel will let a call through again at ${retryAt}.`,
       { context: { breaker: this.name, retryAt } },
     );
   }
 
   succeeded(): void {
+    if (this.state === 'half_open') {
+      this.state = 'closed';
+      this.calls = [];
+    }
     this.probing = false;
-    this.state = 'closed';
-    this.failures = [];
+    this.record(false);
   }
 
   failed(): void {
-    const now = this.now();
     this.probing = false;
     if (this.state === 'half_open') {
-      this.open(now);
+      this.lastSpike = 'its probe call failed';
+      this.open();
       return;
     }
-    this.failures = this.failures.filter((at) => now - at < this.policy.windowMs);
-    this.failures.push(now);
-    if (this.failures.length >= this.policy.failureThreshold) this.open(now);
+    this.record(true);
+    const failures = this.calls.filter((call) => call.failed).length;
+    if (this.calls.length >= this.policy.minimumCalls && failures / this.calls.length >= this.policy.failureRate) {
+      this.lastSpike = `${failures} of ${this.calls.length} calls failed within ${Math.round(this.policy.windowMs / 1000)} s`;
+      this.open();
+    }
   }
 
-  private open(now: number): void {
+  private record(failed: boolean): void {
+    const now = this.now();
+    this.calls = this.calls.filter((call) => now - call.at < this.policy.windowMs);
+    this.calls.push({ at: now, failed });
+  }
+
+  private open(): void {
     this.state = 'open';
-    this.openedAt = now;
-    this.failures = [];
+    this.openedAt = this.now();
+    this.calls = [];
   }
 }
 

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type {
+  ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
@@ -31,8 +32,10 @@ export interface OpenAIModelOptions {
   readonly stream?: boolean;
   readonly temperature?: number;
   readonly maxTokens?: number;
-  /** Per request; default 120 s. A call that times out is retried by Keel. */
+  /** Per request, until the answer starts; default 120 s. A call that times out is retried by Keel. */
   readonly timeoutMs?: number;
+  /** Once an answer streams, the longest silence before Keel gives up on it (and retries); default 60 s. */
+  readonly idleTimeoutMs?: number;
   /**
    * Retries done by the SDK itself. Default 0: Keel retries model calls itself, with backoff,
    * Retry-After and a record of every attempt in the run's journal.
@@ -62,6 +65,8 @@ export function openaiModel(options: OpenAIModelOptions): Model {
       baseURL,
       maxRetries: options.maxRetries ?? 0,
       timeout: options.timeoutMs ?? 120_000,
+      // Every failure reaches Keel as an error and is recorded with the step; the SDK's own log would only repeat it.
+      logLevel: 'off',
     });
     return client;
   }
@@ -78,71 +83,111 @@ export function openaiModel(options: OpenAIModelOptions): Model {
         ...optional('temperature', request.temperature ?? options.temperature),
         ...optional('max_completion_tokens', request.maxTokens ?? options.maxTokens),
       };
+      // The SDK's own timeout stops once an answer starts streaming; a stalled stream is caught here.
+      const controller = new AbortController();
+      const stopOnAbort = () => controller.abort(callOptions.signal?.reason);
+      callOptions.signal?.addEventListener('abort', stopOnAbort, { once: true });
       try {
         if (options.stream === false) {
-          const completion = await openai.chat.completions.create(
-            { ...body, stream: false },
-            { signal: callOptions.signal },
-          );
-          const choice = completion.choices[0];
-          if (!choice) throw new ModelError(`${label} answered with no choices.`);
-          const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).flatMap((call) =>
-            call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
-          );
-          if (choice.message.content) callOptions.onTextDelta?.(choice.message.content);
-          return {
-            message: { role: 'assistant', content: choice.message.content ?? null, toolCalls },
-            finishReason: toFinishReason(choice.finish_reason),
-            usage: toUsage(completion.usage),
-            model: completion.model,
-          };
+          const completion: unknown = await openai.chat.completions.create({ ...body, stream: false }, { signal: controller.signal });
+          return fromCompletion(completion, label, callOptions);
         }
         const stream = await openai.chat.completions.create(
           { ...body, stream: true, stream_options: { include_usage: true } },
-          { signal: callOptions.signal },
+          { signal: controller.signal },
         );
-        return await collectStream(stream, callOptions, options.model);
+        return await collectStream(stream, callOptions, options.model, label, controller, options.idleTimeoutMs ?? 60_000);
       } catch (error) {
         if (callOptions.signal?.aborted || error instanceof ModelError) throw error;
         throw new ModelError(`${label} failed: ${describeError(error)}`, { cause: error, context: errorContext(error) });
+      } finally {
+        callOptions.signal?.removeEventListener('abort', stopOnAbort);
       }
     },
   };
+}
+
+/** A non-streamed answer, checked: proxies and gateways sometimes answer 200 with something else. */
+function fromCompletion(completion: unknown, label: string, callOptions: ModelCallOptions): ModelResponse {
+  const choice = isCompletion(completion) ? completion.choices[0] : undefined;
+  if (!isCompletion(completion) || !choice?.message) {
+    throw new ModelError(`${label} answered with something that is not a chat completion.`, { context: { transient: true } });
+  }
+  const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).flatMap((call) =>
+    call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
+  );
+  if (choice.message.content) callOptions.onTextDelta?.(choice.message.content);
+  return {
+    message: { role: 'assistant', content: choice.message.content ?? null, toolCalls },
+    finishReason: toFinishReason(choice.finish_reason),
+    usage: toUsage(completion.usage),
+    model: completion.model,
+  };
+}
+
+function isCompletion(value: unknown): value is ChatCompletion {
+  return typeof value === 'object' && value !== null && Array.isArray((value as { choices?: unknown }).choices);
 }
 
 async function collectStream(
   stream: AsyncIterable<ChatCompletionChunk>,
   callOptions: ModelCallOptions,
   requested: string,
+  label: string,
+  controller: AbortController,
+  idleTimeoutMs: number,
 ): Promise<ModelResponse> {
   let content = '';
   let sawContent = false;
-  let finishReason: FinishReason = 'other';
+  let finishReason: FinishReason | undefined;
   let usage: Usage = { inputTokens: 0, outputTokens: 0 };
   let model = requested;
   const calls: { id: string; name: string; arguments: string }[] = [];
-  for await (const chunk of stream) {
-    model = chunk.model || model;
-    if (chunk.usage) usage = toUsage(chunk.usage);
-    for (const choice of chunk.choices) {
-      const delta = choice.delta;
-      if (delta.content) {
-        sawContent = true;
-        content += delta.content;
-        callOptions.onTextDelta?.(delta.content);
+  let idle = false;
+  let timer: NodeJS.Timeout | undefined;
+  const armIdleTimer = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      idle = true;
+      controller.abort();
+    }, idleTimeoutMs);
+  };
+  armIdleTimer();
+  try {
+    for await (const chunk of stream) {
+      armIdleTimer();
+      model = chunk.model || model;
+      if (chunk.usage) usage = toUsage(chunk.usage);
+      for (const choice of chunk.choices ?? []) {
+        const delta = choice.delta;
+        if (delta?.content) {
+          sawContent = true;
+          content += delta.content;
+          callOptions.onTextDelta?.(delta.content);
+        }
+        for (const part of delta?.tool_calls ?? []) {
+          const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
+          if (part.id) call.id = part.id;
+          // Assigned, not appended: some compatible servers repeat the whole name in every chunk.
+          if (part.function?.name) call.name = part.function.name;
+          if (part.function?.arguments) call.arguments += part.function.arguments;
+        }
+        if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
       }
-      for (const part of delta.tool_calls ?? []) {
-        const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
-        if (part.id) call.id = part.id;
-        // Assigned, not appended: some compatible servers repeat the whole name in every chunk.
-        if (part.function?.name) call.name = part.function.name;
-        if (part.function?.arguments) call.arguments += part.function.arguments;
-      }
-      if (choice.finish_reason) finishReason = toFinishReason(choice.finish_reason);
     }
+  } catch (error) {
+    if (!idle) throw error;
+  } finally {
+    clearTimeout(timer);
   }
   // The SDK ends the stream quietly when aborted; without this a cut-off answer would pass as complete.
   callOptions.signal?.throwIfAborted();
+  if (idle) {
+    throw new ModelError(`${label} stopped sending its answer for ${formatSeconds(idleTimeoutMs)}.`, { context: { transient: true } });
+  }
+  if (finishReason === undefined) {
+    throw new ModelError(`${label} ended its answer before finishing it.`, { context: { transient: true } });
+  }
   const message: AssistantMessage = {
     role: 'assistant',
     content: sawContent ? content : null,
@@ -202,11 +247,17 @@ function toUsage(usage: { prompt_tokens: number; completion_tokens: number } | n
 
 /** What Keel's retry classification needs to know about an SDK error. */
 function errorContext(error: unknown): Record<string, unknown> {
-  if (error instanceof OpenAI.APIConnectionError) return { transient: true };
+  // A dropped connection (before or during the answer) and a garbled body are worth another try.
+  if (error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError) return { transient: true };
+  if (error instanceof TypeError && error.message === 'terminated') return { transient: true };
   if (!(error instanceof OpenAI.APIError)) return {};
   const retryAfter = error.headers?.get('retry-after-ms') ?? null;
   return {
     ...optional('status', error.status),
     ...optional('retryAfterMs', retryAfter !== null && Number.isFinite(Number(retryAfter)) ? Number(retryAfter) : parseRetryAfter(error.headers?.get('retry-after') ?? null)),
   };
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }

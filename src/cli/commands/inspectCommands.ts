@@ -1,0 +1,48 @@
+import { isOwnerAlive } from '../../runtime/agent/owner';
+import { KeelError } from '../../runtime/errors';
+import { pendingApproval, runDetail, runsTable } from '../render';
+import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+
+/** Commands that read what was recorded. */
+
+async function runs(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, limit: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError('keel runs takes no arguments.');
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1.');
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
+    const list = await store.listRuns({ limit });
+    out.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : `${runsTable(list, style)}\n`);
+    return 0;
+  });
+}
+
+async function show(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [prefix, ...extra] = positionals;
+  if (!prefix || extra.length > 0) throw new UsageError('keel show takes one run id: keel show <runId>');
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
+    const runId = await store.resolveRunId(prefix);
+    const record = await store.getRun(runId);
+    if (!record) throw new KeelError(`No run ${runId}.`);
+    const steps = await store.getSteps(runId);
+    const approvals = await store.listApprovals({ runId });
+    const effects = await store.getEffects(runId);
+    if (values.json) {
+      out.write(`${JSON.stringify({ run: record, steps, effects, approvals }, null, 2)}\n`);
+    } else {
+      out.write(`${runDetail(record, steps, style)}\n`);
+      for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {
+        out.write(`${pendingApproval(approval, style)}\n`);
+      }
+    }
+    return 0;
+  });
+}
+
+export const inspectCommands: Readonly<Record<string, Command>> = {
+  runs: { usage: ['keel runs [--limit <n>] [--json]'], run: runs },
+  show: { usage: ['keel show <runId> [--json]'], run: show },
+};

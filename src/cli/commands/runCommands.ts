@@ -1,0 +1,166 @@
+import type { RunEvent } from '../../runtime/agent/events';
+import { loadAgentFile } from '../../runtime/agent/loader';
+import { isOwnerAlive } from '../../runtime/agent/owner';
+import { Runtime, currentUser, type RunHandle } from '../../runtime/agent/runtime';
+import { KeelError, describeError } from '../../runtime/errors';
+import type { CheckpointStore, Decision, RunState } from '../../runtime/store/checkpointStore';
+import { pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
+import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+
+/** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
+
+async function run(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    input: { type: 'string', short: 'i' },
+    model: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [file, ...extra] = positionals;
+  if (!file || extra.length > 0) throw new UsageError('keel run takes one agent file: keel run <file.agent.ts> --input <text>');
+  if (values.input === undefined) throw new UsageError('keel run needs --input <text>: what to ask the agent.');
+  const json = values.json === true;
+
+  const { agent, file: agentFile } = await loadAgentFile(file);
+  return withStore(values.db, async (store) => {
+    const handle = await new Runtime({ store }).start(agent, {
+      input: values.input ?? '',
+      agentFile,
+      ...(values.model === undefined ? {} : { model: values.model }),
+      onEvent: json ? undefined : liveView(),
+    });
+    return follow(store, handle, json);
+  });
+}
+
+async function resume(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [prefix, ...extra] = positionals;
+  if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
+  return withStore(values.db, async (store) => {
+    await store.markInterrupted(isOwnerAlive, Date.now());
+    return resumeRun(store, await store.resolveRunId(prefix), values.json === true);
+  });
+}
+
+async function resolve(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    retry: { type: 'boolean' },
+    done: { type: 'string' },
+    fail: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [id, ...extra] = positionals;
+  const chosen = [values.retry === true, values.done !== undefined, values.fail !== undefined].filter(Boolean).length;
+  if (!id || extra.length > 0 || chosen !== 1) {
+    throw new UsageError("keel resolve takes an approval id and one decision: --retry, --done '<result as JSON>' or --fail '<reason>'.");
+  }
+  let decision: Decision;
+  if (values.done !== undefined) {
+    try {
+      decision = { action: 'done', result: JSON.parse(values.done) as unknown };
+    } catch (error) {
+      throw new UsageError(`--done needs the tool's result as JSON (${describeError(error)}).`);
+    }
+  } else if (values.fail !== undefined) {
+    decision = { action: 'fail', reason: values.fail };
+  } else {
+    decision = { action: 'retry' };
+  }
+  return withStore(values.db, async (store) => {
+    const approval = await store.getApproval(id);
+    if (!approval) throw new KeelError(`There is no approval ${id}; \`keel show <runId>\` lists a run's pending approvals.`);
+    const decided = await store.decideApproval(id, decision, currentUser(), Date.now());
+    if (values.json !== true) out.write(`${style.dim(`${decided.decidedBy ?? ''} decided ${id}: ${decision.action}`)}\n`);
+    return resumeRun(store, decided.runId, values.json === true);
+  });
+}
+
+async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
+  const record = await store.getRun(runId);
+  if (!record?.agentFile) {
+    throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
+  }
+  const { agent } = await loadAgentFile(record.agentFile);
+  const handle = await new Runtime({ store }).resume(agent, runId, { onEvent: json ? undefined : liveView() });
+  return follow(store, handle, json);
+}
+
+/** Waits for a run to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
+async function follow(store: CheckpointStore, handle: RunHandle, json: boolean): Promise<number> {
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    handle.cancel();
+  };
+  process.once('SIGINT', onSigint);
+  const stopped = await handle.done;
+  process.off('SIGINT', onSigint);
+  const approvals = await store.listApprovals({ status: 'pending', runId: stopped.id });
+  if (json) {
+    const steps = await store.getSteps(stopped.id);
+    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
+  } else {
+    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
+  }
+  if (interrupted) return 130;
+  return EXIT_CODES[stopped.state];
+}
+
+const EXIT_CODES: Record<RunState, number> = {
+  completed: 0,
+  failed: 1,
+  cancelled: 1,
+  running: 1,
+  interrupted: 1,
+  waiting_approval: 3,
+};
+
+/** Prints each step as it finishes; on a terminal, shows the step in progress until then. */
+function liveView(): (event: RunEvent) => void {
+  const tty = out.isTTY === true;
+  let pending = false;
+  const clearPending = () => {
+    if (pending) out.write('\r\x1b[K');
+    pending = false;
+  };
+  return (event) => {
+    switch (event.type) {
+      case 'run_started':
+        out.write(`${runHeader(event.run, style)}\n`);
+        break;
+      case 'step_started':
+        if (tty) {
+          clearPending();
+          out.write(stepLine(event.step, style));
+          pending = true;
+        }
+        break;
+      case 'step_finished':
+        clearPending();
+        out.write(`${stepLine(event.step, style)}\n`);
+        break;
+      case 'tool_log':
+        clearPending();
+        out.write(`${style.dim(`        log: ${event.message}`)}\n`);
+        break;
+      case 'step_retry':
+        clearPending();
+        out.write(`${retryLine(event.failure, style)}\n`);
+        break;
+      case 'model_delta':
+        break;
+      case 'run_finished':
+        clearPending();
+        // A paused run's reason is printed with its pending approval, after this.
+        out.write(`${runSummary(event.run, style)}\n${event.run.state === 'waiting_approval' ? '' : `${runOutcome(event.run)}\n`}`);
+        break;
+    }
+  };
+}
+
+
+export const runCommands: Readonly<Record<string, Command>> = {
+  run: { usage: ['keel run <file.agent.ts> --input <text> [--model <spec>] [--json]'], run },
+  resume: { usage: ['keel resume <runId> [--json]'], run: resume },
+  resolve: { usage: ["keel resolve <approvalId> (--retry | --done '<result JSON>' | --fail '<reason>') [--json]"], run: resolve },
+};

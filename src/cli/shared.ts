@@ -1,0 +1,42 @@
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { KeelError, describeError } from '../runtime/errors';
+import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { openSqliteStore } from '../runtime/store/sqliteStore';
+import { databasePathFor, findWorkspaceRoot } from '../runtime/workspace';
+import { styleFor } from './style';
+
+/** What every command shares: output, argument parsing, the database. */
+
+/** A mistake in how keel was called: exit code 2. */
+export class UsageError extends KeelError {}
+
+/** One `keel` command: its lines in the usage text, and what it does (returning the exit code). */
+export interface Command {
+  readonly usage: readonly string[];
+  run(args: readonly string[]): Promise<number>;
+}
+
+export const out = process.stdout;
+export const style = styleFor(out);
+
+/** Parses a command's arguments; every command also takes `--db <path>`. */
+export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...args], options: { db: { type: 'string' as const }, ...options }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(describeError(error));
+  }
+}
+
+function openStore(db: string | undefined): CheckpointStore {
+  return openSqliteStore(db ?? process.env['KEEL_DB'] ?? databasePathFor(findWorkspaceRoot(process.cwd())));
+}
+
+export async function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
+  const store = openStore(db);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
