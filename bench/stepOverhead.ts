@@ -206,6 +206,10 @@ class NullStore implements CheckpointStore {
     return Promise.reject(new Error('This store keeps nothing, so it holds no approval to decide.'));
   }
 
+  escalateApproval(): StoreResult<'escalateApproval'> {
+    return Promise.reject(new Error('This store keeps nothing, so it holds no approval to escalate.'));
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -1,4 +1,4 @@
-import { defineAgent, defineTool, scriptedModel, z, type ScriptContext, type ScriptedTurn } from 'keel-agents';
+import { approvals, defineAgent, defineTool, scriptedModel, z, type ScriptContext, type ScriptedTurn } from 'keel-agents';
 
 /** A small in-memory airline, so the example runs offline. */
 const FLIGHTS = [
@@ -31,21 +31,33 @@ const searchFlights = defineTool({
 
 const bookFlight = defineTool({
   name: 'book_flight',
-  description: 'Book a seat on a flight and charge the card on file. Irreversible.',
-  args: z.object({ flightId: z.string(), date: z.iso.date(), passenger: z.string().min(1) }),
+  description: 'Book a seat on a flight and charge the card on file. Irreversible. Give the price you found.',
+  args: z.object({
+    flightId: z.string(),
+    from: Airport,
+    to: Airport,
+    date: z.iso.date(),
+    passenger: z.string().min(1),
+    price: z.number().positive(),
+  }),
   output: z.object({ confirmation: z.string(), flightId: z.string(), charged: z.number() }),
   effect: 'unsafe',
-  run: ({ flightId, passenger }, ctx) => {
+  // A person approves any booking over $600 before it is made.
+  approval: approvals.amountOver(600, { field: 'price' }),
+  describe: ({ price, from, to }) => `$${price} ${from}→${to}`,
+  run: ({ flightId, passenger, price }, ctx) => {
     const flight = FLIGHTS.find((candidate) => candidate.id === flightId);
     if (!flight) throw new Error(`no flight ${flightId}`);
+    if (flight.price !== price) throw new Error(`${flightId} costs $${flight.price}, not $${price}`);
     ctx.log(`charging $${flight.price} for ${passenger} with idempotency key ${ctx.idempotencyKey}`);
     return { confirmation: `KEEL-${flight.id}-${ctx.stepId}${ctx.callIndex}`, flightId, charged: flight.price };
   },
 });
 
 /**
- * Plays the model offline: searches, books the cheapest flight, then reports. Point the agent at
- * a real model with `keel run ... --model openai:gpt-4o-mini` (see the README).
+ * Plays the model offline: searches, books the cheapest flight (or the earliest, when asked),
+ * then reports. Point the agent at a real model with `keel run ... --model openai:gpt-4o-mini`
+ * (see the README).
  */
 function travelScript({ input, toolResults }: ScriptContext): ScriptedTurn {
   const last = toolResults.at(-1);
@@ -56,12 +68,19 @@ function travelScript({ input, toolResults }: ScriptContext): ScriptedTurn {
   }
   if (last.isError) return `I could not finish: ${last.content}`;
   if (last.name === 'search_flights') {
-    const flights = JSON.parse(last.content) as { id: string; price: number; date: string }[];
-    const cheapest = [...flights].sort((a, b) => a.price - b.price)[0];
-    if (!cheapest) return 'There are no flights on that route.';
+    const flights = JSON.parse(last.content) as { id: string; price: number; date: string; departs: string }[];
+    const earliest = /\bearliest\b/i.test(input);
+    const [chosen] = [...flights].sort((a, b) => (earliest ? a.departs.localeCompare(b.departs) : a.price - b.price));
+    if (!chosen) return 'There are no flights on that route.';
+    const [from = 'NYC', to = 'LIS'] = input.match(/\b[A-Z]{3}\b/g) ?? [];
     return {
-      text: `The cheapest is ${cheapest.id} at $${cheapest.price}; booking it.`,
-      toolCalls: [{ name: 'book_flight', args: { flightId: cheapest.id, date: cheapest.date, passenger: 'Ada Lovelace' } }],
+      text: `The ${earliest ? 'earliest' : 'cheapest'} is ${chosen.id} at $${chosen.price}; booking it.`,
+      toolCalls: [
+        {
+          name: 'book_flight',
+          args: { flightId: chosen.id, from, to, date: chosen.date, passenger: 'Ada Lovelace', price: chosen.price },
+        },
+      ],
     };
   }
   const booking = JSON.parse(last.content) as { confirmation: string; flightId: string; charged: number };

@@ -1,12 +1,13 @@
 import { KeelError, describeError } from '../runtime/errors';
 import { KEEL_VERSION } from '../version';
+import { approvalCommands } from './commands/approvalCommands';
 import { inspectCommands } from './commands/inspectCommands';
 import { runCommands } from './commands/runCommands';
 import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...inspectCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 
@@ -24,6 +25,7 @@ Options:
 
 A run whose process dies is interrupted; \`keel resume\` goes on from its last checkpoint. An unsafe
 tool call that was in flight then needs a decision (\`keel resolve\`): Keel never repeats it blindly.
+A call that an approval rule stops waits for \`keel approve\` or \`keel reject\`.
 
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
 3 waiting for a decision, 130 interrupted with Ctrl-C.`;

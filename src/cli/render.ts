@@ -67,11 +67,33 @@ export function retryLine(failure: FailedAttempt, style: Style): string {
 
 /** A decision a person must make, and the commands that make it. */
 export function pendingApproval(approval: ApprovalRecord, style: Style): string {
+  const deadline = approval.deadline === null ? '' : ` · decide by ${new Date(approval.deadline).toISOString()}${approval.escalatedAt !== null && approval.escalateTo ? ` (escalated to ${approval.escalateTo})` : ''}`;
   return [
-    style.yellow(`? ${approval.id}: ${approval.reason}`),
+    style.yellow(`? ${approval.id}: ${approval.agent} wants to ${approval.tool}: ${truncate(approval.summary, 80)} (${approval.reason})${deadline}`),
     `  ${approval.tool}(${truncate(JSON.stringify(approval.args), 100)})`,
-    `  keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`,
+    approval.kind === 'policy'
+      ? `  keel approve ${approval.id} [--args edited.json]   |   keel reject ${approval.id} --reason '<why>'`
+      : `  keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`,
   ].join('\n');
+}
+
+/** A decided or expired approval in one line. */
+export function approvalLine(approval: ApprovalRecord, style: Style): string {
+  const decision = approval.decision;
+  const what = !decision
+    ? 'pending'
+    : decision.action === 'approve'
+      ? decision.args === undefined
+        ? 'approved'
+        : `approved with edited arguments ${truncate(JSON.stringify(decision.args), 60)}`
+      : decision.action === 'reject' || decision.action === 'fail'
+        ? `${approval.status === 'expired' ? 'expired and rejected' : decision.action === 'fail' ? 'failed' : 'rejected'}: ${decision.reason}`
+        : decision.action === 'retry'
+          ? 'to be retried with the same key'
+          : 'marked done with a result';
+  const who = approval.decidedBy ? ` by ${approval.decidedBy} (${approval.decidedVia ?? 'unknown'})` : '';
+  const paint = decision?.action === 'approve' || decision?.action === 'retry' || decision?.action === 'done' ? style.green : style.red;
+  return paint(`${approval.id}: ${approval.tool} ${what}${who}`);
 }
 
 export function runOutcome(run: RunRecord): string {

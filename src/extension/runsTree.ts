@@ -141,6 +141,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       case 'model_delta':
       case 'step_retry':
       case 'tool_log':
+      case 'approval_requested':
         break;
     }
   }

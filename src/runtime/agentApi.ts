@@ -5,6 +5,10 @@
 export { z } from 'zod';
 export { defineAgent, defineTool } from './agent/define';
 export type { Agent, AgentConfig, Effect, Tool, ToolConfig, ToolContext } from './agent/define';
+export { approvals } from './approval/policy';
+export type { ApprovalConfig, ApprovalContext, ApprovalPolicy, ApprovalRule, CallForApproval } from './approval/policy';
+export { RetryableError, NonRetryableError } from './effects/retry';
+export type { RetryPolicy } from './effects/retry';
 export { scriptedModel } from './model/scripted';
 export type { Script, ScriptContext, ScriptedToolCall, ScriptedTurn } from './model/scripted';
 export { openaiModel } from './model/openai';

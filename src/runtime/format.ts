@@ -42,14 +42,17 @@ export function totalTokens(run: RunRecord): number {
 
 function compactArguments(raw: string): string {
   try {
-    const value = JSON.parse(raw) as unknown;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      return Object.entries(value)
-        .map(([key, item]) => `${key}: ${JSON.stringify(item)}`)
-        .join(', ');
-    }
+    return compactArgs(JSON.parse(raw) as unknown);
   } catch {
     // The model wrote invalid JSON: show it as written.
+    return raw;
   }
-  return raw;
+}
+
+/** `flightId: "UA66", price: 598`: arguments in one line, for a person. */
+export function compactArgs(args: unknown): string {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return JSON.stringify(args) ?? '';
+  return Object.entries(args)
+    .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+    .join(', ');
 }

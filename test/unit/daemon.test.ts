@@ -181,6 +181,8 @@ function eventRunId(event: RunEvent): string {
     case 'step_retry':
     case 'tool_log':
       return event.runId;
+    case 'approval_requested':
+      return event.approval.runId;
   }
 }
 

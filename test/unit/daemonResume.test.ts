@@ -198,11 +198,16 @@ describe('the runtime process with interrupted and paused runs', () => {
         runId: 'run_waiting',
         seq: 4,
         kind: 'unknown_outcome',
+        agent: 'travel',
         tool: 'book_flight',
         args: { flightId: 'UA66' },
         argsHash: 'hash',
+        summary: 'flightId: "UA66"',
         reason: 'book_flight was running when its process stopped.',
         requestedAt: now,
+        deadline: null,
+        onExpiry: 'reject',
+        escalateTo: null,
       });
       await store.finishRun({
         runId: 'run_waiting',

@@ -147,12 +147,12 @@ describe('durable runs: resuming from the journal', () => {
       assert.deepEqual(approval?.args, { n: 1 });
       await assert.rejects(new Runtime({ store }).resume(h.agent, runId), /is waiting for a decision on approval/);
 
-      await store.decideApproval(approval!.id, { action: 'retry' }, 'ada', 5);
+      await store.decideApproval(approval!.id, { action: 'retry' }, { by: 'ada', via: 'cli', at: 5 });
       const finished = await resume(h.agent, runId);
 
       assert.equal(finished.state, 'completed');
       assert.deepEqual(h.keys, [`${runId}:1:0`, `${runId}:1:0`, `${runId}:3:0`]);
-      await assert.rejects(store.decideApproval(approval!.id, { action: 'fail', reason: 'late' }, 'bob', 6), /was already decided by ada/);
+      await assert.rejects(store.decideApproval(approval!.id, { action: 'fail', reason: 'late' }, { by: 'bob', via: 'cli', at: 6 }), /was already decided by ada/);
     });
 
     it('takes the result a person gives instead of calling the tool again', async () => {
@@ -160,7 +160,7 @@ describe('durable runs: resuming from the journal', () => {
       const runId = await crashed(h);
       await resume(h.agent, runId);
       const [approval] = await store.listApprovals({ status: 'pending' });
-      await store.decideApproval(approval!.id, { action: 'done', result: 'step 1 confirmed by phone' }, 'ada', 5);
+      await store.decideApproval(approval!.id, { action: 'done', result: 'step 1 confirmed by phone' }, { by: 'ada', via: 'cli', at: 5 });
 
       const finished = await resume(h.agent, runId);
 
@@ -177,7 +177,7 @@ describe('durable runs: resuming from the journal', () => {
       const runId = await crashed(h);
       await resume(h.agent, runId);
       const [approval] = await store.listApprovals({ status: 'pending' });
-      await store.decideApproval(approval!.id, { action: 'fail', reason: 'the card was declined' }, 'ada', 5);
+      await store.decideApproval(approval!.id, { action: 'fail', reason: 'the card was declined' }, { by: 'ada', via: 'cli', at: 5 });
 
       const finished = await resume(h.agent, runId);
 

@@ -55,6 +55,7 @@ export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
     case 'model_delta':
     case 'step_retry':
     case 'tool_log':
+    case 'approval_requested':
       return model;
   }
 }

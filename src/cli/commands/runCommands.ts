@@ -1,9 +1,9 @@
 import type { RunEvent } from '../../runtime/agent/events';
 import { loadAgentFile } from '../../runtime/agent/loader';
 import { isOwnerAlive } from '../../runtime/agent/owner';
-import { Runtime, currentUser, type RunHandle } from '../../runtime/agent/runtime';
-import { KeelError, describeError } from '../../runtime/errors';
-import type { CheckpointStore, Decision, RunState } from '../../runtime/store/checkpointStore';
+import { Runtime, type RunHandle } from '../../runtime/agent/runtime';
+import { KeelError } from '../../runtime/errors';
+import type { CheckpointStore, RunState } from '../../runtime/store/checkpointStore';
 import { pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
 
@@ -42,40 +42,7 @@ async function resume(args: readonly string[]): Promise<number> {
   });
 }
 
-async function resolve(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    retry: { type: 'boolean' },
-    done: { type: 'string' },
-    fail: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  const [id, ...extra] = positionals;
-  const chosen = [values.retry === true, values.done !== undefined, values.fail !== undefined].filter(Boolean).length;
-  if (!id || extra.length > 0 || chosen !== 1) {
-    throw new UsageError("keel resolve takes an approval id and one decision: --retry, --done '<result as JSON>' or --fail '<reason>'.");
-  }
-  let decision: Decision;
-  if (values.done !== undefined) {
-    try {
-      decision = { action: 'done', result: JSON.parse(values.done) as unknown };
-    } catch (error) {
-      throw new UsageError(`--done needs the tool's result as JSON (${describeError(error)}).`);
-    }
-  } else if (values.fail !== undefined) {
-    decision = { action: 'fail', reason: values.fail };
-  } else {
-    decision = { action: 'retry' };
-  }
-  return withStore(values.db, async (store) => {
-    const approval = await store.getApproval(id);
-    if (!approval) throw new KeelError(`There is no approval ${id}; \`keel show <runId>\` lists a run's pending approvals.`);
-    const decided = await store.decideApproval(id, decision, currentUser(), Date.now());
-    if (values.json !== true) out.write(`${style.dim(`${decided.decidedBy ?? ''} decided ${id}: ${decision.action}`)}\n`);
-    return resumeRun(store, decided.runId, values.json === true);
-  });
-}
-
-async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
+export async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
   const record = await store.getRun(runId);
   if (!record?.agentFile) {
     throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
@@ -162,5 +129,4 @@ function liveView(): (event: RunEvent) => void {
 export const runCommands: Readonly<Record<string, Command>> = {
   run: { usage: ['keel run <file.agent.ts> --input <text> [--model <spec>] [--json]'], run },
   resume: { usage: ['keel resume <runId> [--json]'], run: resume },
-  resolve: { usage: ["keel resolve <approvalId> (--retry | --done '<result JSON>' | --fail '<reason>') [--json]"], run: resolve },
 };

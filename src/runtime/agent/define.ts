@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { AgentDefinitionError } from '../errors';
+import { toPolicy, type ApprovalConfig, type ApprovalPolicy } from '../approval/policy';
+import { compactArgs } from '../format';
 import { DEFAULT_MODEL_RETRY, DEFAULT_TOOL_RETRY, retryPolicy, type RetryPolicy } from '../effects/retry';
 import type { Model, ToolSpec } from '../model/model';
 
@@ -33,6 +35,10 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
   readonly effect: Effect;
   /** How failures of this tool are retried (same idempotency key each time). */
   readonly retry?: Partial<RetryPolicy>;
+  /** When a call needs a person's approval first, such as approvals.amountOver(500). */
+  readonly approval?: ApprovalConfig;
+  /** The call in a few words for the person asked to approve it: `$640 NYC→LIS`. */
+  describe?(args: z.output<A>): string;
   run(args: z.output<A>, ctx: ToolContext): Promise<z.input<O>> | z.input<O>;
 }
 
@@ -44,6 +50,9 @@ export interface Tool {
   readonly output: z.ZodType | undefined;
   readonly effect: Effect;
   readonly retry: RetryPolicy;
+  readonly approval: ApprovalPolicy;
+  /** The call in a few words for a person. */
+  describe(args: unknown): string;
   /** The JSON Schema of the arguments, as offered to models. */
   readonly spec: ToolSpec;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
@@ -59,6 +68,10 @@ export interface AgentConfig {
   readonly maxSteps?: number;
   /** How failed model calls are retried. */
   readonly modelRetry?: Partial<RetryPolicy>;
+  /** When any tool call needs a person's approval first; a tool's own rules apply too. */
+  readonly approval?: ApprovalConfig;
+  /** Tools a run must use: a run that ends without a successful call of each is flagged. */
+  readonly requiredTools?: readonly string[];
 }
 
 export interface Agent {
@@ -69,6 +82,8 @@ export interface Agent {
   readonly tools: ReadonlyMap<string, Tool>;
   readonly maxSteps: number;
   readonly modelRetry: RetryPolicy;
+  readonly approval: ApprovalPolicy;
+  readonly requiredTools: readonly string[];
 }
 
 // Symbol.for, so an agent built by another copy of keel-agents is still recognised.
@@ -99,6 +114,7 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnkn
   if (typeof config.run !== 'function') throw new AgentDefinitionError(`${where}: \`run\` must be a function.`);
   const { $schema: _ignored, ...parameters } = z.toJSONSchema(config.args, { io: 'input', unrepresentable: 'any' });
   const run = config.run;
+  const describe = config.describe?.bind(config);
   return Object.freeze({
     kind: TOOL,
     name: config.name,
@@ -107,6 +123,8 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnkn
     output: config.output,
     effect: config.effect,
     retry: withPolicy(where, () => retryPolicy(DEFAULT_TOOL_RETRY, config.retry)),
+    approval: toPolicy(config.approval, where),
+    describe: (args: unknown): string => (describe ? describe(args as z.output<A>) : compactArgs(args)),
     spec: { name: config.name, description: config.description, parameters },
     run: async (args: unknown, ctx: ToolContext): Promise<unknown> => run(args as z.output<A>, ctx),
   });
@@ -134,6 +152,13 @@ export function defineAgent(config: AgentConfig): Agent {
     if (tools.has(tool.name)) throw new AgentDefinitionError(`${where}: two tools are named "${tool.name}".`);
     tools.set(tool.name, tool);
   }
+  const requiredTools = config.requiredTools ?? [];
+  if (!Array.isArray(requiredTools)) throw new AgentDefinitionError(`${where}: \`requiredTools\` must be a list of tool names.`);
+  for (const name of requiredTools) {
+    if (typeof name !== 'string' || !tools.has(name)) {
+      throw new AgentDefinitionError(`${where}: \`requiredTools\` names ${JSON.stringify(name)}, which is not one of the agent's tools.`);
+    }
+  }
   return Object.freeze({
     kind: AGENT,
     name: config.name,
@@ -142,6 +167,8 @@ export function defineAgent(config: AgentConfig): Agent {
     tools,
     maxSteps,
     modelRetry: withPolicy(where, () => retryPolicy(DEFAULT_MODEL_RETRY, config.modelRetry)),
+    approval: toPolicy(config.approval, where),
+    requiredTools: Object.freeze([...requiredTools]),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { FailedAttempt } from '../effects/retry';
-import type { RunRecord, StepRecord } from '../store/checkpointStore';
+import type { ApprovalRecord, RunRecord, StepRecord } from '../store/checkpointStore';
 
 /**
  * What a run reports while it goes: plain JSON, so it crosses process and webview boundaries as
@@ -13,6 +13,7 @@ export type RunEvent =
   | { readonly type: 'model_delta'; readonly runId: string; readonly seq: number; readonly text: string }
   | { readonly type: 'tool_log'; readonly runId: string; readonly seq: number; readonly message: string }
   | { readonly type: 'step_retry'; readonly runId: string; readonly seq: number; readonly failure: FailedAttempt }
+  | { readonly type: 'approval_requested'; readonly approval: ApprovalRecord }
   | { readonly type: 'run_finished'; readonly run: RunRecord };
 
 export type RunEventListener = (event: RunEvent) => void;

@@ -79,6 +79,20 @@ export class Journal {
     return step;
   }
 
+  /**
+   * Throws when the journal recorded a step after `seq`, where the agent now stops (`why`): say,
+   * its maxSteps was lowered. The recorded steps, side effects among them, must not be dropped.
+   */
+  assertEndsAfter(seq: number, why: string): void {
+    const next = this.bySeq.get(seq + 1);
+    if (!next) return;
+    throw new JournalDivergenceError(
+      this.runId,
+      seq + 1,
+      `the journal recorded ${next.kind === 'tool' ? `a call to ${next.name}` : 'a model call'} here, but the agent now ${why}`,
+    );
+  }
+
   diverged(seq: number, detail: string): JournalDivergenceError {
     return new JournalDivergenceError(this.runId, seq, detail);
   }

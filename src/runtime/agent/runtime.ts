@@ -33,9 +33,11 @@ import {
 } from '../store/checkpointStore';
 import type { Agent, Tool, ToolContext } from './define';
 import type { RunEvent, RunEventListener } from './events';
-import { ConversationHash, Journal, JournalDivergenceError, canonicalJson, sha256 } from './journal';
+import { argsHash } from '../approval/decide';
+import { needsApproval } from '../approval/policy';
+import { ConversationHash, Journal, JournalDivergenceError, canonicalJson } from './journal';
 import { PROCESS_OWNER, isOwnerAlive } from './owner';
-import { checkToolOutput, prepareToolCall } from './toolCall';
+import { checkToolOutput, offeredSpec, prepareToolCall } from './toolCall';
 
 export interface RuntimeOptions {
   readonly store: CheckpointStore;
@@ -251,7 +253,7 @@ class Execution {
 
   private async loop(): Promise<LoopResult> {
     const { agent } = this;
-    const specs = [...agent.tools.values()].map((tool) => tool.spec);
+    const specs = [...agent.tools.values()].map((tool) => offeredSpec(agent, tool));
     const conversation = new ConversationHash(specs);
     const messages: Message[] = [];
     const say = (message: Message) => {
@@ -266,7 +268,10 @@ class Execution {
       const modelSeq = ++this.seq;
       const response = await this.modelStep(modelSeq, messages, specs, conversation.value);
       say(response.message);
-      if (response.message.toolCalls.length === 0) return { kind: 'completed', answer: response.message.content ?? '' };
+      if (response.message.toolCalls.length === 0) {
+        this.journal.assertEndsAfter(this.seq, 'ends the run with its answer');
+        return { kind: 'completed', answer: response.message.content ?? '' };
+      }
 
       for (const [callIndex, call] of response.message.toolCalls.entries()) {
         this.signal.throwIfAborted();
@@ -281,6 +286,7 @@ class Execution {
         });
       }
     }
+    this.journal.assertEndsAfter(this.seq, `stops, having reached maxSteps (${agent.maxSteps})`);
     return { kind: 'failed', error: `${agent.name} reached maxSteps (${agent.maxSteps}) without a final answer.` };
   }
 
@@ -367,8 +373,17 @@ class Execution {
       await this.endTool(seq, { ok: false, error: prepared.error }, undefined, []);
       return { ok: false, error: prepared.error };
     }
-    const { tool, args } = prepared;
+    const { tool } = prepared;
     const effectKey = tool.effect === 'none' ? undefined : idempotencyKey;
+    const gate = await this.policyGate(seq, tool, prepared.args, prepared.confidence, recorded === undefined);
+    if (gate.kind === 'waiting') return { approval: gate.approval };
+    if (gate.kind === 'rejected') {
+      if (recorded) await this.restart(recorded);
+      else await this.begin({ runId: this.run.id, seq, kind: 'tool', name: call.name, input, idempotencyKey, startedAt: this.now() });
+      await this.endTool(seq, { ok: false, error: gate.error }, undefined, []);
+      return { ok: false, error: gate.error };
+    }
+    const { args } = gate;
     let earlier: FailedAttempt[] = [];
     if (recorded) {
       if (tool.effect === 'unsafe') {
@@ -388,16 +403,85 @@ class Execution {
           startedAt: this.now(),
           ...(tool.effect === 'none'
             ? {}
-            : { effect: { key: idempotencyKey, tool: tool.name, effect: tool.effect, argsHash: sha256(canonicalJson(args)) } }),
+            : { effect: { key: idempotencyKey, tool: tool.name, effect: tool.effect, argsHash: argsHash(args) } }),
         },
         // Only an unsafe effect needs its record on disk before it starts: an idempotent one
         // whose record is lost is simply done again under the same key.
         tool.effect === 'unsafe',
       );
     }
-    const { result, failures } = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);
-    await this.endTool(seq, result, effectKey, failures);
+    const ran = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);
+    const result: ToolResult =
+      gate.edited && ran.result.ok
+        ? { ...ran.result, content: `A person changed the arguments to ${JSON.stringify(args)} before approving this call. ${ran.result.content}` }
+        : ran.result;
+    await this.endTool(seq, result, effectKey, ran.failures);
     return result;
+  }
+
+  /**
+   * Asks a person before a call when the tool's or the agent's approval rules say so, and honours
+   * their decision: the call goes ahead with exactly the arguments approved (edited ones
+   * included), or is rejected with the reason the model reads. An approval once requested stands
+   * for that step on every later attempt, whatever the rules say by then.
+   */
+  private async policyGate(
+    seq: number,
+    tool: Tool,
+    args: unknown,
+    confidence: number | undefined,
+    firstAttempt: boolean,
+  ): Promise<
+    | { kind: 'go'; args: unknown; edited: boolean }
+    | { kind: 'waiting'; approval: ApprovalRecord }
+    | { kind: 'rejected'; error: string }
+  > {
+    let approval = await this.store.findApproval(this.run.id, seq, 'policy');
+    if (!approval) {
+      const needed = firstAttempt
+        ? needsApproval(
+            tool.approval,
+            this.agent.approval,
+            { tool: tool.name, args: args as Record<string, unknown>, effect: tool.effect, confidence, untrustedArguments: [] },
+            { runId: this.run.id, agent: this.agent.name, input: this.run.input },
+          )
+        : undefined;
+      if (!needed) return { kind: 'go', args, edited: false };
+      await this.flush();
+      const requestedAt = this.now();
+      approval = await this.store.requestApproval({
+        id: `appr_${this.run.id.slice(4)}_${seq}`,
+        runId: this.run.id,
+        seq,
+        kind: 'policy',
+        agent: this.agent.name,
+        tool: tool.name,
+        args,
+        argsHash: argsHash(args),
+        summary: tool.describe(args),
+        reason: needed.reason,
+        requestedAt,
+        deadline: needed.deadlineMs === undefined ? null : requestedAt + needed.deadlineMs,
+        onExpiry: needed.onExpiry,
+        escalateTo: needed.escalateTo,
+      });
+      this.emit({ type: 'approval_requested', approval });
+    }
+    const decision = approval.decision;
+    if (approval.status === 'pending' || !decision) return { kind: 'waiting', approval };
+    if (decision.action === 'reject') {
+      const who = approval.decidedVia === 'deadline' ? 'No one approved this call in time' : `${approval.decidedBy ?? 'A person'} rejected this call`;
+      return { kind: 'rejected', error: `${who}: ${decision.reason}` };
+    }
+    if (decision.action !== 'approve') throw new KeelError(`Approval ${approval.id} holds a decision (${decision.action}) that does not apply to it.`);
+    const approved = decision.args === undefined ? approval.args : decision.args;
+    if (argsHash(approved) !== decision.argsHash) {
+      throw new KeelError(`Approval ${approval.id} approves arguments other than the ones it names; the call was not made.`);
+    }
+    if (decision.args === undefined) return { kind: 'go', args: approved, edited: false };
+    const checked = tool.args.safeParse(approved);
+    if (!checked.success) return { kind: 'rejected', error: `The arguments a person approved do not match ${tool.name}'s schema: ${checked.error.message}` };
+    return { kind: 'go', args: checked.data, edited: true };
   }
 
   /**
@@ -411,20 +495,32 @@ class Execution {
     args: unknown,
     idempotencyKey: string,
   ): Promise<ToolResult | { approval: ApprovalRecord } | 'retry'> {
-    const approval = await this.store.requestApproval({
-      id: `appr_${idempotencyKey}`,
-      runId: this.run.id,
-      seq: recorded.seq,
-      kind: 'unknown_outcome',
-      tool: tool.name,
-      args,
-      argsHash: sha256(canonicalJson(args)),
-      reason: `${tool.name} was running when its process stopped, and it is unsafe to repeat: Keel cannot tell whether it took effect. Retry it with the same idempotency key, mark it done with its result, or fail it.`,
-      requestedAt: this.now(),
-    });
+    let approval = await this.store.findApproval(this.run.id, recorded.seq, 'unknown_outcome');
+    if (!approval) {
+      approval = await this.store.requestApproval({
+        id: `appr_${this.run.id.slice(4)}_${recorded.seq}_outcome`,
+        runId: this.run.id,
+        seq: recorded.seq,
+        kind: 'unknown_outcome',
+        agent: this.agent.name,
+        tool: tool.name,
+        args,
+        argsHash: argsHash(args),
+        summary: tool.describe(args),
+        reason: `${tool.name} was running when its process stopped, and it is unsafe to repeat: Keel cannot tell whether it took effect. Retry it with the same idempotency key, mark it done with its result, or fail it.`,
+        requestedAt: this.now(),
+        deadline: null,
+        onExpiry: 'reject',
+        escalateTo: null,
+      });
+      this.emit({ type: 'approval_requested', approval });
+    }
     const decision: Decision | null = approval.decision;
     if (!decision) return { approval };
     if (decision.action === 'retry') return 'retry';
+    if (decision.action !== 'done' && decision.action !== 'fail') {
+      throw new KeelError(`Approval ${approval.id} holds a decision (${decision.action}) that does not apply to it.`);
+    }
     const result: ToolResult =
       decision.action === 'done'
         ? checkToolOutput(tool, decision.result)

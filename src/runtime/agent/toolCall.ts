@@ -1,11 +1,41 @@
 import { z } from 'zod';
 import { describeError } from '../errors';
-import type { ToolCall } from '../model/model';
+import { asksConfidence } from '../approval/policy';
+import type { ToolCall, ToolSpec } from '../model/model';
 import type { Agent, Tool } from './define';
 
 export type PreparedCall =
-  | { readonly ok: true; readonly tool: Tool; readonly args: unknown }
+  | { readonly ok: true; readonly tool: Tool; readonly args: unknown; readonly confidence: number | undefined }
   | { readonly ok: false; readonly error: string };
+
+const CONFIDENCE = 'confidence';
+
+/** Whether the model is asked to say how sure it is with each call of this tool (for approval rules). */
+export function asksForConfidence(agent: Agent, tool: Tool): boolean {
+  return asksConfidence(tool.approval, agent.approval) && !(CONFIDENCE in tool.args.shape);
+}
+
+/** The tool as offered to the model: its own schema, plus `confidence` when approval rules read it. */
+export function offeredSpec(agent: Agent, tool: Tool): ToolSpec {
+  if (!asksForConfidence(agent, tool)) return tool.spec;
+  const parameters = tool.spec.parameters as { properties?: Record<string, unknown>; required?: string[] };
+  return {
+    ...tool.spec,
+    parameters: {
+      ...parameters,
+      properties: {
+        ...parameters.properties,
+        [CONFIDENCE]: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          description: 'How sure you are, from 0 to 1, that this call is right and needed.',
+        },
+      },
+      required: [...(parameters.required ?? []), CONFIDENCE],
+    },
+  };
+}
 
 /**
  * Checks a tool call a model asked for before anything runs: the tool must exist and the
@@ -30,9 +60,15 @@ export function prepareToolCall(agent: Agent, call: ToolCall): PreparedCall {
       error: `The arguments for ${tool.name} are not valid JSON (${describeError(error)}). Send one JSON object that matches the tool's schema.`,
     };
   }
+  let confidence: number | undefined;
+  if (asksForConfidence(agent, tool) && typeof raw === 'object' && raw !== null && CONFIDENCE in raw) {
+    const { [CONFIDENCE]: stated, ...rest } = raw as Record<string, unknown>;
+    confidence = typeof stated === 'number' && stated >= 0 && stated <= 1 ? stated : undefined;
+    raw = rest;
+  }
   const args = tool.args.safeParse(raw);
   if (!args.success) return { ok: false, error: `Invalid arguments for ${tool.name}:\n${z.prettifyError(args.error)}` };
-  return { ok: true, tool, args: args.data };
+  return { ok: true, tool, args: args.data, confidence };
 }
 
 export type CheckedOutput = { readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string };

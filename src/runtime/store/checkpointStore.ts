@@ -141,30 +141,50 @@ export interface EffectRecord {
 }
 
 /**
- * Why a run waits for a person: `unknown_outcome` when a side effect was in flight as its process
- * died (did it happen or not?).
+ * Why a run waits for a person: `policy` when an approval rule asks for a decision before a tool
+ * call; `unknown_outcome` when a side effect was in flight as its process died (did it happen?).
  */
-export type ApprovalKind = 'unknown_outcome';
+export type ApprovalKind = 'unknown_outcome' | 'policy';
 
-/** What a person decided about an unknown outcome: call again with the same key, take a result, or fail the call. */
+/**
+ * What a person decided. For a policy approval: approve (naming the hash of the exact arguments
+ * approved, which may be edited ones) or reject (the reason reaches the model). For an unknown
+ * outcome: call again with the same key, take a result, or fail the call.
+ */
 export type Decision =
+  | { readonly action: 'approve'; readonly argsHash: string; readonly args?: unknown }
+  | { readonly action: 'reject'; readonly reason: string }
   | { readonly action: 'retry' }
   | { readonly action: 'done'; readonly result: unknown }
   | { readonly action: 'fail'; readonly reason: string };
+
+export type ApprovalStatus = 'pending' | 'decided' | 'expired';
+
+/** Where a decision came from. Only a person at the CLI or in the editor decides; a deadline can expire. */
+export type DecisionSource = 'cli' | 'vscode' | 'deadline';
 
 export interface ApprovalRecord {
   readonly id: string;
   readonly runId: string;
   readonly seq: number;
   readonly kind: ApprovalKind;
+  readonly agent: string;
   readonly tool: string;
   readonly args: unknown;
+  /** SHA-256 of the canonical JSON of `args`: a decision must name it to approve them. */
   readonly argsHash: string;
+  /** The call in a few words for a person: `$640 NYC→LIS`. */
+  readonly summary: string;
   readonly reason: string;
   readonly requestedAt: number;
-  readonly status: 'pending' | 'decided';
+  readonly deadline: number | null;
+  readonly onExpiry: 'reject' | 'escalate';
+  readonly escalateTo: string | null;
+  readonly escalatedAt: number | null;
+  readonly status: ApprovalStatus;
   readonly decision: Decision | null;
   readonly decidedBy: string | null;
+  readonly decidedVia: DecisionSource | null;
   readonly decidedAt: number | null;
 }
 
@@ -173,11 +193,22 @@ export interface NewApproval {
   readonly runId: string;
   readonly seq: number;
   readonly kind: ApprovalKind;
+  readonly agent: string;
   readonly tool: string;
   readonly args: unknown;
   readonly argsHash: string;
+  readonly summary: string;
   readonly reason: string;
   readonly requestedAt: number;
+  readonly deadline: number | null;
+  readonly onExpiry: 'reject' | 'escalate';
+  readonly escalateTo: string | null;
+}
+
+export interface DecisionMeta {
+  readonly by: string;
+  readonly via: DecisionSource;
+  readonly at: number;
 }
 
 /**
@@ -213,8 +244,13 @@ export interface CheckpointStore {
   requestApproval(approval: NewApproval): Promise<ApprovalRecord>;
   getApproval(id: string): Promise<ApprovalRecord | undefined>;
   findApproval(runId: string, seq: number, kind: ApprovalKind): Promise<ApprovalRecord | undefined>;
-  listApprovals(options?: { status?: 'pending' | 'decided'; runId?: string }): Promise<ApprovalRecord[]>;
-  /** Records a person's decision; refuses one that was already decided. */
-  decideApproval(id: string, decision: Decision, decidedBy: string, at: number): Promise<ApprovalRecord>;
+  listApprovals(options?: { status?: ApprovalStatus; runId?: string }): Promise<ApprovalRecord[]>;
+  /**
+   * Records a decision; refuses one on an approval that is no longer pending. `expired` marks a
+   * decision the deadline made.
+   */
+  decideApproval(id: string, decision: Decision, meta: DecisionMeta, expired?: boolean): Promise<ApprovalRecord>;
+  /** Hands a pending approval whose deadline passed to someone else, with a new deadline. */
+  escalateApproval(id: string, at: number, deadline: number): Promise<ApprovalRecord>;
   close(): Promise<void>;
 }

@@ -93,4 +93,43 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    description: 'approvals by policy: the agent, a summary, deadlines, escalation, expiry and who decided through what',
+    up(db) {
+      db.exec(`
+        CREATE TABLE approvals_v3 (
+          id TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          kind TEXT NOT NULL CHECK (kind IN ('unknown_outcome', 'policy')),
+          agent TEXT NOT NULL,
+          tool TEXT NOT NULL,
+          args TEXT NOT NULL,
+          args_hash TEXT NOT NULL,
+          summary TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          requested_at INTEGER NOT NULL,
+          deadline INTEGER,
+          on_expiry TEXT NOT NULL DEFAULT 'reject' CHECK (on_expiry IN ('reject', 'escalate')),
+          escalate_to TEXT,
+          escalated_at INTEGER,
+          status TEXT NOT NULL CHECK (status IN ('pending', 'decided', 'expired')),
+          decision TEXT,
+          decided_by TEXT,
+          decided_via TEXT,
+          decided_at INTEGER,
+          UNIQUE (run_id, seq, kind)
+        );
+        INSERT INTO approvals_v3 (id, run_id, seq, kind, agent, tool, args, args_hash, summary, reason, requested_at,
+                                  status, decision, decided_by, decided_via, decided_at)
+          SELECT a.id, a.run_id, a.seq, a.kind, r.agent, a.tool, a.args, a.args_hash, a.tool, a.reason, a.requested_at,
+                 a.status, a.decision, a.decided_by, CASE WHEN a.decided_by IS NULL THEN NULL ELSE 'cli' END, a.decided_at
+          FROM approvals a JOIN runs r ON r.id = a.run_id;
+        DROP TABLE approvals;
+        ALTER TABLE approvals_v3 RENAME TO approvals;
+        CREATE INDEX approvals_by_status ON approvals (status, requested_at);
+        CREATE INDEX approvals_by_run ON approvals (run_id, seq);
+      `);
+    },
+  },
 ];

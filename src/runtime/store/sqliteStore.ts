@@ -6,8 +6,11 @@ import type { FailedAttempt } from '../effects/retry';
 import type {
   ApprovalKind,
   ApprovalRecord,
+  ApprovalStatus,
   CheckpointStore,
   Decision,
+  DecisionMeta,
+  DecisionSource,
   EffectRecord,
   EffectStatus,
   NewApproval,
@@ -87,14 +90,21 @@ interface ApprovalRow {
   run_id: string;
   seq: number;
   kind: ApprovalKind;
+  agent: string;
   tool: string;
   args: string;
   args_hash: string;
+  summary: string;
   reason: string;
   requested_at: number;
-  status: 'pending' | 'decided';
+  deadline: number | null;
+  on_expiry: 'reject' | 'escalate';
+  escalate_to: string | null;
+  escalated_at: number | null;
+  status: ApprovalStatus;
   decision: string | null;
   decided_by: string | null;
+  decided_via: DecisionSource | null;
   decided_at: number | null;
 }
 
@@ -113,6 +123,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // Before anything writes: switching to WAL rewrites the file header, and a database Keel
     // cannot use must be left exactly as it was.
     checkCompatible(db, path, migrations.length);
+    checkIntact(db);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
@@ -151,13 +162,29 @@ function checkCompatible(db: Database.Database, path: string, latest: number): {
   return { applicationId, version };
 }
 
+/**
+ * Throws, before anything writes, when SQLite finds the file damaged: pages overwritten, the file
+ * cut short. Writing into a damaged database could lose what it still holds.
+ */
+function checkIntact(db: Database.Database): void {
+  const verdict = String(db.pragma('quick_check(1)', { simple: true }));
+  if (verdict === 'ok') return;
+  const problem = verdict.replace(/^\*\*\* in database main \*\*\*\s*/, '').replace(/\s+/g, ' ');
+  throw new Error(`it is damaged: ${problem}`);
+}
+
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
   const latest = migrations.length;
+  const isCurrent = ({ applicationId, version }: { applicationId: number; version: number }) =>
+    applicationId === KEEL_APPLICATION_ID && version === latest;
+  // A database that is already current is not written to: opening it to read changes nothing.
+  if (isCurrent(checkCompatible(db, path, latest))) return;
   db.transaction(() => {
     // Checked again inside the transaction: another process may have created the file meanwhile.
-    const { applicationId, version } = checkCompatible(db, path, latest);
-    if (applicationId === 0) db.pragma(`application_id = ${KEEL_APPLICATION_ID}`);
-    for (const migration of migrations.slice(version)) migration.up(db);
+    const found = checkCompatible(db, path, latest);
+    if (isCurrent(found)) return;
+    if (found.applicationId === 0) db.pragma(`application_id = ${KEEL_APPLICATION_ID}`);
+    for (const migration of migrations.slice(found.version)) migration.up(db);
     db.pragma(`user_version = ${latest}`);
   }).immediate();
 }
@@ -231,8 +258,10 @@ export class SqliteStore implements CheckpointStore {
          WHERE id = @id AND state = 'running' AND owner IS @owner`,
       ),
       insertApproval: db.prepare(
-        `INSERT INTO approvals (id, run_id, seq, kind, tool, args, args_hash, reason, requested_at, status)
-         VALUES (@id, @runId, @seq, @kind, @tool, @args, @argsHash, @reason, @requestedAt, 'pending')
+        `INSERT INTO approvals (id, run_id, seq, kind, agent, tool, args, args_hash, summary, reason, requested_at,
+                                deadline, on_expiry, escalate_to, status)
+         VALUES (@id, @runId, @seq, @kind, @agent, @tool, @args, @argsHash, @summary, @reason, @requestedAt,
+                 @deadline, @onExpiry, @escalateTo, 'pending')
          ON CONFLICT (run_id, seq, kind) DO NOTHING`,
       ),
       getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
@@ -242,8 +271,12 @@ export class SqliteStore implements CheckpointStore {
          ORDER BY requested_at, id`,
       ),
       decideApproval: db.prepare(
-        `UPDATE approvals SET status = 'decided', decision = @decision, decided_by = @decidedBy, decided_at = @at
+        `UPDATE approvals SET status = @status, decision = @decision, decided_by = @by, decided_via = @via, decided_at = @at
          WHERE id = @id AND status = 'pending'`,
+      ),
+      escalateApproval: db.prepare(
+        `UPDATE approvals SET escalated_at = @at, deadline = @deadline
+         WHERE id = @id AND status = 'pending' AND escalated_at IS NULL`,
       ),
     };
     this.writeTransition = db.transaction((change: StepTransition) => {
@@ -375,7 +408,7 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(row && toApproval(row));
   }
 
-  listApprovals(options: { status?: 'pending' | 'decided'; runId?: string } = {}): Promise<ApprovalRecord[]> {
+  listApprovals(options: { status?: ApprovalStatus; runId?: string } = {}): Promise<ApprovalRecord[]> {
     const rows = this.statements.listApprovals.all({
       status: options.status ?? null,
       runId: options.runId ?? null,
@@ -383,15 +416,31 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(rows.map(toApproval));
   }
 
-  decideApproval(id: string, decision: Decision, decidedBy: string, at: number): Promise<ApprovalRecord> {
-    const changed = this.statements.decideApproval.run({ id, decision: JSON.stringify(decision), decidedBy, at }).changes;
+  decideApproval(id: string, decision: Decision, meta: DecisionMeta, expired = false): Promise<ApprovalRecord> {
+    const changed = this.statements.decideApproval.run({
+      id,
+      decision: JSON.stringify(decision),
+      status: expired ? 'expired' : 'decided',
+      ...meta,
+    }).changes;
     const row = this.statements.getApproval.get(id) as ApprovalRow | undefined;
     if (!row) return Promise.reject(new StoreError(`No approval ${id}.`));
     if (changed === 0) {
       return Promise.reject(
-        new StoreError(`Approval ${id} was already decided by ${row.decided_by ?? 'someone'}; its decision stands.`),
+        new StoreError(
+          row.status === 'expired'
+            ? `Approval ${id} expired at its deadline and was rejected; its decision stands.`
+            : `Approval ${id} was already decided by ${row.decided_by ?? 'someone'}; its decision stands.`,
+        ),
       );
     }
+    return Promise.resolve(toApproval(row));
+  }
+
+  escalateApproval(id: string, at: number, deadline: number): Promise<ApprovalRecord> {
+    this.statements.escalateApproval.run({ id, at, deadline });
+    const row = this.statements.getApproval.get(id) as ApprovalRow | undefined;
+    if (!row) return Promise.reject(new StoreError(`No approval ${id}.`));
     return Promise.resolve(toApproval(row));
   }
 
@@ -468,14 +517,22 @@ function toApproval(row: ApprovalRow): ApprovalRecord {
     runId: row.run_id,
     seq: row.seq,
     kind: row.kind,
+    agent: row.agent,
     tool: row.tool,
     args: JSON.parse(row.args) as unknown,
     argsHash: row.args_hash,
+    summary: row.summary,
     reason: row.reason,
     requestedAt: row.requested_at,
+    deadline: row.deadline,
+    onExpiry: row.on_expiry,
+    escalateTo: row.escalate_to,
+    escalatedAt: row.escalated_at,
     status: row.status,
     decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
     decidedBy: row.decided_by,
+    decidedVia: row.decided_via,
     decidedAt: row.decided_at,
   };
 }
+
