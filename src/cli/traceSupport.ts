@@ -1,0 +1,84 @@
+import { describeError } from '../runtime/errors';
+import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { agentFacts, type AgentFacts } from '../runtime/trace/agentFacts';
+import type { AuditCall, AuditDecision } from '../runtime/trace/audit';
+import type { Flag, TraceSpan } from '../runtime/trace/span';
+import { exportRunTrace, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
+import { compactArgs, truncate } from '../runtime/format';
+import { KEEL_VERSION } from '../version';
+import { styleFor, type Style } from './style';
+
+/** What the trace commands share: settings from the environment, agent facts, and text views. */
+
+export function cliTraceSettings(input: TraceSettingsInput = {}): TraceSettings {
+  return traceSettings({ ...input, version: KEEL_VERSION });
+}
+
+/** What the run recorded of its agent (required tools, instructions), for its trace. */
+export async function factsForRun(store: CheckpointStore, runId: string): Promise<AgentFacts> {
+  const run = await store.getRun(runId);
+  return run ? agentFacts(run) : {};
+}
+
+/**
+ * After a run stops: exports its trace if an OTLP endpoint is configured and the run has ended.
+ * Says so on stderr (stdout may carry JSON); a failed export never changes the exit code.
+ */
+export async function exportEndedTrace(store: CheckpointStore, runId: string): Promise<void> {
+  const err = styleFor(process.stderr);
+  try {
+    const settings = cliTraceSettings();
+    if (!settings.otlp) return;
+    if (await exportRunTrace(store, runId, settings, await factsForRun(store, runId))) {
+      process.stderr.write(`${err.dim(`trace exported to ${settings.redactor.redact(settings.otlp.url)}`)}\n`);
+    }
+  } catch (error) {
+    process.stderr.write(`${err.yellow('keel: could not export the trace:')} ${describeError(error)}\n`);
+  }
+}
+
+/** `⚑ step 4 repeated_call: ...`, one line per flag, errors in red. */
+export function flagLines(spans: readonly TraceSpan[], style: Style): string[] {
+  const steps = new Map(spans.map((span) => [span.spanId, span.attributes['keel.step.id']]));
+  return spans
+    .flatMap((span) => span.flags)
+    .map((flag: Flag) => {
+      const step = steps.get(flag.spanId);
+      const where = typeof step === 'number' ? `step ${step}` : 'run';
+      const paint = flag.severity === 'error' ? style.red : style.yellow;
+      return `  ${paint(`⚑ ${where} ${flag.kind}`)}: ${flag.message}`;
+    });
+}
+
+/** One decision of the audit log, in a few lines. */
+export function auditLines(decision: AuditDecision, style: Style): string[] {
+  const head = `${style.bold(decision.runId)} ${decision.agent} ${style.dim(`step ${decision.seq} · ${new Date(decision.at).toISOString()} · ${decision.model}`)}`;
+  const lines = [head, `  ${style.dim('offered ')} ${decision.offered.length > 0 ? decision.offered.join(', ') : '(no tools)'}`];
+  if (decision.kind === 'answer') {
+    lines.push(`  ${style.dim('answered')} ${JSON.stringify(truncate(decision.answer ?? '', 160))}`);
+  }
+  for (const call of decision.calls) lines.push(`  ${style.dim('selected')} ${callLine(call, style)}`);
+  if (decision.reasoning !== null) lines.push(`  ${style.dim('reasoning')} ${JSON.stringify(truncate(decision.reasoning, 200))}`);
+  const confidence = decision.confidence ?? decision.calls.find((call) => call.confidence !== null)?.confidence ?? null;
+  if (confidence !== null) lines.push(`  ${style.dim('confidence')} ${String(confidence)}`);
+  return lines;
+}
+
+function callLine(call: AuditCall, style: Style): string {
+  let args = call.arguments;
+  try {
+    args = compactArgs(JSON.parse(call.arguments) as unknown);
+  } catch {
+    // Invalid JSON: shown as the model wrote it.
+  }
+  const outcome =
+    call.outcome === 'ok'
+      ? style.green('ok')
+      : call.outcome === 'error'
+        ? style.red(`error: ${truncate(call.error ?? '', 100)}`)
+        : style.yellow(call.outcome === 'in_progress' ? 'in progress' : 'not run');
+  const approvals = call.approvals.map(
+    (approval) => ` · approval ${approval.decision ?? approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}`,
+  );
+  return `${call.tool}(${truncate(args, 100)}) → ${outcome}${approvals.join('')}`;
+}

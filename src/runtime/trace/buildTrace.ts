@@ -1,0 +1,405 @@
+import { createHash } from 'node:crypto';
+import type { FailedAttempt } from '../effects/retry';
+import type { AssistantMessage, Message } from '../model/model';
+import { TERMINAL_STATES, type ApprovalRecord, type CheckpointStore, type RunRecord, type StepRecord } from '../store/checkpointStore';
+import { KeelError } from '../errors';
+import { detectFlags, type DetectedFlag, type DetectorOptions } from './detectors';
+import {
+  conversations,
+  readJournal,
+  record,
+  splitModelLabel,
+  type JournalView,
+  type ModelTurn,
+  type ToolCallStep,
+  type TraceSource,
+} from './journalView';
+import { Redactor, redactDeep } from './redact';
+import type { AttributeValue, Flag, SpanKind, TraceSpan } from './span';
+
+export type { TraceSource } from './journalView';
+
+/**
+ * A run's trace, rebuilt from what its database holds: the run record, the journal (with each
+ * step's failed attempts), its approvals and the effect ledger. The journal is the trace store:
+ * span ids are hashes of the trace id and the step, so building the trace twice, or after a
+ * resume, gives the same spans, and one trace covers the run across pauses and resumes.
+ */
+
+export interface TraceOptions extends Omit<DetectorOptions, 'quoteContent'> {
+  /** Record prompts, completions, tool arguments and results (`KEEL_CAPTURE_CONTENT=1`). Off by default. */
+  readonly captureContent?: boolean;
+  /** Applied to every string of every span. By default, the built-in patterns only. */
+  readonly redactor?: Redactor;
+  /** Tool effects by tool name, for calls the effect ledger has no entry of (the agent's own definitions). */
+  readonly toolEffects?: Readonly<Record<string, string>>;
+}
+
+/** Reads what `buildTrace` needs from the store. */
+export async function loadTraceSource(store: CheckpointStore, runId: string): Promise<TraceSource> {
+  const run = await store.getRun(runId);
+  if (!run) throw new KeelError(`There is no run ${runId} in ${store.location}.`);
+  const [steps, approvals, effects] = await Promise.all([store.getSteps(runId), store.listApprovals({ runId }), store.getEffects(runId)]);
+  return { run, steps, approvals, effects };
+}
+
+/** The span id of the run (`[]`), of a step (`[seq]`) or of a failed attempt (`[seq, attempt]`). */
+export function spanIdFor(traceId: string, ...path: readonly (string | number)[]): string {
+  const id = createHash('sha256')
+    .update(['keel', traceId, ...path.map(String)].join('/'))
+    .digest('hex')
+    .slice(0, 16);
+  // An all-zero span id is invalid in W3C trace context; a hash gives one once in 2^64.
+  return id === '0000000000000000' ? '0000000000000001' : id;
+}
+
+/** Keel's own attribute names, beside the `gen_ai.*` ones of the OpenTelemetry GenAI conventions. */
+export const KEEL_ATTRIBUTES = {
+  cost: 'keel.cost.usd',
+  stepId: 'keel.step.id',
+  idempotencyKey: 'keel.idempotency_key',
+  effect: 'keel.effect',
+  attempt: 'keel.attempt',
+  flags: 'keel.flags',
+  runState: 'keel.run.state',
+  toolsOffered: 'keel.tools.offered',
+} as const;
+
+type Attributes = Record<string, AttributeValue>;
+
+/**
+ * The most messages a chat span records as its input: every span repeating the whole conversation
+ * would make a long run's trace grow with the square of its length. The conventions allow truncation.
+ */
+export const MAX_INPUT_MESSAGES = 50;
+
+export function buildTrace(source: TraceSource, options: TraceOptions = {}): TraceSpan[] {
+  const { run } = source;
+  const capture = options.captureContent === true;
+  const redactor = options.redactor ?? new Redactor();
+  const redact = redactor.memoized();
+  const view = readJournal(source);
+  const rootId = spanIdFor(run.traceId);
+  // Content is redacted before it is serialized too, so no escaping can hide a secret from the final pass.
+  const context: Context = {
+    source,
+    view,
+    rootId,
+    options,
+    content: capture ? (value) => (typeof value === 'string' ? redact(value) : json(redactDeep(value, redact))) : null,
+    inputs: capture ? conversations(source, view, MAX_INPUT_MESSAGES) : new Map(),
+  };
+  const spans: Omit<TraceSpan, 'flags'>[] = [runSpan(context)];
+  const stepSpanIds = new Map<number, string>();
+
+  for (const entry of view.entries) {
+    const spanId = spanIdFor(run.traceId, entry.step.seq);
+    stepSpanIds.set(entry.step.seq, spanId);
+    const step = entry.kind === 'model' ? modelSpan(context, entry, spanId) : toolSpan(context, entry, spanId);
+    spans.push(step, ...attemptSpans(run, entry.step, step));
+    for (const approval of source.approvals.filter((candidate) => candidate.seq === entry.step.seq)) {
+      spans.push(approvalSpan(context, approval));
+    }
+  }
+  const known = new Set(view.entries.map((entry) => entry.step.seq));
+  for (const approval of source.approvals.filter((candidate) => !known.has(candidate.seq))) {
+    spans.push(approvalSpan(context, approval));
+  }
+
+  const detected = detectFlags(source, { ...options, quoteContent: capture, redact });
+  const flagsBySpan = new Map<string, Flag[]>();
+  for (const flag of detected) {
+    const spanId = (flag.seq === null ? undefined : stepSpanIds.get(flag.seq)) ?? rootId;
+    flagsBySpan.set(spanId, [...(flagsBySpan.get(spanId) ?? []), toFlag(flag, spanId)]);
+  }
+
+  return spans.map((span) => {
+    const flags = flagsBySpan.get(span.spanId) ?? [];
+    const attributes = flags.length > 0 ? { ...span.attributes, [KEEL_ATTRIBUTES.flags]: [...new Set(flags.map((flag) => flag.kind))] } : span.attributes;
+    return redactSpan({ ...span, attributes, flags }, redact);
+  });
+}
+
+/** Every flag of a trace, run-wide ones first. */
+export function traceFlags(spans: readonly TraceSpan[]): Flag[] {
+  return spans.flatMap((span) => span.flags);
+}
+
+interface Context {
+  readonly source: TraceSource;
+  readonly view: JournalView;
+  readonly rootId: string;
+  readonly options: TraceOptions;
+  /** Captured content as an attribute value (strings as they are, anything else as JSON), redacted; null when content is not captured. */
+  readonly content: ((value: unknown) => string) | null;
+  /** What each model step was sent, when content is captured. */
+  readonly inputs: ReadonlyMap<number, { readonly messages: readonly Message[]; readonly omitted: number }>;
+}
+
+function toFlag(flag: DetectedFlag, spanId: string): Flag {
+  return { kind: flag.kind, severity: flag.severity, message: flag.message, spanId };
+}
+
+function runSpan({ source, view, rootId, content }: Context): Omit<TraceSpan, 'flags'> {
+  const { run } = source;
+  const { provider, model } = splitModelLabel(run.model);
+  const attributes: Attributes = {
+    'gen_ai.operation.name': 'invoke_agent',
+    'gen_ai.agent.name': run.agent,
+    'gen_ai.conversation.id': run.id,
+    'gen_ai.provider.name': provider,
+    'gen_ai.request.model': model,
+    'gen_ai.usage.input_tokens': run.usage.inputTokens,
+    'gen_ai.usage.output_tokens': run.usage.outputTokens,
+    [KEEL_ATTRIBUTES.cost]: costOf(run),
+    [KEEL_ATTRIBUTES.runState]: run.state,
+    'keel.step.count': run.stepCount,
+  };
+  const lastModel = view.turns.findLast((turn) => turn.response !== null)?.response;
+  if (lastModel && lastModel.model !== '') attributes['gen_ai.response.model'] = lastModel.model;
+  const failure = runFailure(run);
+  if (failure) attributes['error.type'] = failure;
+  if (content) {
+    attributes['gen_ai.input.messages'] = content(toInputMessages([{ role: 'user', content: run.input }]));
+    if (run.state === 'completed') {
+      attributes['gen_ai.output.messages'] = content([{ role: 'assistant', parts: [{ type: 'text', content: run.result ?? '' }], finish_reason: 'stop' }]);
+    }
+  }
+  const ended = TERMINAL_STATES.includes(run.state);
+  return {
+    traceId: run.traceId,
+    spanId: rootId,
+    parentSpanId: null,
+    name: `invoke_agent ${run.agent}`,
+    kind: 'agent',
+    startTime: run.createdAt,
+    // A running run and one waiting for a decision are still open; an interrupted one stopped when its record last changed.
+    endTime: ended ? (run.endedAt ?? run.updatedAt) : run.state === 'interrupted' ? run.updatedAt : null,
+    status: run.state === 'completed' ? 'ok' : failure ? 'error' : 'unset',
+    statusMessage: run.state === 'completed' ? null : run.error,
+    attributes,
+    events: [],
+  };
+}
+
+/** The `error.type` of a run that ended other than completed: `run_failed`, `cancelled`, ... */
+function runFailure(run: RunRecord): string | null {
+  if (run.state === 'completed' || !TERMINAL_STATES.includes(run.state)) return null;
+  return run.state === 'failed' ? 'run_failed' : run.state;
+}
+
+/** What a run or a model step cost in USD, when the store knows; 0 when it does not. */
+function costOf(value: RunRecord | StepRecord): number {
+  const cost = record(value)['costUsd'];
+  return typeof cost === 'number' && Number.isFinite(cost) ? cost : 0;
+}
+
+function modelSpan({ source, rootId, content, inputs }: Context, turn: ModelTurn, spanId: string): Omit<TraceSpan, 'flags'> {
+  const { step, response } = turn;
+  const attributes: Attributes = {
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': turn.provider,
+    'gen_ai.request.model': turn.model,
+    'gen_ai.conversation.id': step.runId,
+    'gen_ai.agent.name': source.run.agent,
+    [KEEL_ATTRIBUTES.stepId]: step.seq,
+    [KEEL_ATTRIBUTES.attempt]: step.attempts,
+    [KEEL_ATTRIBUTES.toolsOffered]: [...turn.offered],
+  };
+  if (response) {
+    if (response.model !== '') attributes['gen_ai.response.model'] = response.model;
+    attributes['gen_ai.response.finish_reasons'] = [response.finishReason];
+    attributes['gen_ai.usage.input_tokens'] = response.usage.inputTokens;
+    attributes['gen_ai.usage.output_tokens'] = response.usage.outputTokens;
+    attributes[KEEL_ATTRIBUTES.cost] = costOf(step);
+  }
+  if (step.status === 'failed') attributes['error.type'] = errorType(step);
+  if (content) {
+    const input = inputs.get(step.seq);
+    attributes['gen_ai.input.messages'] = content(toInputMessages(input?.messages ?? []));
+    if (input && input.omitted > 0) attributes['keel.input.messages.omitted'] = input.omitted;
+    attributes['gen_ai.tool.definitions'] = content(turn.offered.map((name) => ({ type: 'function', name })));
+    if (response) attributes['gen_ai.output.messages'] = content([{ ...toMessage(response.message), finish_reason: response.finishReason }]);
+  }
+  return stepSpan(source.run, step, spanId, rootId, `chat ${turn.model}`, 'model', attributes);
+}
+
+function toolSpan({ source, rootId, options, content }: Context, call: ToolCallStep, spanId: string): Omit<TraceSpan, 'flags'> {
+  const { step } = call;
+  const effect = source.effects.find((entry) => entry.key === step.idempotencyKey)?.effect ?? options.toolEffects?.[call.name];
+  const attributes: Attributes = {
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': call.name,
+    'gen_ai.tool.type': 'function',
+    'gen_ai.conversation.id': step.runId,
+    [KEEL_ATTRIBUTES.stepId]: step.seq,
+    [KEEL_ATTRIBUTES.attempt]: step.attempts,
+  };
+  if (call.toolCallId) attributes['gen_ai.tool.call.id'] = call.toolCallId;
+  if (step.idempotencyKey) attributes[KEEL_ATTRIBUTES.idempotencyKey] = step.idempotencyKey;
+  if (effect) attributes[KEEL_ATTRIBUTES.effect] = effect;
+  if (step.status === 'failed') attributes['error.type'] = errorType(step);
+  if (content) {
+    attributes['gen_ai.tool.call.arguments'] = content(parseArguments(call.arguments));
+    if (call.ok === true && call.content !== null) attributes['gen_ai.tool.call.result'] = content(parseArguments(call.content));
+  }
+  return stepSpan(source.run, step, spanId, rootId, `execute_tool ${call.name}`, 'tool', attributes);
+}
+
+function stepSpan(
+  run: RunRecord,
+  step: StepRecord,
+  spanId: string,
+  parentSpanId: string,
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+): Omit<TraceSpan, 'flags'> {
+  return {
+    traceId: run.traceId,
+    spanId,
+    parentSpanId,
+    name,
+    kind,
+    // A restarted step's record starts at its restart; its span starts with its first attempt.
+    startTime: Math.min(step.startedAt, ...attemptStarts(step)),
+    endTime: step.endedAt,
+    status: step.status === 'completed' ? 'ok' : step.status === 'failed' ? 'error' : 'unset',
+    statusMessage: step.status === 'failed' ? step.error : null,
+    attributes,
+    events: [],
+  };
+}
+
+/** When each failed attempt of a step started: the first with the step, each next one after the wait that followed the last. */
+function attemptStarts(step: StepRecord): number[] {
+  const starts: number[] = [];
+  let next = step.startedAt;
+  for (const failure of step.failedAttempts) {
+    starts.push(Math.min(next, failure.at));
+    next = failure.at + (failure.delayMs ?? 0);
+  }
+  return starts;
+}
+
+function attemptSpans(run: RunRecord, step: StepRecord, parent: Omit<TraceSpan, 'flags'>): Omit<TraceSpan, 'flags'>[] {
+  const starts = attemptStarts(step);
+  return step.failedAttempts.map((failure: FailedAttempt, index) => ({
+    traceId: run.traceId,
+    spanId: spanIdFor(run.traceId, step.seq, 'attempt', failure.attempt),
+    parentSpanId: parent.spanId,
+    name: `${parent.name} attempt ${failure.attempt}`,
+    kind: 'retry',
+    startTime: starts[index] ?? failure.at,
+    endTime: failure.at,
+    status: 'error',
+    statusMessage: failure.error,
+    attributes: {
+      [KEEL_ATTRIBUTES.stepId]: step.seq,
+      [KEEL_ATTRIBUTES.attempt]: failure.attempt,
+      'error.type': failure.reason,
+      'keel.retry.class': failure.class,
+      ...(failure.delayMs === undefined ? { 'keel.retry.gave_up': true } : { 'keel.retry.delay_ms': failure.delayMs }),
+    },
+    events: [],
+  }));
+}
+
+function approvalSpan({ source, rootId, content }: Context, approval: ApprovalRecord): Omit<TraceSpan, 'flags'> {
+  const { run } = source;
+  const decision = approval.decision as { readonly action?: unknown; readonly reason?: unknown; readonly result?: unknown } | null;
+  const action = typeof decision?.action === 'string' ? decision.action : null;
+  const attributes: Attributes = {
+    'keel.approval.id': approval.id,
+    'keel.approval.kind': approval.kind,
+    'keel.approval.status': approval.status,
+    'gen_ai.tool.name': approval.tool,
+    [KEEL_ATTRIBUTES.stepId]: approval.seq,
+  };
+  if (action) attributes['keel.approval.decision'] = action;
+  if (approval.decidedBy) attributes['keel.approval.decided_by'] = approval.decidedBy;
+  if (content) {
+    attributes['keel.approval.args'] = content(approval.args);
+    attributes['keel.approval.reason'] = content(approval.reason);
+    if (typeof decision?.reason === 'string') attributes['keel.approval.decision_reason'] = content(decision.reason);
+    if (decision && 'result' in decision) attributes['keel.approval.result'] = content(decision.result);
+  }
+  return {
+    traceId: run.traceId,
+    spanId: spanIdFor(run.traceId, 'approval', approval.id),
+    parentSpanId: rootId,
+    name: `keel.approval ${approval.tool}`,
+    kind: 'approval',
+    startTime: approval.requestedAt,
+    endTime: approval.decidedAt,
+    status: approval.status === 'pending' ? 'unset' : 'ok',
+    statusMessage: approval.status === 'pending' ? approval.reason : null,
+    attributes,
+    events: [],
+  };
+}
+
+/** A low-cardinality name for why a step failed, as `error.type` asks. */
+function errorType(step: StepRecord): string {
+  const error = step.error ?? '';
+  if (error.includes('does not match its schema')) return 'tool_output_schema';
+  if (error.startsWith('Invalid arguments') || error.includes('are not valid JSON')) return 'invalid_arguments';
+  if (error.startsWith('There is no tool named')) return 'unknown_tool';
+  if (error.includes('marked as failed by')) return 'failed_by_decision';
+  return step.failedAttempts.at(-1)?.reason ?? '_OTHER';
+}
+
+/** Keel's messages in the shape of the conventions' `gen_ai.input.messages` (role and parts). */
+function toInputMessages(messages: readonly Message[]): unknown[] {
+  return messages.map((message) => {
+    switch (message.role) {
+      case 'system':
+      case 'user':
+        return { role: message.role, parts: [{ type: 'text', content: message.content }] };
+      case 'assistant':
+        return toMessage(message);
+      case 'tool':
+        return { role: 'tool', parts: [{ type: 'tool_call_response', id: message.toolCallId, result: message.content }] };
+    }
+  });
+}
+
+function toMessage(message: AssistantMessage): { role: 'assistant'; parts: unknown[] } {
+  const parts: unknown[] = [];
+  if (message.content) parts.push({ type: 'text', content: message.content });
+  for (const call of message.toolCalls) parts.push({ type: 'tool_call', id: call.id, name: call.name, arguments: parseArguments(call.arguments) });
+  return { role: 'assistant', parts };
+}
+
+/** Tool arguments as an object, as the conventions ask, or as written when they are not JSON. */
+function parseArguments(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** A copy of `span` with every string redacted: name, status, attributes, events and flags. */
+export function redactSpan(span: TraceSpan, redactor: Redactor | ((text: string) => string)): TraceSpan {
+  const redact = typeof redactor === 'function' ? redactor : (text: string) => redactor.redact(text);
+  const redactAttributes = (attributes: Readonly<Record<string, AttributeValue>>): Record<string, AttributeValue> =>
+    Object.fromEntries(
+      Object.entries(attributes).map(([key, value]) => [
+        key,
+        typeof value === 'string' ? redact(value) : Array.isArray(value) ? value.map((item: string) => redact(item)) : value,
+      ]),
+    );
+  return {
+    ...span,
+    name: redact(span.name),
+    statusMessage: span.statusMessage === null ? null : redact(span.statusMessage),
+    attributes: redactAttributes(span.attributes),
+    events: span.events.map((event) => ({ ...event, name: redact(event.name), attributes: redactAttributes(event.attributes) })),
+    flags: span.flags.map((flag) => ({ ...flag, message: redact(flag.message) })),
+  };
+}
