@@ -1,0 +1,254 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../protocol/meter';
+import type { RunEvent } from '../runtime/agent/events';
+import type { RuntimeClient } from './runtimeClient';
+
+const VIEW_TYPE = 'keel.meter';
+/** Run events come in bursts; the spend is fetched again at most this often while a run goes. */
+const REFRESH_DELAY_MS = 250;
+
+/** The budget meter, as the internal test command reports it. */
+export interface MeterSnapshot {
+  readonly runId: string;
+  readonly title: string;
+  readonly active: boolean;
+  /** Reports fetched and posted to the view so far. */
+  readonly reports: number;
+  /** What the webview last said it shows, or null before it drew the run. */
+  readonly shown: MeterShown | null;
+}
+
+/**
+ * The budget meter: one panel, showing the spend of one run at a time (the one last asked for),
+ * live while it goes; it comes back after a window reload.
+ */
+export class BudgetMeter implements vscode.Disposable {
+  private view: MeterPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly client: RuntimeClient,
+  ) {
+    this.disposables.push(
+      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+        deserializeWebviewPanel: (panel: vscode.WebviewPanel, state: unknown) => {
+          const runId = (state as Partial<MeterState> | undefined)?.runId;
+          if (typeof runId !== 'string' || this.view) panel.dispose();
+          else this.attach(panel, runId);
+          return Promise.resolve();
+        },
+      }),
+    );
+  }
+
+  show(runId: string): void {
+    if (this.view) {
+      this.view.select(runId);
+      this.view.panel.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Budget ${runId.slice(-6)}`, vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: this.resourceRoots(),
+    });
+    this.attach(panel, runId);
+  }
+
+  snapshot(): MeterSnapshot | null {
+    return this.view?.snapshot() ?? null;
+  }
+
+  dispose(): void {
+    this.view?.panel.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+
+  private attach(panel: vscode.WebviewPanel, runId: string): void {
+    panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
+    panel.webview.html = this.html(panel.webview);
+    const view = new MeterPanel(panel, runId, this.client);
+    this.view = view;
+    panel.onDidDispose(() => {
+      if (this.view === view) this.view = undefined;
+      view.dispose();
+    });
+  }
+
+  private resourceRoots(): vscode.Uri[] {
+    return [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')];
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(16).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'meter.js'));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'meter.css'));
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style.toString()}">
+<title>Keel budget</title>
+</head>
+<body>
+<div id="root"><p class="empty">Loading the budget…</p></div>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+}
+
+/**
+ * The meter's feed: once the webview is ready, the run's spend report; then, after the events of
+ * the run and its sub-agent runs that change it, the report again (at most every
+ * REFRESH_DELAY_MS); budget warnings as they come.
+ */
+class MeterPanel implements vscode.Disposable {
+  private readonly subscriptions: vscode.Disposable[] = [];
+  /** The run and its sub-agent runs, as the last report named them: their events matter. */
+  private tree: Set<string>;
+  private ready = false;
+  private title: string;
+  private reports = 0;
+  private shown: MeterShown | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private fetching = false;
+  private stale = false;
+  private disposed = false;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    private runId: string,
+    private readonly client: RuntimeClient,
+  ) {
+    this.tree = new Set([runId]);
+    this.title = runId;
+    this.subscriptions.push(
+      panel.webview.onDidReceiveMessage((message: MeterToHost) => {
+        switch (message.type) {
+          case 'ready':
+            // A fresh webview (opened, shown again, reloaded) has nothing: send it the report.
+            this.ready = true;
+            this.refresh();
+            break;
+          case 'shown':
+            if (message.shown.runId === this.runId) this.shown = message.shown;
+            break;
+          case 'selectRun':
+            this.select(message.runId);
+            break;
+        }
+      }),
+      client.onRunEvent((event) => this.onEvent(event)),
+    );
+  }
+
+  /** Shows another run. */
+  select(runId: string): void {
+    if (runId === this.runId) {
+      this.refresh();
+      return;
+    }
+    this.runId = runId;
+    this.tree = new Set([runId]);
+    this.title = runId;
+    this.shown = null;
+    this.refresh();
+  }
+
+  snapshot(): MeterSnapshot {
+    return { runId: this.runId, title: this.title, active: this.panel.active, reports: this.reports, shown: this.shown };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const subscription of this.subscriptions) subscription.dispose();
+  }
+
+  private onEvent(event: RunEvent): void {
+    if (!this.ready) return;
+    const runId = runIdOf(event);
+    const ours = this.tree.has(runId) || (event.type === 'run_started' && event.run.parentRunId !== null && this.tree.has(event.run.parentRunId));
+    if (!ours) return;
+    switch (event.type) {
+      case 'budget_warning':
+        this.post({ type: 'warning', event });
+        this.schedule();
+        break;
+      case 'run_started':
+        this.tree.add(event.run.id);
+        this.schedule();
+        break;
+      case 'step_started':
+        // A model call reserves its worst case as it starts.
+        if (event.step.kind === 'model') this.schedule();
+        break;
+      case 'step_finished':
+      case 'run_finished':
+        this.schedule();
+        break;
+      case 'model_delta':
+      case 'tool_log':
+      case 'step_retry':
+      case 'approval_requested':
+        break;
+    }
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.refresh();
+    }, REFRESH_DELAY_MS);
+  }
+
+  /** One fetch at a time; events during one lead to one more after it. */
+  private refresh(): void {
+    if (this.disposed || !this.ready) return;
+    if (this.fetching) {
+      this.stale = true;
+      return;
+    }
+    this.fetching = true;
+    void this.fetchAndPost().finally(() => {
+      this.fetching = false;
+      if (this.stale) {
+        this.stale = false;
+        this.schedule();
+      }
+    });
+  }
+
+  private async fetchAndPost(): Promise<void> {
+    const runId = this.runId;
+    try {
+      const report = await this.client.request('getSpend', { runId });
+      if (runId !== this.runId) return;
+      this.tree = new Set([runId, ...report.subRuns.map((run) => run.id)]);
+      this.title = `${report.run.agent} · ${runId.slice(-6)}`;
+      this.panel.title = `Budget · ${this.title}`;
+      this.reports += 1;
+      this.post({ type: 'spend', report });
+    } catch (error) {
+      this.post({ type: 'error', message: `Could not read the spend of ${runId}: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }
+
+  private post(message: HostToMeter): void {
+    // A fetch may finish after its panel was closed.
+    if (!this.disposed) void this.panel.webview.postMessage(message);
+  }
+}
+
+/** The run an event is about, whatever its type. */
+export function runIdOf(event: RunEvent): string {
+  if ('run' in event) return event.run.id;
+  if ('step' in event) return event.step.runId;
+  if ('approval' in event) return event.approval.runId;
+  return event.runId;
+}
