@@ -23,8 +23,6 @@ import {
   type Agent,
   type CheckpointStore,
   type ModelRequest,
-  type RunRecord,
-  type StepRecord,
 } from '../src/runtime/index';
 import { type Benchmark, formatNumber, formatRatio, median, micros, now, table } from './harness';
 
@@ -114,111 +112,13 @@ function memo<K, V>(make: (key: K) => V): (key: K) => V {
 // Keel
 
 /**
- * A CheckpointStore that keeps nothing: the baseline for Keel without persistence. It exists only
- * in this benchmark, and it follows the CheckpointStore interface wherever that goes. It holds the
- * record of each run in flight in memory, so that finishing a run can return it, and drops it when
- * the run stops; it writes no journal, ledger or approval.
+ * Keel's baseline without persistence: the same SQLite store, in memory, so nothing reaches a
+ * disk and no commit waits for one.
  */
-class NullStore implements CheckpointStore {
-  readonly location = 'nowhere: this store keeps nothing';
-  private readonly live = new Map<string, RunRecord>();
-
-  createRun(run: StoreArgument<'createRun'>): Promise<RunRecord> {
-    const record: RunRecord = {
-      ...run,
-      state: 'running',
-      updatedAt: run.createdAt,
-      endedAt: null,
-      stepCount: 0,
-      usage: { inputTokens: 0, outputTokens: 0 },
-      result: null,
-      error: null,
-    };
-    this.live.set(run.id, record);
-    return Promise.resolve(record);
-  }
-
-  transition(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  restartStep(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  recordFailedAttempts(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  finishRun(end: StoreArgument<'finishRun'>): Promise<RunRecord> {
-    const run = this.live.get(end.runId);
-    if (!run) return Promise.reject(new Error(`Run ${end.runId} is not in flight.`));
-    this.live.delete(end.runId);
-    const { runId: _runId, at, ...outcome } = end;
-    return Promise.resolve({ ...run, ...outcome, updatedAt: at });
-  }
-
-  claimRun(): Promise<RunRecord | undefined> {
-    return Promise.resolve(undefined);
-  }
-
-  markInterrupted(): Promise<RunRecord[]> {
-    return Promise.resolve([]);
-  }
-
-  getRun(runId: string): Promise<RunRecord | undefined> {
-    return Promise.resolve(this.live.get(runId));
-  }
-
-  listRuns(): Promise<RunRecord[]> {
-    return Promise.resolve([...this.live.values()]);
-  }
-
-  getSteps(): Promise<StepRecord[]> {
-    return Promise.resolve([]);
-  }
-
-  getEffects(): StoreResult<'getEffects'> {
-    return Promise.resolve([]);
-  }
-
-  resolveRunId(prefix: string): Promise<string> {
-    return Promise.reject(new Error(`This store keeps nothing, so no run starts with "${prefix}".`));
-  }
-
-  requestApproval(): StoreResult<'requestApproval'> {
-    return Promise.reject(new Error('This store keeps nothing, so it cannot hold an approval.'));
-  }
-
-  getApproval(): StoreResult<'getApproval'> {
-    return Promise.resolve(undefined);
-  }
-
-  findApproval(): StoreResult<'findApproval'> {
-    return Promise.resolve(undefined);
-  }
-
-  listApprovals(): StoreResult<'listApprovals'> {
-    return Promise.resolve([]);
-  }
-
-  decideApproval(): StoreResult<'decideApproval'> {
-    return Promise.reject(new Error('This store keeps nothing, so it holds no approval to decide.'));
-  }
-
-  escalateApproval(): StoreResult<'escalateApproval'> {
-    return Promise.reject(new Error('This store keeps nothing, so it holds no approval to escalate.'));
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+function memoryStore(): CheckpointStore {
+  return openSqliteStore(':memory:');
 }
 
-/** The argument and result types of the store's methods; not all of them are exported by name. */
-type StoreMethod = { [K in keyof CheckpointStore]: CheckpointStore[K] extends (...args: never[]) => unknown ? K : never }[keyof CheckpointStore];
-type StoreArgument<K extends StoreMethod> = Parameters<CheckpointStore[K]>[0];
-type StoreResult<K extends StoreMethod> = ReturnType<CheckpointStore[K]>;
 
 const keelLookup = defineTool({
   name: 'lookup',
@@ -295,7 +195,7 @@ async function scriptedModelAlone(): Promise<{ first: number; last: number }> {
     tools: [keelLookup, keelNote],
     maxSteps: LONG_CYCLES + 1,
   });
-  await (await new Runtime({ store: new NullStore() }).start(agent, { input: INPUT })).done;
+  await (await new Runtime({ store: memoryStore() }).start(agent, { input: INPUT })).done;
   const model = scriptedModel(() => ({ toolCalls: [{ name: 'lookup', args: { key: 'item-0' } }] }));
   const perCall = async (request: ModelRequest): Promise<number> => {
     const calls = 200;
@@ -625,7 +525,7 @@ export const benchmark: Benchmark = {
     const dir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
     const variants: Variant[] = [];
     try {
-      const keelNone = keelVariant('Keel, no persistence', new NullStore(), 'none');
+      const keelNone = keelVariant('Keel, in-memory store (nothing on disk)', memoryStore(), 'none');
       const keelNormal = keelVariant(
         'Keel, SQLite store',
         openSqliteStore(join(dir, 'keel-normal.db'), { synchronous: 'NORMAL' }),

@@ -6,7 +6,7 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 // Native addons and esbuild (which the runtime uses to load agent files) stay external.
-const runtimeExternals = ['better-sqlite3', 'esbuild'];
+const runtimeExternals = ['better-sqlite3', 'esbuild', 'isolated-vm'];
 
 const common = {
   bundle: true,
@@ -17,21 +17,16 @@ const common = {
 };
 
 const node = { ...common, platform: 'node', format: 'cjs', target: 'node22' };
+const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir: 'dist', tsconfig: 'tsconfig.webview.json' };
 
 const bundles = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts' }, outdir: 'dist', external: ['vscode'] },
   { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
-  {
-    ...common,
-    platform: 'browser',
-    format: 'iife',
-    target: 'es2022',
-    entryPoints: { webview: 'webview/main.ts' },
-    outdir: 'dist',
-    tsconfig: 'tsconfig.webview.json',
-  },
+  { ...browser, entryPoints: { webview: 'webview/main.ts' } },
+  { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },
+  { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
 ];
 
 const contexts = await Promise.all(bundles.map((options) => esbuild.context(options)));

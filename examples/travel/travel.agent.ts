@@ -83,7 +83,9 @@ function travelScript({ input, toolResults }: ScriptContext): ScriptedTurn {
       ],
     };
   }
-  const booking = JSON.parse(last.content) as { confirmation: string; flightId: string; charged: number };
+  // When a person changed the arguments before approving, a note saying so comes before the result.
+  const result = last.content.slice(last.content.indexOf('{"confirmation"'));
+  const booking = JSON.parse(result) as { confirmation: string; flightId: string; charged: number };
   return `Booked ${booking.flightId} for $${booking.charged}. Confirmation ${booking.confirmation}.`;
 }
 

@@ -3,11 +3,12 @@ import { KEEL_VERSION } from '../version';
 import { approvalCommands } from './commands/approvalCommands';
 import { inspectCommands } from './commands/inspectCommands';
 import { runCommands } from './commands/runCommands';
+import { traceCommands } from './commands/traceCommands';
 import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 

@@ -1,10 +1,14 @@
 import {
+  RUN_STATE_LABELS,
   describeStep,
   formatDuration,
   runDuration,
   totalTokens,
   truncate,
 } from '../runtime/format';
+import type { RunEvent } from '../runtime/agent/events';
+import { formatUsd } from '../runtime/budget/budget';
+import type { Forecast } from '../runtime/budget/forecast';
 import type { FailedAttempt } from '../runtime/effects/retry';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
 import type { Style } from './style';
@@ -18,6 +22,7 @@ const STATE_MARK: Record<RunState, string> = {
   completed: '✓',
   failed: '✗',
   cancelled: '⊘',
+  budget_exceeded: '$',
 };
 
 export function stateMark(state: RunState, style: Style): string {
@@ -40,23 +45,33 @@ export function stepLine(step: StepRecord, style: Style): string {
   return `  ${String(step.seq).padStart(3)} ${kind} ${shown} ${duration}`.trimEnd();
 }
 
-const STATE_TEXT: Record<RunState, string> = {
-  running: 'running',
-  interrupted: 'interrupted',
-  waiting_approval: 'waiting for a decision',
-  completed: 'completed',
-  failed: 'failed',
-  cancelled: 'cancelled',
-};
 
 export function runSummary(run: RunRecord, style: Style): string {
   const facts = [
-    `${STATE_TEXT[run.state]} after ${formatDuration(runDuration(run))}`,
+    `${RUN_STATE_LABELS[run.state]} after ${formatDuration(runDuration(run))}`,
     `${run.stepCount} steps`,
     `${totalTokens(run)} tokens`,
+    `${formatUsd(run.costUsd)}${run.costKnown ? '' : '+ (a model without a known price ran)'}`,
   ].join(' · ');
   const paint = run.state === 'completed' ? style.green : run.state === 'waiting_approval' || run.state === 'interrupted' ? style.yellow : style.red;
   return `${stateMark(run.state, style)} ${paint(facts)}`;
+}
+
+/** What earlier runs of the agent cost, before a new one starts. */
+export function forecastLine(forecast: Forecast): string {
+  const tokens = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n));
+  return (
+    `forecast from ${forecast.basedOn} earlier run${forecast.basedOn === 1 ? '' : 's'}: ` +
+    `typically ${tokens(forecast.tokens.p50)} tokens, ${formatUsd(forecast.usd.p50)}; ` +
+    `95% under ${tokens(forecast.tokens.p95)} tokens, ${formatUsd(forecast.usd.p95)}${forecast.costKnown ? '' : ' (some prices unknown)'}`
+  );
+}
+
+/** A budget crossing its warning line. */
+export function budgetWarningLine(event: Extract<RunEvent, { type: 'budget_warning' }>, style: Style): string {
+  const format = event.dimension === 'usd' ? formatUsd : (n: number) => `${Math.round(n)} tokens`;
+  const share = Math.round((event.spent / event.limit) * 100);
+  return style.yellow(`        budget ${event.budgetId}: ${share}% of its ${format(event.limit)} spent (${format(event.spent)})`);
 }
 
 /** A failed attempt of the step under way, and what Keel does next. */

@@ -1,14 +1,25 @@
 import { resolve } from 'node:path';
 import type { DaemonNotifications, DaemonRequests, InitializeResult } from '../protocol/daemon';
 import { RpcPeer, type RequestHandlers } from '../protocol/jsonRpc';
+import type { RunEvent } from '../runtime/agent/events';
 import { loadAgentFile } from '../runtime/agent/loader';
 import { isOwnerAlive } from '../runtime/agent/owner';
-import { Runtime, type RunHandle } from '../runtime/agent/runtime';
+import { Runtime, currentUser, type RunHandle } from '../runtime/agent/runtime';
+import { applyDeadlines, decide } from '../runtime/approval/decide';
+import { costOptions, type CostSettings } from '../runtime/budget/config';
+import { forecast } from '../runtime/budget/forecast';
+import { CircuitBreakers } from '../runtime/effects/circuitBreaker';
 import { KeelError, describeError } from '../runtime/errors';
-import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import type { ApprovalRecord, CheckpointStore } from '../runtime/store/checkpointStore';
 import { openSqliteStore } from '../runtime/store/sqliteStore';
+import { agentFacts } from '../runtime/trace/agentFacts';
+import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
+import { exportRunTrace, runTrace, traceOptions, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
 import { databasePathFor } from '../runtime/workspace';
 import { KEEL_VERSION } from '../version';
+import { DeadlineTimer } from './deadlineTimer';
+import { decisionRequestFrom } from './decisionRequest';
+import { spendReport } from './spend';
 
 type ExtensionRequests = Record<never, never>;
 type ExtensionNotifications = Record<never, never>;
@@ -25,31 +36,138 @@ export function serve(): void {
   let store: CheckpointStore | undefined;
   let runtime: Runtime | undefined;
   const active = new Map<string, RunHandle>();
+  /** When this process began executing each run it executes now: the start of its active time here. */
+  const executing = new Map<string, number>();
+  let cost: CostSettings = {};
+  let runtimeKey = '';
+  const breakers = new CircuitBreakers();
+  /**
+   * The Runtime for the cost settings and today's date (the daily pool is per day), made again
+   * when either changed; runs under way keep theirs. Throws when the settings are not usable.
+   */
+  const currentRuntime = (s: CheckpointStore): Runtime => {
+    const now = Date.now();
+    const key = `${JSON.stringify(cost)} ${new Date(now).toISOString().slice(0, 10)}`;
+    if (!runtime || key !== runtimeKey) {
+      runtime = new Runtime({ store: s, breakers, ...costOptions(cost, now) });
+      runtimeKey = key;
+    }
+    return runtime;
+  };
+  /** The shared pools runs started here draw on now, without their `pool:` prefix. */
+  const pools = (): string[] => {
+    try {
+      return costOptions(cost).pools.map((pool) => pool.id);
+    } catch {
+      return [];
+    }
+  };
+  let traceInput: TraceSettingsInput = {};
+  // Read again for each use, so a bad KEEL_REDACT fails the request that needs it, not the process.
+  const settings = (): TraceSettings => traceSettings({ ...traceInput, version: KEEL_VERSION });
 
-  const ready = (): { store: CheckpointStore; runtime: Runtime } => {
-    if (!store || !runtime) throw new KeelError('The runtime process was not initialized.');
-    return { store, runtime };
+  /** Exports an ended run's trace when an OTLP endpoint is configured; failures are logged, never fatal. */
+  const exportTrace = async (runId: string): Promise<void> => {
+    try {
+      const current = settings();
+      if (!current.otlp || !store) return;
+      const run = await store.getRun(runId);
+      if (!run) return;
+      if (await exportRunTrace(store, runId, current, agentFacts(run))) {
+        process.stderr.write(`exported the trace of run ${runId} to ${current.redactor.redact(current.otlp.url)}\n`);
+      }
+    } catch (error) {
+      process.stderr.write(`could not export the trace of run ${runId}: ${describeError(error)}\n`);
+    }
+  };
+
+  const ready = (): { store: CheckpointStore; readonly runtime: Runtime } => {
+    const s = store;
+    if (!s) throw new KeelError('The runtime process was not initialized.');
+    return {
+      store: s,
+      get runtime() {
+        return currentRuntime(s);
+      },
+    };
   };
 
   const track = (handle: RunHandle): { runId: string } => {
     active.set(handle.runId, handle);
+    executing.set(handle.runId, Date.now());
     void handle.done.then(
-      () => active.delete(handle.runId),
+      () => {
+        active.delete(handle.runId);
+        executing.delete(handle.runId);
+        return exportTrace(handle.runId);
+      },
       (error: unknown) => {
         active.delete(handle.runId);
+        executing.delete(handle.runId);
         process.stderr.write(`run ${handle.runId} could not be recorded: ${describeError(error)}\n`);
       },
     );
     return { runId: handle.runId };
   };
 
+  /** Every event of the runs here goes to the extension; a deadline they announce sets the timer. */
+  const onEvent = (event: RunEvent): void => {
+    peer.notify('runEvent', event);
+    if (event.type === 'approval_requested' && event.approval.deadline !== null) deadlines.wake(event.approval.deadline);
+  };
+
+  /** Continues a run in this process from its checkpoint, with the agent loaded again from its file. */
+  const resumeHere = async (runId: string): Promise<{ runId: string }> => {
+    const { runtime: rt, store: s } = ready();
+    const run = await s.getRun(runId);
+    if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
+    if (!run.agentFile) throw new KeelError(`Run ${runId} was not started from an agent file, so it cannot be resumed here.`);
+    const { agent } = await loadAgentFile(run.agentFile);
+    return track(await rt.resume(agent, runId, { onEvent }));
+  };
+
+  /** After a decision: the run goes on here when it is paused and waits for no other decision. */
+  const continueAfter = async (approval: ApprovalRecord): Promise<boolean> => {
+    const { store: s } = ready();
+    const run = await s.getRun(approval.runId);
+    if (run?.state !== 'waiting_approval') return false;
+    if ((await s.listApprovals({ runId: run.id, status: 'pending' })).length > 0) return false;
+    await resumeHere(run.id);
+    return true;
+  };
+
+  /**
+   * Applies approval deadlines (rejecting or escalating what expired) and resumes the runs whose
+   * approvals they settled; resolves with the next deadline still ahead.
+   */
+  const applyDeadlinesHere = async (): Promise<number | null> => {
+    const { store: s } = ready();
+    const now = Date.now();
+    for (const approval of await applyDeadlines(s, now)) {
+      if (approval.status === 'pending') continue;
+      process.stderr.write(`approval ${approval.id} expired at its deadline and was rejected\n`);
+      await continueAfter(approval).catch((error: unknown) =>
+        process.stderr.write(`run ${approval.runId} could not go on after its approval expired: ${describeError(error)}\n`),
+      );
+    }
+    const ahead = (await s.listApprovals({ status: 'pending' }))
+      .map((approval) => approval.deadline)
+      .filter((deadline): deadline is number => deadline !== null && deadline > now);
+    return ahead.length === 0 ? null : Math.min(...ahead);
+  };
+  const deadlines = new DeadlineTimer(applyDeadlinesHere, (error) =>
+    process.stderr.write(`could not apply approval deadlines: ${describeError(error)}\n`),
+  );
+
   const handlers: RequestHandlers<DaemonRequests> = {
     initialize: async (params) => {
       const databasePath = resolve(params.databasePath ?? databasePathFor(params.workspaceRoot));
       if (store && store.location !== databasePath) throw new KeelError('The runtime process is already serving another database.');
       store ??= openSqliteStore(databasePath);
-      runtime ??= new Runtime({ store });
+      traceInput = params.trace ?? {};
+      cost = params.cost ?? {};
       await store.markInterrupted(isOwnerAlive, Date.now());
+      void deadlines.runNow();
       const result: InitializeResult = {
         version: KEEL_VERSION,
         nodeVersion: process.version,
@@ -67,18 +185,11 @@ export function serve(): void {
           input: params.input,
           agentFile: file,
           ...(params.model ? { model: params.model } : {}),
-          onEvent: (event) => peer.notify('runEvent', event),
+          onEvent,
         }),
       );
     },
-    resumeRun: async ({ runId }) => {
-      const { runtime: rt, store: s } = ready();
-      const run = await s.getRun(runId);
-      if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
-      if (!run.agentFile) throw new KeelError(`Run ${runId} was not started from an agent file, so it cannot be resumed here.`);
-      const { agent } = await loadAgentFile(run.agentFile);
-      return track(await rt.resume(agent, runId, { onEvent: (event) => peer.notify('runEvent', event) }));
-    },
+    resumeRun: ({ runId }) => resumeHere(runId),
     cancelRun: ({ runId }) => {
       const handle = active.get(runId);
       handle?.cancel();
@@ -97,8 +208,57 @@ export function serve(): void {
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
       return { run, steps: await s.getSteps(runId) };
     },
+    getTrace: async ({ runId }) => {
+      const { store: s } = ready();
+      await s.markInterrupted(isOwnerAlive, Date.now());
+      const run = await s.getRun(runId);
+      if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
+      return { spans: await runTrace(s, runId, settings(), agentFacts(run)) };
+    },
+    getFlagCounts: async ({ runIds }) => {
+      const { store: s } = ready();
+      const current = settings();
+      const counts: Record<string, number> = {};
+      for (const runId of runIds) {
+        const source = await loadTraceSource(s, runId).catch(() => undefined);
+        if (!source) continue;
+        counts[runId] = traceFlags(buildTrace(source, traceOptions(current, agentFacts(source.run)))).length;
+      }
+      return { counts };
+    },
     listApprovals: ({ runId, status }) => ready().store.listApprovals({ runId, status }),
+    decide: async ({ approvalId, request }) => {
+      const { store: s } = ready();
+      const decision = decisionRequestFrom(request);
+      // As the CLI does: a decision that comes after the deadline finds the approval settled.
+      await deadlines.runNow();
+      const approval = await decide(s, approvalId, decision, { by: currentUser(), via: 'vscode', at: Date.now() });
+      try {
+        return { approval, resumed: await continueAfter(approval) };
+      } catch (error) {
+        throw new KeelError(`The decision on ${approvalId} is recorded, but run ${approval.runId} could not go on: ${describeError(error)}`, {
+          cause: error,
+        });
+      }
+    },
+    getSpend: async ({ runId }) => {
+      const { store: s } = ready();
+      await s.markInterrupted(isOwnerAlive, Date.now());
+      return spendReport(s, runId, { now: Date.now(), executingSince: executing.get(runId), pools: pools() });
+    },
+    forecast: async ({ agent, agentFile }) => {
+      const { store: s } = ready();
+      const file = agentFile === undefined ? undefined : resolve(agentFile);
+      // Sub-agent runs record their parent's file: the agent of a file is that of its top-level runs.
+      const name = agent ?? (file ? (await s.listRuns({ limit: 1000 })).find((run) => run.agentFile === file && run.parentRunId === null)?.agent : undefined);
+      return { agent: name ?? null, forecast: name ? ((await forecast(s, name)) ?? null) : null };
+    },
+    configure: (params) => {
+      cost = params.cost;
+      return Promise.resolve(null);
+    },
     shutdown: async () => {
+      deadlines.dispose();
       for (const handle of active.values()) handle.cancel();
       await Promise.allSettled([...active.values()].map((handle) => handle.done));
       await store?.close();

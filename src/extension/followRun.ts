@@ -9,6 +9,7 @@ export interface FollowRunDeps {
   readonly client: RuntimeClient;
   readonly log: vscode.LogOutputChannel;
   readonly showRun: (runId: string) => void;
+  readonly showTrace: (runId: string) => void;
 }
 
 /**
@@ -48,19 +49,23 @@ export async function followRun(
     void reportRefusal(error, deps.log);
     return undefined;
   }
-  void announce(stopped, deps.showRun);
+  void announce(stopped, deps);
   return stopped;
 }
 
-async function announce(run: RunRecord, showRun: (runId: string) => void): Promise<void> {
+async function announce(run: RunRecord, deps: FollowRunDeps): Promise<void> {
+  // A run paused for a decision is announced by the notification of its approval, with the decisions.
+  if (run.state === 'waiting_approval') return;
   const { severity, text } = outcomeMessage(run);
   const show = 'Show Run';
+  const trace = 'Show Trace';
   const choice = await (severity === 'info'
-    ? vscode.window.showInformationMessage(text, show)
+    ? vscode.window.showInformationMessage(text, show, trace)
     : severity === 'warning'
-      ? vscode.window.showWarningMessage(text, show)
-      : vscode.window.showErrorMessage(text, show));
-  if (choice === show) showRun(run.id);
+      ? vscode.window.showWarningMessage(text, show, trace)
+      : vscode.window.showErrorMessage(text, show, trace));
+  if (choice === show) deps.showRun(run.id);
+  else if (choice === trace) deps.showTrace(run.id);
 }
 
 /**

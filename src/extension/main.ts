@@ -1,12 +1,18 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { AgentCodeLensProvider } from './agentCodeLens';
+import { BudgetMeter } from './budgetMeter';
 import type { FollowRunDeps } from './followRun';
+import { PendingApprovals } from './pendingApprovals';
+import { pickRecentRun } from './pickRun';
 import { offerToResumeInterrupted, resumeRun } from './resumeRun';
+import { registerApprovals } from './registerApprovals';
+import { costSettings, registerBudget } from './registerBudget';
 import { RunPanels } from './runPanel';
 import { runAgent } from './runAgent';
 import { RuntimeClient } from './runtimeClient';
 import { RunsTree, type RunsTreeNode } from './runsTree';
+import { TracePanels } from './tracePanel';
 
 /** The composition root: build the services, then register each feature. */
 export function activate(context: vscode.ExtensionContext): void {
@@ -23,14 +29,22 @@ export function activate(context: vscode.ExtensionContext): void {
       if (!configured || !workspaceRoot) return undefined;
       return vscode.Uri.joinPath(vscode.Uri.file(workspaceRoot), configured).fsPath;
     },
+    cost: () => costSettings(workspaceRoot),
   });
-  const tree = new RunsTree(client);
+  const approvals = new PendingApprovals(client, log);
+  const tree = new RunsTree(client, approvals);
   const panels = new RunPanels(context.extensionUri, client);
-  const follow: FollowRunDeps = { client, log, showRun: (runId) => panels.show(runId) };
-  context.subscriptions.push(log, client, tree, panels);
+  const traces = new TracePanels(context.extensionUri, client);
+  const follow: FollowRunDeps = { client, log, showRun: (runId) => panels.show(runId), showTrace: (runId) => traces.show(runId) };
+  context.subscriptions.push(log, client, approvals, tree, panels, traces);
 
-  registerRunsView(context, tree, client);
+  registerRunsView(context, tree, client, approvals);
+  registerApprovals(context, follow, approvals);
   registerResume(context, follow, tree);
+  registerTraces(context, traces, client);
+  const meter = new BudgetMeter(context.extensionUri, client);
+  context.subscriptions.push(meter);
+  registerBudget(context, { client, log, meter, runIdOf }, workspaceRoot);
   context.subscriptions.push(
     vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) =>
       runAgent({ ...follow, memory: context.workspaceState }, file, input),
@@ -40,6 +54,26 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.agent.ts' }, new AgentCodeLensProvider()),
     // For integration tests, which must not import the extension's modules: what the Runs view shows.
     vscode.commands.registerCommand('keel._test.runsView', () => tree.snapshot()),
+  );
+}
+
+/** The Trace timeline: of a given run (Runs view, notifications), or of one picked from the recent runs. */
+function registerTraces(context: vscode.ExtensionContext, traces: TracePanels, client: RuntimeClient): void {
+  const choose = async () => {
+    try {
+      const run = await pickRecentRun(client, 'Keel: Show Trace');
+      if (run) traces.show(run.id);
+    } catch (error) {
+      void vscode.window.showErrorMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  context.subscriptions.push(
+    vscode.commands.registerCommand('keel.showTrace', (target?: string | RunsTreeNode) =>
+      target === undefined ? choose() : traces.show(runIdOf(target)),
+    ),
+    vscode.commands.registerCommand('keel.chooseTrace', choose),
+    // For integration tests: the open Trace timelines and what each webview said it shows.
+    vscode.commands.registerCommand('keel._test.traceViews', () => traces.snapshot()),
   );
 }
 
@@ -62,14 +96,25 @@ function registerResume(context: vscode.ExtensionContext, follow: FollowRunDeps,
 }
 
 function runIdOf(target: string | RunsTreeNode): string {
-  return typeof target === 'string' ? target : target.kind === 'run' ? target.runId : target.step.runId;
+  if (typeof target === 'string') return target;
+  switch (target.kind) {
+    case 'run':
+      return target.runId;
+    case 'step':
+      return target.step.runId;
+    case 'approval':
+      return target.approval.runId;
+  }
 }
 
-function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, client: RuntimeClient): void {
+function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, client: RuntimeClient, approvals: PendingApprovals): void {
   const refresh = () =>
-    tree.refresh().catch((error: unknown) => {
-      void vscode.window.showErrorMessage(error instanceof Error ? error.message : String(error));
-    });
+    Promise.all([
+      tree.refresh().catch((error: unknown) => {
+        void vscode.window.showErrorMessage(error instanceof Error ? error.message : String(error));
+      }),
+      approvals.refresh(),
+    ]);
   context.subscriptions.push(
     vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true }),
     vscode.commands.registerCommand('keel.refreshRuns', refresh),
@@ -77,7 +122,7 @@ function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, clie
       if (node.kind === 'run') void client.request('cancelRun', { runId: node.runId });
     }),
   );
-  // Runs recorded by another process (the CLI, a second window) show up when the database changes.
+  // Runs and approvals recorded by another process (the CLI, a second window) show up when the database changes.
   const root = vscode.workspace.workspaceFolders?.[0];
   if (root) {
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '.keel/keel.db*'));

@@ -1,7 +1,9 @@
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunRecord } from '../runtime/store/checkpointStore';
+import type { Forecast } from '../runtime/budget/forecast';
 import { followRun, type FollowRunDeps } from './followRun';
+import { runPrompt } from './spendText';
 
 export interface RunAgentDeps extends FollowRunDeps {
   readonly memory: vscode.Memento;
@@ -20,7 +22,7 @@ export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: st
     input ??
     (await vscode.window.showInputBox({
       title: `Run ${basename(agentFile.fsPath)}`,
-      prompt: 'What should the agent do?',
+      prompt: runPrompt(await forecastFor(deps, agentFile)),
       placeHolder: 'Book the cheapest flight from NYC to LIS on 2026-12-10',
       value: deps.memory.get<string>(memoryKey) ?? '',
       ignoreFocusOut: true,
@@ -32,6 +34,29 @@ export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: st
   return followRun(deps, `Keel · ${basename(agentFile.fsPath)}`, () =>
     deps.client.request('startRun', { agentFile: agentFile.fsPath, input: text, ...(model ? { model } : {}) }),
   );
+}
+
+/** How long the run prompt waits for the forecast (the first request may start the runtime process). */
+const FORECAST_WAIT_MS = 3000;
+
+/** What earlier runs of the agent in this file cost, if any ended; never holds the prompt up for long. */
+async function forecastFor(deps: RunAgentDeps, agentFile: vscode.Uri): Promise<Forecast | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), FORECAST_WAIT_MS);
+  });
+  const asked = deps.client.request('forecast', { agentFile: agentFile.fsPath }).then(
+    ({ forecast }) => forecast,
+    (error: unknown) => {
+      deps.log.info(`No cost forecast for ${agentFile.fsPath}: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    },
+  );
+  try {
+    return await Promise.race([asked, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function pickAgentFile(): Promise<vscode.Uri | undefined> {

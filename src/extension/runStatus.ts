@@ -1,17 +1,10 @@
-import { formatDuration, runDuration, truncate } from '../runtime/format';
-import type { ApprovalRecord, RunRecord, RunState } from '../runtime/store/checkpointStore';
+import { RUN_STATE_LABELS, formatDuration, runDuration, truncate } from '../runtime/format';
+import type { ApprovalRecord, RunRecord } from '../runtime/store/checkpointStore';
 
 /** How a run's state, its outcome and what to do about it read in the editor (no vscode here, so unit tests can run it). */
 
 /** How the Runs view names each state. */
-export const STATE_LABELS: Readonly<Record<RunState, string>> = {
-  running: 'running',
-  interrupted: 'interrupted',
-  waiting_approval: 'waiting for a decision',
-  completed: 'completed',
-  failed: 'failed',
-  cancelled: 'cancelled',
-};
+export const STATE_LABELS = RUN_STATE_LABELS;
 
 /** A run has stopped in every state but `running`: it ended, paused for a decision, or was interrupted. */
 export function isStopped(run: Pick<RunRecord, 'state'>): boolean {
@@ -39,6 +32,8 @@ export function outcomeMessage(run: RunRecord): Outcome {
       return { severity: 'info', text: `${name} was cancelled.` };
     case 'failed':
       return { severity: 'error', text: `${name} failed: ${truncate(run.error ?? '', 300)}` };
+    case 'budget_exceeded':
+      return { severity: 'warning', text: `${name} stopped at its budget: ${truncate(run.error ?? '', 300)}` };
     case 'waiting_approval':
       return { severity: 'warning', text: `${name} is waiting for a decision: ${truncate(run.error ?? '', 400)}` };
     case 'interrupted':

@@ -2,10 +2,20 @@ import * as vscode from 'vscode';
 import type { RunEvent } from '../runtime/agent/events';
 import { describeStep, totalTokens, truncate } from '../runtime/format';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import { approvalMessage, approvalRow, decideCommand } from './approvalText';
 import type { RuntimeClient } from './runtimeClient';
-import { STATE_LABELS, resolveCommand, runDescription } from './runStatus';
+import { STATE_LABELS, runDescription } from './runStatus';
 
-export type RunsTreeNode = { readonly kind: 'run'; readonly runId: string } | { readonly kind: 'step'; readonly step: StepRecord };
+export type RunsTreeNode =
+  | { readonly kind: 'run'; readonly runId: string }
+  | { readonly kind: 'step'; readonly step: StepRecord }
+  | { readonly kind: 'approval'; readonly approval: ApprovalRecord };
+
+/** The pending approvals the view shows under their runs, with their decisions as inline buttons. */
+export interface ApprovalSource {
+  forRun(runId: string): readonly ApprovalRecord[];
+  readonly onDidChange: vscode.Event<unknown>;
+}
 
 const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin'),
@@ -14,6 +24,7 @@ const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
   cancelled: new vscode.ThemeIcon('circle-slash'),
+  budget_exceeded: new vscode.ThemeIcon('credit-card', new vscode.ThemeColor('testing.iconFailed')),
 };
 
 /** The Runs view: every run in the workspace database, newest first, live while they go. */
@@ -27,8 +38,14 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   private ticker: NodeJS.Timeout | undefined;
   private loaded: Promise<void> | undefined;
 
-  constructor(private readonly client: RuntimeClient) {
-    this.disposables.push(client.onRunEvent((event) => this.apply(event)));
+  constructor(
+    private readonly client: RuntimeClient,
+    private readonly approvals: ApprovalSource,
+  ) {
+    this.disposables.push(
+      client.onRunEvent((event) => this.apply(event)),
+      approvals.onDidChange(() => this.changed.fire(undefined)),
+    );
   }
 
   /** Re-reads the runs from the database (runs started elsewhere, such as the CLI, appear). */
@@ -43,7 +60,16 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   }
 
   /** What the view shows at the top level, as plain data (for tests and the status of the view). */
-  async snapshot(): Promise<readonly { runId: string; label: string; description: string; state: RunState; tooltip: string }[]> {
+  async snapshot(): Promise<
+    readonly {
+      runId: string;
+      label: string;
+      description: string;
+      state: RunState;
+      tooltip: string;
+      approvals: readonly { id: string; label: string; description: string; contextValue: string }[];
+    }[]
+  > {
     await (this.loaded ?? this.refresh());
     return Promise.all(
       this.runs.map(async (run) => ({
@@ -52,6 +78,10 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
         description: runDescription(run),
         state: run.state,
         tooltip: (await this.tooltip(run)).value,
+        approvals: this.approvals.forRun(run.id).map((approval) => {
+          const item = approvalItem(approval);
+          return { id: approval.id, label: String(item.label), description: String(item.description), contextValue: item.contextValue ?? '' };
+        }),
       })),
     );
   }
@@ -65,17 +95,19 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       await (this.loaded ?? this.refresh());
       return this.runs.map((run) => this.runNode(run.id));
     }
-    if (node.kind === 'step') return [];
+    if (node.kind !== 'run') return [];
+    const approvals = this.approvals.forRun(node.runId).map((approval): RunsTreeNode => ({ kind: 'approval', approval }));
     let steps = this.steps.get(node.runId);
     if (!steps) {
       steps = (await this.client.request('getRun', { runId: node.runId })).steps;
       this.steps.set(node.runId, steps);
     }
-    return steps.map((step) => ({ kind: 'step', step }));
+    return [...approvals, ...steps.map((step): RunsTreeNode => ({ kind: 'step', step }))];
   }
 
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
     if (node.kind === 'step') return stepItem(node.step);
+    if (node.kind === 'approval') return approvalItem(node.approval);
     const run = this.getRun(node.runId);
     if (!run) return new vscode.TreeItem(node.runId);
     const item = new vscode.TreeItem(run.agent, vscode.TreeItemCollapsibleState.Collapsed);
@@ -142,6 +174,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       case 'step_retry':
       case 'tool_log':
       case 'approval_requested':
+      case 'budget_warning':
         break;
     }
   }
@@ -199,10 +232,12 @@ function runTooltip(run: RunRecord, approvals: readonly ApprovalRecord[]): vscod
   }
   for (const approval of approvals) {
     text.appendMarkdown(`Decision \`${approval.id}\` on \`${approval.tool}(${truncate(JSON.stringify(approval.args) ?? '', 120)})\`. `);
-    text.appendMarkdown('Decide in a terminal in this workspace; Keel then resumes the run:\n\n');
-    text.appendCodeblock(resolveCommand(approval), 'sh');
+    text.appendMarkdown('Decide with the buttons on its row under this run, or in a terminal in this workspace; Keel then resumes the run:\n\n');
+    text.appendCodeblock(decideCommand(approval), 'sh');
     text.appendMarkdown(
-      '\n`--retry` calls the tool again with the same idempotency key, `--done` records the result it had, `--fail` fails the call.\n\n',
+      approval.kind === 'policy'
+        ? '\n`--args edited.json` approves other arguments instead; the model reads the reason of a rejection.\n\n'
+        : '\n`--retry` calls the tool again with the same idempotency key, `--done` records the result it had, `--fail` fails the call.\n\n',
     );
   }
   text.appendMarkdown(`${run.model} · ${totalTokens(run)} tokens · \`${run.id}\``);
@@ -217,4 +252,22 @@ const ERROR_LABELS: Record<RunState, string> = {
   completed: 'Error',
   failed: 'Error',
   cancelled: 'Cancelled',
+  budget_exceeded: 'Stopped',
 };
+
+function approvalItem(approval: ApprovalRecord): vscode.TreeItem {
+  const { label, description } = approvalRow(approval);
+  const item = new vscode.TreeItem(label);
+  item.id = approval.id;
+  item.description = description;
+  item.iconPath = new vscode.ThemeIcon('bell', new vscode.ThemeColor('list.warningForeground'));
+  item.contextValue = `approval.${approval.kind}`;
+  const tooltip = new vscode.MarkdownString();
+  tooltip.appendMarkdown(`${approvalMessage(approval, Date.now()).replace(/^Keel · /, '')}\n\n`);
+  tooltip.appendCodeblock(JSON.stringify(approval.args, null, 2) ?? '', 'json');
+  tooltip.appendMarkdown('\nClick to review; or in a terminal:\n\n');
+  tooltip.appendCodeblock(decideCommand(approval), 'sh');
+  item.tooltip = tooltip;
+  item.command = { command: 'keel.reviewApproval', title: 'Review…', arguments: [approval.id] };
+  return item;
+}

@@ -8,6 +8,7 @@ import {
 } from '../protocol/daemon';
 import { RpcPeer } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
+import type { CostSettings } from '../runtime/budget/config';
 import type { RunRecord } from '../runtime/store/checkpointStore';
 import { databasePathFor } from '../runtime/workspace';
 import { locateRuntime } from './runtimeLocator';
@@ -27,6 +28,8 @@ export interface RuntimeClientOptions {
   readonly log: vscode.LogOutputChannel;
   readonly nodePath: () => string;
   readonly databasePath: () => string | undefined;
+  /** Prices and the daily allowance from the settings, passed to each runtime process as it starts. */
+  readonly cost?: () => CostSettings;
 }
 
 /**
@@ -93,6 +96,11 @@ export class RuntimeClient implements vscode.Disposable {
     return this.options.databasePath() ?? (workspaceRoot === undefined ? undefined : databasePathFor(workspaceRoot));
   }
 
+  /** Whether a runtime process is running (or starting) now. */
+  get connected(): boolean {
+    return this.connection !== undefined;
+  }
+
   /** The running runtime's own description, starting it if needed. */
   info(): Promise<InitializeResult> {
     return this.connect().ready;
@@ -117,7 +125,8 @@ export class RuntimeClient implements vscode.Disposable {
     const location = locateRuntime(workspaceRoot, extensionPath);
     const nodePath = this.options.nodePath();
     log.info(`Starting the Keel runtime (${location.source}): ${nodePath} ${location.script}`);
-    const child = spawn(nodePath, [location.script], {
+    // --no-node-snapshot: isolated-vm (sandboxed tools) asks for it on Node 20 and later.
+    const child = spawn(nodePath, ['--no-node-snapshot', location.script], {
       cwd: workspaceRoot ?? extensionPath,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
@@ -162,6 +171,7 @@ export class RuntimeClient implements vscode.Disposable {
     const initialize = peer.request('initialize', {
       workspaceRoot: workspaceRoot ?? extensionPath,
       ...(this.options.databasePath() ? { databasePath: this.options.databasePath() } : {}),
+      ...(this.options.cost ? { cost: this.options.cost() } : {}),
     });
     const ready = Promise.race([initialize, failed]);
     ready.then(

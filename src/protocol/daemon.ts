@@ -1,5 +1,11 @@
 import type { RunEvent } from '../runtime/agent/events';
+import type { DecisionRequest } from '../runtime/approval/decide';
+import type { CostSettings } from '../runtime/budget/config';
+import type { Forecast } from '../runtime/budget/forecast';
 import type { ApprovalRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
+import type { TraceSpan } from '../runtime/trace/span';
+import type { TraceSettingsInput } from '../runtime/trace/traceSettings';
+import type { SpendReport } from './spend';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
 
@@ -7,6 +13,13 @@ export interface InitializeParams {
   readonly workspaceRoot: string;
   /** Absolute path of the run database; defaults to `.keel/keel.db` under the workspace root. */
   readonly databasePath?: string;
+  /**
+   * Content capture, redaction patterns and the OTLP endpoint for traces; the runtime process's
+   * environment (KEEL_CAPTURE_CONTENT, KEEL_REDACT, OTEL_EXPORTER_OTLP_*) fills in the rest.
+   */
+  readonly trace?: TraceSettingsInput;
+  /** Prices beyond Keel's table (`keel.prices`) and a daily money allowance (`keel.budget.dailyUsd`). */
+  readonly cost?: CostSettings;
 }
 
 export interface InitializeResult {
@@ -31,6 +44,19 @@ export interface ListApprovalsParams {
   readonly status?: ApprovalRecord['status'];
 }
 
+export interface DecideParams {
+  readonly approvalId: string;
+  /** What the person decided; an approval names the hash of the arguments it approves. */
+  readonly request: DecisionRequest;
+}
+
+export interface DecideResult {
+  /** The approval with its decision recorded: by the OS user, via `vscode`. */
+  readonly approval: ApprovalRecord;
+  /** Whether its run went on in the runtime process (it was waiting for this decision and no other). */
+  readonly resumed: boolean;
+}
+
 /** Requests the runtime process answers. */
 export interface DaemonRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
@@ -40,8 +66,23 @@ export interface DaemonRequests {
   cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
   listRuns: { params: { limit?: number }; result: RunRecord[] };
   getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };
+  /** The run as a trace: its spans, derived from its journal, with the flags the detectors raised. */
+  getTrace: { params: { runId: string }; result: { spans: TraceSpan[] } };
+  /** How many flags the detectors raise on each of these runs, for the Runs tree. */
+  getFlagCounts: { params: { runIds: readonly string[] }; result: { counts: Record<string, number> } };
   /** Approvals in the order they were requested: of one run or all, pending or decided or both. */
   listApprovals: { params: ListApprovalsParams; result: ApprovalRecord[] };
+  /**
+   * A person's decision from the editor, checked against its approval as the CLI checks it; then
+   * the run goes on here when it waits for no other decision. Agents and tools cannot send this.
+   */
+  decide: { params: DecideParams; result: DecideResult };
+  /** What a run and its sub-agent runs spent and hold: the budget meter's numbers. */
+  getSpend: { params: { runId: string }; result: SpendReport };
+  /** What a run of an agent will likely cost, from its earlier runs (by agent name, or by the file they were started from). */
+  forecast: { params: { agent?: string; agentFile?: string }; result: { agent: string | null; forecast: Forecast | null } };
+  /** New cost settings (the editor's changed): runs started from now on use them. */
+  configure: { params: { cost: CostSettings }; result: null };
   shutdown: { params: Record<string, never>; result: null };
 }
 

@@ -5,6 +5,10 @@
 export { z } from 'zod';
 export { defineAgent, defineTool } from './agent/define';
 export type { Agent, AgentConfig, Effect, Tool, ToolConfig, ToolContext } from './agent/define';
+export type { SandboxedToolConfig } from './agent/define';
+export type { SandboxConfig, SandboxFetch, SandboxRequestInit, SandboxResponse, SandboxToolContext } from './sandbox/grant';
+export type { EgressRule, EgressRuleObject } from './sandbox/egress';
+export { ToolSandboxError, EgressDeniedError } from './sandbox/sandboxError';
 export { approvals } from './approval/policy';
 export type { ApprovalConfig, ApprovalContext, ApprovalPolicy, ApprovalRule, CallForApproval } from './approval/policy';
 export { RetryableError, NonRetryableError } from './effects/retry';
@@ -14,3 +18,7 @@ export type { Script, ScriptContext, ScriptedToolCall, ScriptedTurn } from './mo
 export { openaiModel } from './model/openai';
 export type { OpenAIModelOptions } from './model/openai';
 export type { Model, ModelRequest, ModelResponse, Message, ToolCall, Usage } from './model/model';
+export { agentTool } from './agent/subAgent';
+export type { AgentToolOptions } from './agent/subAgent';
+export type { BudgetLimits, BudgetPool } from './budget/budget';
+export type { Price, PriceTable } from './budget/prices';

@@ -1,7 +1,18 @@
 import type { ModelResponse } from './model/model';
-import type { RunRecord, StepRecord } from './store/checkpointStore';
+import type { RunRecord, RunState, StepRecord } from './store/checkpointStore';
 
 /** Human-readable one-liners for runs and steps, shared by the CLI and the editor. */
+
+/** How each run state reads for a person. */
+export const RUN_STATE_LABELS: Readonly<Record<RunState, string>> = {
+  running: 'running',
+  interrupted: 'interrupted',
+  waiting_approval: 'waiting for a decision',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  budget_exceeded: 'stopped at its budget',
+};
 
 export function formatDuration(ms: number): string {
   // Each range is chosen by the value as it will be shown, so rounding never gives "1000 ms",

@@ -41,3 +41,29 @@ export {
   ModelSpecError,
   describeError,
 } from './errors';
+export { buildTrace, loadTraceSource, redactSpan, spanIdFor, traceFlags, KEEL_ATTRIBUTES } from './trace/buildTrace';
+export type { TraceOptions, TraceSource } from './trace/buildTrace';
+export { detectFlags, DEFAULT_REFUSAL_PHRASES } from './trace/detectors';
+export type { DetectedFlag, DetectorOptions } from './trace/detectors';
+export { Redactor, REDACTED, redactorFromEnv } from './trace/redact';
+export { exportSpans, otlpConfig, otlpJson, toReadableSpans } from './trace/otlp';
+export type { OtlpConfig, OtlpOptions, OtlpProtocol } from './trace/otlp';
+export { auditRun, decisionsUsing } from './trace/audit';
+export type { AuditCall, AuditDecision } from './trace/audit';
+export { traceSettings, runTrace, exportRunTrace } from './trace/traceSettings';
+export type { TraceSettings, TraceSettingsInput } from './trace/traceSettings';
+export type { AttributeValue, Flag, FlagKind, SpanEvent, SpanKind, TraceSpan } from './trace/span';
+export { EgressPolicy } from './sandbox/egress';
+export type { Resolve, ResolvedAddress } from './sandbox/egress';
+export type { SandboxGrant } from './sandbox/grant';
+export type { SandboxCall, ToolSandbox } from './sandbox/toolSandbox';
+export type { SandboxDefault, SandboxOptions } from './sandbox/toolRunner';
+export type { SandboxStop } from './sandbox/sandboxError';
+export { BudgetExceededError } from './budget/budget';
+export type { Amounts, BudgetDimension } from './budget/budget';
+export { DEFAULT_PRICES, costOf, priceOf } from './budget/prices';
+export { costOptions, costSettingsFromEnv } from './budget/config';
+export type { CostSettings } from './budget/config';
+export { forecast } from './budget/forecast';
+export type { Forecast } from './budget/forecast';
+export type { BudgetRecord, ReservationRecord } from './store/checkpointStore';

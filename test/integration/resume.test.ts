@@ -95,7 +95,7 @@ describe('Keel in VS Code: interrupted runs', () => {
     assert.equal(row.state, 'waiting_approval');
     assert.match(row.description, /^waiting for a decision · /);
     assert.ok(row.tooltip.includes('slow_step was running when its process stopped'), row.tooltip);
-    assert.ok(row.tooltip.includes(`keel resolve appr_${runId}:1:0 --retry | --done`), row.tooltip);
+    assert.ok(row.tooltip.includes(`keel resolve appr_${runId.slice('run_'.length)}_2_outcome --retry | --done`), row.tooltip);
 
     assert.equal(await resumeRun(runId), undefined, 'a run waiting for a decision was resumed');
     assert.equal((await refreshedRow(runId)).state, 'waiting_approval');

@@ -3,7 +3,10 @@ import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EXAMPLE_INPUT, EXAMPLE_RESULT, type TestWorkspace } from '../vscode/testWorkspace';
+import { approveFromNotification } from './approve.ui';
+import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
+import { timelineInBrowser, traceFromNotification } from './timeline.ui';
 
 /** What a UI test gets from its runner (test/vscode/runUi.ts). */
 export interface UiContext {
@@ -96,7 +99,7 @@ const installedRuntime: UiTest = {
 };
 
 /** In this order: the last one reloads the window. */
-export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, resumeOffer];
+export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, timelineInBrowser, traceFromNotification, approveFromNotification, meterDuringRun, resumeOffer];
 
 interface ProcessInfo {
   readonly pid: number;

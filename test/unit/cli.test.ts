@@ -18,7 +18,7 @@ const LOOPING_AGENT = `import { defineAgent, defineTool, scriptedModel, z } from
 const ping = defineTool({
   name: 'ping',
   description: 'Answers pong.',
-  args: z.object({}),
+  args: z.object({ n: z.number() }),
   effect: 'none',
   run: () => 'pong',
 });
@@ -26,7 +26,7 @@ const ping = defineTool({
 export default defineAgent({
   name: 'looper',
   instructions: 'Ping until told to stop.',
-  model: scriptedModel(() => ({ toolCalls: [{ name: 'ping', args: {} }] })),
+  model: scriptedModel(({ turn }) => ({ toolCalls: [{ name: 'ping', args: { n: turn } }] })),
   tools: [ping],
   maxSteps: 3,
 });
@@ -131,7 +131,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const output = lines(result.stdout);
       assert.match(output[0] ?? '', /^travel run_[0-9a-z]+ · keel\.scripted:travel-script$/);
       assert.ok(output.some((line) => /log: charging \$598 for Ada Lovelace/.test(line)), 'the tool log line is shown');
-      assert.match(output.at(-2) ?? '', /^✓ completed after .+ · 5 steps · \d+ tokens$/);
+      assert.match(output.at(-2) ?? '', /^✓ completed after .+ · 5 steps · \d+ tokens · \$0$/);
       assert.match(output.at(-1) ?? '', /^Booked UA66 for \$598\. Confirmation KEEL-UA66-30\.$/);
     });
 
@@ -179,7 +179,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       assert.equal(result.code, 1, describeResult(result));
       const output = lines(result.stdout);
       assert.equal(stepLines(result.stdout).length, 6);
-      assert.match(output.at(-2) ?? '', /^✗ failed after .+ · 6 steps · \d+ tokens$/);
+      assert.match(output.at(-2) ?? '', /^✗ failed after .+ · 6 steps · \d+ tokens · \$0$/);
       assert.equal(output.at(-1), 'looper reached maxSteps (3) without a final answer.');
       assertNoStackTrace(result);
 

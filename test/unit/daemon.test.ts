@@ -183,6 +183,8 @@ function eventRunId(event: RunEvent): string {
       return event.runId;
     case 'approval_requested':
       return event.approval.runId;
+    case 'budget_warning':
+      return event.runId;
   }
 }
 

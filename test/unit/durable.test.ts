@@ -296,7 +296,7 @@ describe('durable runs: resuming from the journal', () => {
       run: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
     });
     const model = scriptedModel([{ toolCalls: [{ name: 'inventory' }] }, { toolCalls: [{ name: 'inventory' }] }, { toolCalls: [{ name: 'inventory' }] }, 'Gave up.']);
-    const agent = defineAgent({ name: 'c', instructions: '', model, tools: [down] });
+    const agent = defineAgent({ name: 'c', instructions: '', model, tools: [down], loopLimits: { sameCall: 10 } });
     const runtime = new Runtime({ store, breakers, now: () => now });
 
     const finished = await (await runtime.start(agent, { input: 'x' })).done;

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { STATE_LABELS, interruptedNotice, isStopped, outcomeMessage, resolveCommand, runDescription } from '../../src/extension/runStatus';
 import type { RunRecord, RunState } from '../../src/runtime/store/checkpointStore';
+import { T0, runRecord } from '../support/records';
 
-const T0 = 1_790_000_000_000;
-const STATES: readonly RunState[] = ['running', 'interrupted', 'waiting_approval', 'completed', 'failed', 'cancelled'];
+const STATES: readonly RunState[] = ['running', 'interrupted', 'waiting_approval', 'completed', 'failed', 'cancelled', 'budget_exceeded'];
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    id: 'run_01m8ct03k4x4d7mxxd4b74',
-    agent: 'travel',
-    agentFile: '/work/travel.agent.ts',
-    model: 'keel.scripted:travel-script',
-    input: 'Fly NYC to LIS on 2026-12-10',
-    state: 'running',
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    owner: 'host/1234/abcdef',
-    createdAt: T0,
-    updatedAt: T0 + 1500,
-    endedAt: null,
-    stepCount: 2,
-    usage: { inputTokens: 0, outputTokens: 0 },
-    result: null,
-    error: null,
-    ...overrides,
-  };
+  return runRecord({ updatedAt: T0 + 1500, stepCount: 2, ...overrides });
 }
 
 describe('how the editor words run states (src/extension/runStatus)', () => {

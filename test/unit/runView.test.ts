@@ -9,6 +9,7 @@ import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointSt
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
 import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from '../../webview/model/runView';
 import { REPO_ROOT } from '../support/processes';
+import { runRecord as baseRun, stepRecord } from '../support/records';
 import { useTempDirs } from '../support/tempDir';
 
 const RUN_ID = 'run_01m8ct03k4x4d7mxxd4b74';
@@ -16,24 +17,7 @@ const OTHER_RUN_ID = 'run_01m8ct0cr77sgg171zkmjq';
 const T0 = 1_790_000_000_000;
 
 function runRecord(overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    id: RUN_ID,
-    agent: 'travel',
-    agentFile: '/work/travel.agent.ts',
-    model: 'keel.scripted:travel-script',
-    input: 'Fly NYC to LIS on 2026-12-10',
-    state: 'running',
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    owner: 'host/1234/abcdef',
-    createdAt: T0,
-    updatedAt: T0,
-    endedAt: null,
-    stepCount: 0,
-    usage: { inputTokens: 0, outputTokens: 0 },
-    result: null,
-    error: null,
-    ...overrides,
-  };
+  return baseRun({ id: RUN_ID, ...overrides });
 }
 
 function modelResponse(content: string | null, toolCalls: readonly ToolCall[] = []): ModelResponse {
@@ -46,7 +30,7 @@ function modelResponse(content: string | null, toolCalls: readonly ToolCall[] = 
 }
 
 function modelStep(seq: number, overrides: Partial<StepRecord> = {}): StepRecord {
-  return {
+  return stepRecord({
     runId: RUN_ID,
     seq,
     kind: 'model',
@@ -61,11 +45,11 @@ function modelStep(seq: number, overrides: Partial<StepRecord> = {}): StepRecord
     startedAt: T0 + seq * 1000,
     endedAt: T0 + seq * 1000 + 5,
     ...overrides,
-  };
+  });
 }
 
 function toolStep(seq: number, overrides: Partial<StepRecord> = {}): StepRecord {
-  return {
+  return stepRecord({
     runId: RUN_ID,
     seq,
     kind: 'tool',
@@ -80,7 +64,7 @@ function toolStep(seq: number, overrides: Partial<StepRecord> = {}): StepRecord 
     startedAt: T0 + seq * 1000,
     endedAt: T0 + seq * 1000 + 1500,
     ...overrides,
-  };
+  });
 }
 
 function inProgress(step: StepRecord): StepRecord {

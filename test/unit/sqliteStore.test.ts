@@ -74,6 +74,13 @@ describe('SqliteStore', () => {
       endedAt: 1006,
       stepCount: 1,
       usage: { inputTokens: 10, outputTokens: 3 },
+      costUsd: 0,
+      costKnown: true,
+      activeMs: 0,
+      budget: null,
+      agentFacts: null,
+      parentRunId: null,
+      parentSeq: null,
       result: 'done',
       error: null,
     });
@@ -90,6 +97,7 @@ describe('SqliteStore', () => {
       idempotencyKey: 'run_a:1:0',
       attempts: 1,
       failedAttempts: [],
+      costUsd: null,
       startedAt: 1001,
       endedAt: 1005,
     });

@@ -56,6 +56,7 @@ export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
     case 'step_retry':
     case 'tool_log':
     case 'approval_requested':
+    case 'budget_warning':
       return model;
   }
 }

@@ -1,7 +1,9 @@
 import { isOwnerAlive } from '../../runtime/agent/owner';
 import { KeelError } from '../../runtime/errors';
+import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { pendingApproval, runDetail, runsTable } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+import { cliTraceSettings, factsForRun, flagLines } from '../traceSupport';
 
 /** Commands that read what was recorded. */
 
@@ -30,12 +32,17 @@ async function show(args: readonly string[]): Promise<number> {
     const steps = await store.getSteps(runId);
     const approvals = await store.listApprovals({ runId });
     const effects = await store.getEffects(runId);
+    // What show prints is the journal itself, so flags may quote it; secrets are redacted throughout.
+    const { redactor } = cliTraceSettings();
+    const spans = buildTrace({ run: record, steps, approvals, effects }, { ...(await factsForRun(store, runId)), captureContent: true, redactor });
     if (values.json) {
-      out.write(`${JSON.stringify({ run: record, steps, effects, approvals }, null, 2)}\n`);
+      out.write(`${JSON.stringify(redactor.redactValue({ run: record, steps, effects, approvals, flags: traceFlags(spans) }), null, 2)}\n`);
     } else {
-      out.write(`${runDetail(record, steps, style)}\n`);
+      out.write(`${redactor.redact(runDetail(record, steps, style))}\n`);
+      const flags = flagLines(spans, style);
+      if (flags.length > 0) out.write(`${style.bold('Flags')}\n${redactor.redact(flags.join('\n'))}\n`);
       for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {
-        out.write(`${pendingApproval(approval, style)}\n`);
+        out.write(`${redactor.redact(pendingApproval(approval, style))}\n`);
       }
     }
     return 0;

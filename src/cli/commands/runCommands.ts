@@ -3,9 +3,13 @@ import { loadAgentFile } from '../../runtime/agent/loader';
 import { isOwnerAlive } from '../../runtime/agent/owner';
 import { Runtime, type RunHandle } from '../../runtime/agent/runtime';
 import { KeelError } from '../../runtime/errors';
+import type { BudgetLimits } from '../../runtime/budget/budget';
+import { costOptions, costSettingsFromEnv } from '../../runtime/budget/config';
+import { forecast } from '../../runtime/budget/forecast';
 import type { CheckpointStore, RunState } from '../../runtime/store/checkpointStore';
-import { pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
+import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+import { exportEndedTrace } from '../traceSupport';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
 
@@ -14,22 +18,62 @@ async function run(args: readonly string[]): Promise<number> {
     input: { type: 'string', short: 'i' },
     model: { type: 'string' },
     json: { type: 'boolean' },
+    'budget-usd': { type: 'string' },
+    'budget-tokens': { type: 'string' },
+    'budget-steps': { type: 'string' },
+    'budget-time': { type: 'string' },
   });
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0) throw new UsageError('keel run takes one agent file: keel run <file.agent.ts> --input <text>');
   if (values.input === undefined) throw new UsageError('keel run needs --input <text>: what to ask the agent.');
   const json = values.json === true;
+  const budget = budgetFlags(values);
 
   const { agent, file: agentFile } = await loadAgentFile(file);
   return withStore(values.db, async (store) => {
-    const handle = await new Runtime({ store }).start(agent, {
+    if (!json) {
+      const expected = await forecast(store, agent.name);
+      if (expected) out.write(`${style.dim(forecastLine(expected))}\n`);
+    }
+    const handle = await newRuntime(store).start(agent, {
       input: values.input ?? '',
       agentFile,
       ...(values.model === undefined ? {} : { model: values.model }),
+      ...(budget ? { budget } : {}),
       onEvent: json ? undefined : liveView(),
     });
     return follow(store, handle, json);
   });
+}
+
+/** A runtime with the cost settings of the environment (KEEL_PRICES, KEEL_DAILY_USD). */
+function newRuntime(store: CheckpointStore): Runtime {
+  return new Runtime({ store, ...costOptions(costSettingsFromEnv()) });
+}
+
+function budgetFlags(values: {
+  'budget-usd'?: string | undefined;
+  'budget-tokens'?: string | undefined;
+  'budget-steps'?: string | undefined;
+  'budget-time'?: string | undefined;
+}): BudgetLimits | undefined {
+  const number = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const value = Number(text.replace(/^\$/, '').replace(/s$/, ''));
+    if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${flag} needs a number of at least 0 (got "${text}").`);
+    return value;
+  };
+  const usd = number('budget-usd', values['budget-usd']);
+  const tokens = number('budget-tokens', values['budget-tokens']);
+  const steps = number('budget-steps', values['budget-steps']);
+  const seconds = number('budget-time', values['budget-time']);
+  const limits: BudgetLimits = {
+    ...(usd === undefined ? {} : { usd }),
+    ...(tokens === undefined ? {} : { tokens }),
+    ...(steps === undefined ? {} : { steps }),
+    ...(seconds === undefined ? {} : { wallTimeMs: seconds * 1000 }),
+  };
+  return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
 async function resume(args: readonly string[]): Promise<number> {
@@ -48,7 +92,7 @@ export async function resumeRun(store: CheckpointStore, runId: string, json: boo
     throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
   }
   const { agent } = await loadAgentFile(record.agentFile);
-  const handle = await new Runtime({ store }).resume(agent, runId, { onEvent: json ? undefined : liveView() });
+  const handle = await newRuntime(store).resume(agent, runId, { onEvent: json ? undefined : liveView() });
   return follow(store, handle, json);
 }
 
@@ -62,6 +106,7 @@ async function follow(store: CheckpointStore, handle: RunHandle, json: boolean):
   process.once('SIGINT', onSigint);
   const stopped = await handle.done;
   process.off('SIGINT', onSigint);
+  await exportEndedTrace(store, stopped.id);
   const approvals = await store.listApprovals({ status: 'pending', runId: stopped.id });
   if (json) {
     const steps = await store.getSteps(stopped.id);
@@ -80,6 +125,7 @@ const EXIT_CODES: Record<RunState, number> = {
   running: 1,
   interrupted: 1,
   waiting_approval: 3,
+  budget_exceeded: 4,
 };
 
 /** Prints each step as it finishes; on a terminal, shows the step in progress until then. */
@@ -114,6 +160,12 @@ function liveView(): (event: RunEvent) => void {
         clearPending();
         out.write(`${retryLine(event.failure, style)}\n`);
         break;
+      case 'budget_warning':
+        clearPending();
+        out.write(`${budgetWarningLine(event, style)}\n`);
+        break;
+      case 'approval_requested':
+        break;
       case 'model_delta':
         break;
       case 'run_finished':
@@ -127,6 +179,12 @@ function liveView(): (event: RunEvent) => void {
 
 
 export const runCommands: Readonly<Record<string, Command>> = {
-  run: { usage: ['keel run <file.agent.ts> --input <text> [--model <spec>] [--json]'], run },
+  run: {
+    usage: [
+      'keel run <file.agent.ts> --input <text> [--model <spec>] [--json]',
+      '         [--budget-usd <n>] [--budget-tokens <n>] [--budget-steps <n>] [--budget-time <seconds>]',
+    ],
+    run,
+  },
   resume: { usage: ['keel resume <runId> [--json]'], run: resume },
 };

@@ -3,7 +3,10 @@ import { AgentDefinitionError } from '../errors';
 import { toPolicy, type ApprovalConfig, type ApprovalPolicy } from '../approval/policy';
 import { compactArgs } from '../format';
 import { DEFAULT_MODEL_RETRY, DEFAULT_TOOL_RETRY, retryPolicy, type RetryPolicy } from '../effects/retry';
-import type { Model, ToolSpec } from '../model/model';
+import { checkLimits, type BudgetLimits } from '../budget/budget';
+import type { PriceTable } from '../budget/prices';
+import type { Message, Model, ToolMessage, ToolSpec } from '../model/model';
+import { sandboxGrant, type SandboxConfig, type SandboxGrant, type SandboxToolContext } from '../sandbox/grant';
 
 /**
  * What a tool does to the world, which decides what Keel may do when it is unsure whether a call
@@ -23,6 +26,12 @@ export interface ToolContext {
   readonly idempotencyKey: string;
   readonly signal: AbortSignal;
   log(message: string): void;
+  /**
+   * Runs another agent as a sub-agent: its own run, linked to this one (same trace, nested in the
+   * Runs view), drawing on this run's budgets. Resolves with its answer. When this call runs
+   * again (a retry, a resume), it continues that same sub-agent run instead of starting another.
+   */
+  subAgent(agent: Agent, input: string): Promise<string>;
 }
 
 type ArgsSchema = z.ZodObject;
@@ -39,8 +48,28 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
   readonly approval?: ApprovalConfig;
   /** The call in a few words for the person asked to approve it: `$640 NYC→LIS`. */
   describe?(args: z.output<A>): string;
+  /** The most bytes of output (as the model reads it) a call may return; more is a tool error. Default 1 MB. */
+  readonly maxOutputBytes?: number;
+  /** Set `sandbox` to run this tool in the sandbox (see SandboxedToolConfig). */
+  readonly sandbox?: false;
   run(args: z.output<A>, ctx: ToolContext): Promise<z.input<O>> | z.input<O>;
 }
+
+/**
+ * A tool whose code runs in the sandbox: an isolate with a memory limit, a CPU limit and a time
+ * limit, no Node APIs, and only what it is granted. `run` must be self-contained: it is moved
+ * into the sandbox as its own source text, so it can use its arguments, `ctx` and JavaScript's
+ * built-ins, and nothing else from the agent file. `ctx.fetch` reaches only the hosts of the
+ * `egress` allow-list.
+ */
+export interface SandboxedToolConfig<A extends ArgsSchema, O extends z.ZodType> extends Omit<ToolConfig<A, O>, 'sandbox' | 'run'> {
+  /** `true` for the defaults (no network, 32 MB, 1000 ms of CPU, 10 s in all), or what to grant. */
+  readonly sandbox: true | SandboxConfig;
+  run(args: z.output<A>, ctx: SandboxToolContext): Promise<z.input<O>> | z.input<O>;
+}
+
+/** The output limit of tools that do not set `maxOutputBytes`. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 2 ** 20;
 
 export interface Tool {
   readonly kind: typeof TOOL;
@@ -55,6 +84,11 @@ export interface Tool {
   describe(args: unknown): string;
   /** The JSON Schema of the arguments, as offered to models. */
   readonly spec: ToolSpec;
+  /** What the sandbox grants this tool, when it is marked `sandbox`. */
+  readonly sandbox: SandboxGrant | undefined;
+  /** The source text of `run`: the script a sandbox runs. */
+  readonly source: string;
+  readonly maxOutputBytes: number;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -72,6 +106,26 @@ export interface AgentConfig {
   readonly approval?: ApprovalConfig;
   /** Tools a run must use: a run that ends without a successful call of each is flagged. */
   readonly requiredTools?: readonly string[];
+  /** What a run may spend: tokens, money, steps, time. Runs can tighten it. */
+  readonly budget?: BudgetLimits;
+  /** The most output tokens one model call may use (sent to the model, and reserved). Default 4096. */
+  readonly maxOutputTokens?: number;
+  /** Prices of models this agent uses, added to (and overriding) Keel's table. */
+  readonly prices?: PriceTable;
+  /** Picks the model for each model call: a cheaper one for simple steps. Undefined keeps the agent's. */
+  readonly route?: (step: RouteStep) => Model | string | undefined;
+  /** Stops a run that loops: the same call N times (default 3), or N model calls without a new call (default 5). */
+  readonly loopLimits?: { readonly sameCall?: number; readonly turnsWithoutProgress?: number };
+}
+
+/** What a route hook sees: the turn about to be taken. */
+export interface RouteStep {
+  /** 0 for the first model call. */
+  readonly turn: number;
+  readonly input: string;
+  readonly messages: readonly Message[];
+  /** Tool results since the last model call. */
+  readonly toolResults: readonly ToolMessage[];
 }
 
 export interface Agent {
@@ -84,6 +138,11 @@ export interface Agent {
   readonly modelRetry: RetryPolicy;
   readonly approval: ApprovalPolicy;
   readonly requiredTools: readonly string[];
+  readonly budget: BudgetLimits | undefined;
+  readonly maxOutputTokens: number;
+  readonly prices: PriceTable;
+  readonly route: ((step: RouteStep) => Model | string | undefined) | undefined;
+  readonly loopLimits: { readonly sameCall: number; readonly turnsWithoutProgress: number };
 }
 
 // Symbol.for, so an agent built by another copy of keel-agents is still recognised.
@@ -93,7 +152,9 @@ export const TOOL = Symbol.for('keel.tool');
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_MAX_STEPS = 10;
 
-export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnknown>(config: ToolConfig<A, O>): Tool {
+export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnknown>(config: SandboxedToolConfig<A, O>): Tool;
+export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnknown>(config: ToolConfig<A, O>): Tool;
+export function defineTool<A extends ArgsSchema, O extends z.ZodType>(config: ToolConfig<A, O> | SandboxedToolConfig<A, O>): Tool {
   const where = `defineTool(${typeof config?.name === 'string' ? JSON.stringify(config.name) : ''})`;
   if (typeof config !== 'object' || config === null) throw new AgentDefinitionError('defineTool needs an object.');
   checkName(config.name, where);
@@ -113,8 +174,21 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnkn
   }
   if (typeof config.run !== 'function') throw new AgentDefinitionError(`${where}: \`run\` must be a function.`);
   const { $schema: _ignored, ...parameters } = z.toJSONSchema(config.args, { io: 'input', unrepresentable: 'any' });
-  const run = config.run;
+  // A sandboxed tool's run only ever runs in the sandbox, which gives it the fetch its type promises.
+  const run = config.run as (args: z.output<A>, ctx: ToolContext) => Promise<z.input<O>> | z.input<O>;
   const describe = config.describe?.bind(config);
+  const source = Function.prototype.toString.call(run);
+  const marked = config.sandbox === undefined || config.sandbox === false ? undefined : config.sandbox;
+  const sandbox = marked === undefined ? undefined : withPolicy(where, () => sandboxGrant(marked));
+  if (sandbox && /\[native code\]\s*\}$/.test(source)) {
+    throw new AgentDefinitionError(
+      `${where}: a sandboxed tool's \`run\` must be a plain function written out (not bound or native): its source is what runs in the sandbox.`,
+    );
+  }
+  const maxOutputBytes = config.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 1) {
+    throw new AgentDefinitionError(`${where}: \`maxOutputBytes\` must be a whole number of at least 1 (got ${String(maxOutputBytes)}).`);
+  }
   return Object.freeze({
     kind: TOOL,
     name: config.name,
@@ -126,6 +200,9 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType = z.ZodUnkn
     approval: toPolicy(config.approval, where),
     describe: (args: unknown): string => (describe ? describe(args as z.output<A>) : compactArgs(args)),
     spec: { name: config.name, description: config.description, parameters },
+    sandbox,
+    source,
+    maxOutputBytes,
     run: async (args: unknown, ctx: ToolContext): Promise<unknown> => run(args as z.output<A>, ctx),
   });
 }
@@ -168,6 +245,14 @@ export function defineAgent(config: AgentConfig): Agent {
     maxSteps,
     modelRetry: withPolicy(where, () => retryPolicy(DEFAULT_MODEL_RETRY, config.modelRetry)),
     approval: toPolicy(config.approval, where),
+    budget: config.budget === undefined ? undefined : withPolicy(where, () => checkLimits(config.budget ?? {}, 'budget')),
+    maxOutputTokens: positiveInteger(config.maxOutputTokens ?? 4096, `${where}: \`maxOutputTokens\``),
+    prices: config.prices ?? {},
+    route: config.route,
+    loopLimits: {
+      sameCall: positiveInteger(config.loopLimits?.sameCall ?? 3, `${where}: \`loopLimits.sameCall\``),
+      turnsWithoutProgress: positiveInteger(config.loopLimits?.turnsWithoutProgress ?? 5, `${where}: \`loopLimits.turnsWithoutProgress\``),
+    },
     requiredTools: Object.freeze([...requiredTools]),
   });
 }
@@ -197,7 +282,12 @@ function checkName(name: unknown, where: string): void {
   }
 }
 
-function withPolicy(where: string, build: () => RetryPolicy): RetryPolicy {
+function positiveInteger(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new AgentDefinitionError(`${what} must be a whole number of at least 1 (got ${String(value)}).`);
+  return value;
+}
+
+function withPolicy<T>(where: string, build: () => T): T {
   try {
     return build();
   } catch (error) {

@@ -1,3 +1,4 @@
+import type { BudgetDimension } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type { ApprovalRecord, RunRecord, StepRecord } from '../store/checkpointStore';
 
@@ -14,6 +15,14 @@ export type RunEvent =
   | { readonly type: 'tool_log'; readonly runId: string; readonly seq: number; readonly message: string }
   | { readonly type: 'step_retry'; readonly runId: string; readonly seq: number; readonly failure: FailedAttempt }
   | { readonly type: 'approval_requested'; readonly approval: ApprovalRecord }
+  | {
+      readonly type: 'budget_warning';
+      readonly runId: string;
+      readonly budgetId: string;
+      readonly dimension: BudgetDimension;
+      readonly spent: number;
+      readonly limit: number;
+    }
   | { readonly type: 'run_finished'; readonly run: RunRecord };
 
 export type RunEventListener = (event: RunEvent) => void;

@@ -17,15 +17,22 @@ import {
   type Message,
   type Model,
   type ModelResponse,
+  type ToolMessage,
   type ToolSpec,
   type Usage,
 } from '../model/model';
 import { resolveModel } from '../model/resolve';
+import { BudgetExceededError, mergeLimits, type Amounts, type BudgetLimits, type BudgetPool } from '../budget/budget';
+import { DEFAULT_PRICES, type PriceTable } from '../budget/prices';
+import { RunBudget } from '../budget/runBudget';
+import { RUN_STATE_LABELS } from '../format';
 import {
   RESUMABLE_STATES,
+  TERMINAL_STATES,
   type ApprovalRecord,
   type CheckpointStore,
   type Decision,
+  type RecordedAgent,
   type RunRecord,
   type StepEnd,
   type StepRecord,
@@ -35,9 +42,10 @@ import type { Agent, Tool, ToolContext } from './define';
 import type { RunEvent, RunEventListener } from './events';
 import { argsHash } from '../approval/decide';
 import { needsApproval } from '../approval/policy';
-import { ConversationHash, Journal, JournalDivergenceError, canonicalJson } from './journal';
+import { ConversationHash, Journal, JournalDivergenceError, canonicalJson, sha256 } from './journal';
 import { PROCESS_OWNER, isOwnerAlive } from './owner';
 import { checkToolOutput, offeredSpec, prepareToolCall } from './toolCall';
+import { ToolRunner, type SandboxOptions } from '../sandbox/toolRunner';
 
 export interface RuntimeOptions {
   readonly store: CheckpointStore;
@@ -48,6 +56,12 @@ export interface RuntimeOptions {
   /** For backoff jitter; tests make it predictable. */
   readonly random?: () => number;
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Which tools run in the sandbox (`keel.sandbox.default`: marked or all), and in which sandbox. */
+  readonly sandbox?: SandboxOptions;
+  /** Model prices beyond Keel's table (from settings or KEEL_PRICES); an agent's own prices come first. */
+  readonly prices?: readonly PriceTable[];
+  /** Shared budgets every run started here draws on, such as a per-workspace daily allowance. */
+  readonly pools?: readonly BudgetPool[];
 }
 
 export interface StartOptions {
@@ -56,6 +70,8 @@ export interface StartOptions {
   readonly agentFile?: string;
   /** Overrides the agent's own model for this run. */
   readonly model?: Model | string;
+  /** Limits for this run, tightening (or adding to) the agent's own budget. */
+  readonly budget?: BudgetLimits;
   readonly onEvent?: RunEventListener;
 }
 
@@ -95,6 +111,9 @@ export class Runtime {
   private readonly breakers: CircuitBreakers;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly tools: ToolRunner;
+  private readonly prices: readonly PriceTable[];
+  private readonly pools: readonly BudgetPool[];
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
@@ -103,12 +122,16 @@ export class Runtime {
     this.breakers = options.breakers ?? new CircuitBreakers(undefined, this.now);
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? abortableSleep;
+    this.tools = new ToolRunner(options.sandbox);
+    this.prices = options.prices ?? [];
+    this.pools = options.pools ?? [];
   }
 
   /** Records a new run and starts it; resolves once the run is recorded, before it finishes. */
   async start(agent: Agent, options: StartOptions): Promise<RunHandle> {
     const model = resolveModel(options.model ?? agent.model);
     const createdAt = this.now();
+    const budget = mergeLimits(agent.budget, options.budget);
     const run = await this.store.createRun({
       id: newRunId(createdAt),
       agent: agent.name,
@@ -118,8 +141,51 @@ export class Runtime {
       traceId: randomBytes(16).toString('hex'),
       owner: this.owner,
       createdAt,
+      agentFacts: recordedAgent(agent),
+      ...(budget ? { budget } : {}),
     });
     return this.launch(agent, model, run, [], options.onEvent);
+  }
+
+  /**
+   * Runs `agent` as a sub-agent of a run's step, to its end: a new run the first time, the same
+   * run (resumed, or just read back) when the step runs again.
+   */
+  private async subAgent(agent: Agent, input: string, parent: RunRecord, seq: number, key: string, emit: RunEventListener): Promise<string> {
+    const id = `run_${sha256(key).slice(0, 22)}`;
+    let child = await this.store.getRun(id);
+    if (child && !TERMINAL_STATES.includes(child.state)) {
+      await this.store.markInterrupted(isOwnerAlive, this.now());
+      child = (await this.store.getRun(id)) ?? child;
+    }
+    if (!child) {
+      const model = resolveModel(agent.model);
+      const created = await this.store.createRun({
+        id,
+        agent: agent.name,
+        agentFile: parent.agentFile,
+        model: modelLabel(model),
+        input,
+        traceId: parent.traceId,
+        owner: this.owner,
+        createdAt: this.now(),
+        parentRunId: parent.id,
+        parentSeq: seq,
+        agentFacts: recordedAgent(agent),
+        ...(agent.budget ? { budget: agent.budget } : {}),
+      });
+      child = await (await this.launch(agent, model, created, [], emit)).done;
+    } else if (child.state === 'interrupted' || child.state === 'waiting_approval') {
+      child = await (await this.resume(agent, id, { onEvent: emit })).done;
+    }
+    switch (child.state) {
+      case 'completed':
+        return child.result ?? '';
+      case 'waiting_approval':
+        throw new SubAgentWaitingError(child);
+      default:
+        throw new KeelError(`The ${agent.name} sub-agent (run ${child.id}) ${RUN_STATE_LABELS[child.state]}: ${child.error ?? 'no answer'}`);
+    }
   }
 
   /**
@@ -153,12 +219,15 @@ export class Runtime {
     const steps = await this.store.getSteps(runId);
     const run = await this.store.claimRun(runId, this.owner, RESUMABLE_STATES, this.now());
     if (!run) throw new KeelError(`Run ${runId} was resumed by another process just now.`);
+    // A model call that was in flight when its process died may have been charged: count it.
+    await this.store.settleHeld(runId, this.now());
     return this.launch(agent, model, run, steps, options.onEvent);
   }
 
-  private launch(agent: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): RunHandle {
+  private async launch(agent: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): Promise<RunHandle> {
     const emit = onEvent ?? (() => undefined);
     const controller = new AbortController();
+    const budget = await RunBudget.forRun(this.store, run, this.pools, [agent.prices, ...this.prices, DEFAULT_PRICES], this.now, emit);
     emit({ type: 'run_started', run });
     const services: Services = {
       store: this.store,
@@ -166,6 +235,9 @@ export class Runtime {
       breakers: this.breakers,
       random: this.random,
       sleep: this.sleep,
+      tools: this.tools,
+      budget,
+      subAgent: (child, input, seq, key) => this.subAgent(child, input, run, seq, key, emit),
     };
     const execution = new Execution(services, agent, model, run, new Journal(run.id, steps), controller.signal, emit);
     return {
@@ -183,6 +255,16 @@ interface Services {
   readonly breakers: CircuitBreakers;
   readonly random: () => number;
   readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly tools: ToolRunner;
+  readonly budget: RunBudget;
+  readonly subAgent: (agent: Agent, input: string, seq: number, key: string) => Promise<string>;
+}
+
+/** A sub-agent stopped to wait for a person: its parent waits too, until the sub-agent can go on. */
+class SubAgentWaitingError extends KeelError {
+  constructor(readonly child: RunRecord) {
+    super(`The ${child.agent} sub-agent (run ${child.id}) is waiting for a decision: ${child.error ?? ''}`);
+  }
 }
 
 /** One run executing in this process: the loop, its replay of the journal and its checkpoints. */
@@ -191,9 +273,14 @@ class Execution {
   private readonly now: () => number;
   private seq = 0;
   /** The end of the last step, written together with the start of the next one. */
-  private pendingEnd: { end: StepEnd; record: StepRecord } | undefined;
+  private pendingEnd: { end: StepEnd; record: StepRecord; close?: { id: string; actual: Amounts; at: number } } | undefined;
   /** What the steps under way started with, to build their records when they end. */
   private readonly started = new Map<number, Pick<StepRecord, 'kind' | 'name' | 'input' | 'idempotencyKey' | 'startedAt'>>();
+  /** Journal steps so far, for the run's step budget: recorded ones plus those ended here. */
+  private stepsDone: number;
+  private readonly launchedAt: number;
+  /** Models picked by the agent's route hook, resolved once each. */
+  private readonly routed = new Map<string, Model>();
 
   constructor(
     private readonly services: Services,
@@ -206,6 +293,8 @@ class Execution {
   ) {
     this.store = services.store;
     this.now = services.now;
+    this.stepsDone = run.stepCount;
+    this.launchedAt = this.now();
   }
 
   async execute(): Promise<RunRecord> {
@@ -222,20 +311,25 @@ class Execution {
           stopped = await this.finish({ state: 'failed', result: null, error: result.error });
           break;
         case 'paused':
-          stopped = await this.store.finishRun({
-            runId,
-            state: 'waiting_approval',
-            result: null,
-            error: result.approval.reason,
-            endedAt: null,
-            at: this.now(),
-          });
+          stopped = await this.pause(result.approval.reason);
           break;
       }
     } catch (error) {
       await this.flush();
-      if (error instanceof JournalDivergenceError) {
-        stopped = await this.store.finishRun({ runId, state: 'interrupted', result: null, error: error.message, endedAt: null, at: this.now() });
+      if (error instanceof BudgetExceededError) {
+        stopped = await this.finish({ state: 'budget_exceeded', result: null, error: `Stopped: ${error.message}` });
+      } else if (error instanceof SubAgentWaitingError) {
+        stopped = await this.pause(error.message);
+      } else if (error instanceof JournalDivergenceError) {
+        stopped = await this.store.finishRun({
+          runId,
+          state: 'interrupted',
+          result: null,
+          error: error.message,
+          endedAt: null,
+          at: this.now(),
+          activeMs: this.now() - this.launchedAt,
+        });
       } else if (this.signal.aborted) {
         stopped = await this.finish({ state: 'cancelled', result: null, error: describeError(this.signal.reason) });
       } else {
@@ -246,9 +340,26 @@ class Execution {
     return stopped;
   }
 
-  private finish(end: { state: 'completed' | 'failed' | 'cancelled'; result: string | null; error: string | null }): Promise<RunRecord> {
+  private finish(end: {
+    state: 'completed' | 'failed' | 'cancelled' | 'budget_exceeded';
+    result: string | null;
+    error: string | null;
+  }): Promise<RunRecord> {
     const at = this.now();
-    return this.store.finishRun({ runId: this.run.id, ...end, endedAt: at, at });
+    return this.store.finishRun({ runId: this.run.id, ...end, endedAt: at, at, activeMs: at - this.launchedAt });
+  }
+
+  private pause(reason: string): Promise<RunRecord> {
+    const at = this.now();
+    return this.store.finishRun({
+      runId: this.run.id,
+      state: 'waiting_approval',
+      result: null,
+      error: reason,
+      endedAt: null,
+      at,
+      activeMs: at - this.launchedAt,
+    });
   }
 
   private async loop(): Promise<LoopResult> {
@@ -263,18 +374,38 @@ class Execution {
     say({ role: 'system', content: agent.instructions });
     say({ role: 'user', content: this.run.input });
 
+    const calls = new Map<string, number>();
+    let turnsWithoutProgress = 0;
     for (let turn = 0; turn < agent.maxSteps; turn++) {
       this.signal.throwIfAborted();
       const modelSeq = ++this.seq;
-      const response = await this.modelStep(modelSeq, messages, specs, conversation.value);
+      const model = this.modelFor(turn, messages);
+      const response = await this.modelStep(modelSeq, model, messages, specs, conversation.value);
       say(response.message);
       if (response.message.toolCalls.length === 0) {
         this.journal.assertEndsAfter(this.seq, 'ends the run with its answer');
         return { kind: 'completed', answer: response.message.content ?? '' };
       }
 
+      // Loop breakers: the same call again and again, or turn after turn with nothing new.
+      let progress = false;
+      for (const call of response.message.toolCalls) {
+        const signature = `${call.name} ${canonicalArguments(call.arguments)}`;
+        const count = (calls.get(signature) ?? 0) + 1;
+        calls.set(signature, count);
+        if (count === 1) progress = true;
+        if (count >= agent.loopLimits.sameCall) {
+          return { kind: 'failed', error: `Stopped a loop: the model asked for ${call.name} with the same arguments ${count} times.` };
+        }
+      }
+      turnsWithoutProgress = progress ? 0 : turnsWithoutProgress + 1;
+      if (turnsWithoutProgress >= agent.loopLimits.turnsWithoutProgress) {
+        return { kind: 'failed', error: `Stopped a loop: ${turnsWithoutProgress} model calls in a row asked for nothing new.` };
+      }
+
       for (const [callIndex, call] of response.message.toolCalls.entries()) {
         this.signal.throwIfAborted();
+        this.services.budget.checkRunLimits(this.stepsDone);
         const outcome = await this.toolStep(++this.seq, modelSeq, callIndex, call);
         if ('approval' in outcome) return { kind: 'paused', approval: outcome.approval };
         say({
@@ -290,13 +421,35 @@ class Execution {
     return { kind: 'failed', error: `${agent.name} reached maxSteps (${agent.maxSteps}) without a final answer.` };
   }
 
+  /** The model for this turn: the agent's route hook decides, else the run's model. */
+  private modelFor(turn: number, messages: readonly Message[]): Model {
+    const route = this.agent.route;
+    if (!route) return this.model;
+    const lastAssistant = messages.findLastIndex((message) => message.role === 'assistant');
+    const choice = route({
+      turn,
+      input: this.run.input,
+      messages,
+      toolResults: messages.slice(lastAssistant + 1).filter((message): message is ToolMessage => message.role === 'tool'),
+    });
+    if (choice === undefined) return this.model;
+    if (typeof choice !== 'string') return choice;
+    let model = this.routed.get(choice);
+    if (!model) {
+      model = resolveModel(choice);
+      this.routed.set(choice, model);
+    }
+    return model;
+  }
+
   private async modelStep(
     seq: number,
+    model: Model,
     messages: readonly Message[],
     specs: readonly ToolSpec[],
     requestHash: string,
   ): Promise<ModelResponse> {
-    const label = modelLabel(this.model);
+    const label = modelLabel(model);
     const recorded = this.journal.recorded(seq, 'model', label, () => 'a model call');
     if (recorded) {
       const input = recorded.input as { requestHash?: string };
@@ -321,29 +474,56 @@ class Execution {
     }
     const failures: FailedAttempt[] = recorded ? await this.restart(recorded) : [];
     const breaker = this.services.breakers.for(`model ${label}`);
+    const { budget } = this.services;
+    const request = { messages: [...messages], tools: specs, maxTokens: this.agent.maxOutputTokens };
+    let settlement: { id: string; actual: Amounts; at: number } | undefined;
     let response: ModelResponse;
     try {
-      response = await this.withRetries(seq, this.agent.modelRetry, failures, undefined, async () => {
+      response = await this.withRetries(seq, this.agent.modelRetry, failures, undefined, async (attempt) => {
+        budget.checkRunLimits(this.stepsDone);
+        const reservation = budget.reservation(`${this.run.id}:${seq}:${failures.length + attempt}`, seq, model, request);
+        if (reservation) await this.store.transition({ reserve: reservation });
         breaker.admit();
         try {
-          const answer = await this.model.generate(
-            { messages: [...messages], tools: specs },
-            { signal: this.signal, onTextDelta: (text) => this.emit({ type: 'model_delta', runId: this.run.id, seq, text }) },
-          );
+          const answer = await model.generate(request, {
+            signal: this.signal,
+            onTextDelta: (text) => this.emit({ type: 'model_delta', runId: this.run.id, seq, text }),
+          });
           breaker.succeeded();
+          if (reservation) {
+            const { inputTokens, outputTokens } = answer.usage;
+            settlement = { id: reservation.id, actual: budget.settlement(model, inputTokens, outputTokens), at: this.now() };
+          }
           return answer;
         } catch (error) {
           if (!this.signal.aborted && classifyError(error, this.agent.modelRetry).class === 'retry') breaker.failed();
+          if (reservation) await this.store.transition({ close: { id: reservation.id, at: this.now() } });
           throw error;
         }
       });
     } catch (error) {
       await this.end(seq, { status: 'failed', output: null, error: failureMessage(error, this.signal), usage: NO_USAGE }, failures);
       await this.flush();
-      if (error instanceof AttemptsExhaustedError && error.lastError instanceof CircuitOpenError) throw error.lastError;
+      const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
+      if (last instanceof CircuitOpenError || last instanceof BudgetExceededError) throw last;
       throw error instanceof AttemptsExhaustedError ? new KeelError(attemptsMessage(label, error)) : error;
     }
-    await this.end(seq, { status: 'completed', output: response, error: null, usage: response.usage }, failures);
+    await this.end(
+      seq,
+      {
+        status: 'completed',
+        output: response,
+        error: null,
+        usage: response.usage,
+        costUsd: budget.costOf(model, response.usage.inputTokens, response.usage.outputTokens),
+      },
+      failures,
+      settlement,
+    );
+    if (settlement) {
+      await this.flush();
+      await budget.warnIfNear();
+    }
     return response;
   }
 
@@ -552,7 +732,7 @@ class Execution {
     earlier: readonly FailedAttempt[],
   ): Promise<{ result: ToolResult; failures: FailedAttempt[] }> {
     const failures = [...earlier];
-    const ctx: ToolContext = {
+    const ctx: Omit<ToolContext, 'subAgent'> = {
       runId: this.run.id,
       stepId: call.modelSeq,
       callIndex: call.callIndex,
@@ -560,13 +740,26 @@ class Execution {
       signal: this.signal,
       log: (message) => this.emit({ type: 'tool_log', runId: this.run.id, seq, message: String(message) }),
     };
+    // Each attempt numbers the sub-agents it starts, in the order it starts them: the first keeps
+    // the call's key, the next ones get `key:1`, `key:2`..., so a tool may start several at once
+    // and an attempt that runs again continues the same sub-agent runs.
+    const attemptContext = (): ToolContext => {
+      let started = 0;
+      return {
+        ...ctx,
+        subAgent: (agent: Agent, input: string) => {
+          const index = started++;
+          return this.services.subAgent(agent, input, seq, index === 0 ? call.idempotencyKey : `${call.idempotencyKey}:${index}`);
+        },
+      };
+    };
     const breaker = this.services.breakers.for(`tool ${tool.name}`);
     const effectKey = tool.effect === 'none' ? undefined : call.idempotencyKey;
     try {
       const value = await this.withRetries(seq, tool.retry, failures, effectKey, async () => {
         breaker.admit();
         try {
-          const result = await tool.run(args, ctx);
+          const result = await this.services.tools.run(tool, args, attemptContext());
           breaker.succeeded();
           return result;
         } catch (error) {
@@ -577,7 +770,7 @@ class Execution {
       return { result: checkToolOutput(tool, value), failures };
     } catch (caught) {
       const error = caught instanceof AttemptsExhaustedError && caught.lastError instanceof CircuitOpenError ? caught.lastError : caught;
-      if (this.signal.aborted || error instanceof CircuitOpenError) {
+      if (this.signal.aborted || error instanceof CircuitOpenError || error instanceof SubAgentWaitingError) {
         const message = failureMessage(error, this.signal);
         await this.end(seq, { status: 'failed', output: null, error: message, usage: NO_USAGE, ...optionalKey(effectKey) }, failures);
         await this.flush();
@@ -595,7 +788,7 @@ class Execution {
     policy: RetryPolicy,
     failures: FailedAttempt[],
     effectKey: string | undefined,
-    operation: () => Promise<T>,
+    operation: (attempt: number) => Promise<T>,
   ): Promise<T> {
     const { random, sleep } = this.services;
     const offset = failures.length;
@@ -619,7 +812,7 @@ class Execution {
   private async begin(start: StepStart, durable = false): Promise<void> {
     const ended = this.pendingEnd;
     this.pendingEnd = undefined;
-    await this.store.transition({ ...(ended ? { end: ended.end } : {}), begin: start, durable });
+    await this.store.transition({ ...(ended ? { end: ended.end, ...(ended.close ? { close: ended.close } : {}) } : {}), begin: start, durable });
     if (ended) this.emit({ type: 'step_finished', step: ended.record });
     this.emit({
       type: 'step_started',
@@ -635,6 +828,7 @@ class Execution {
         idempotencyKey: start.idempotencyKey,
         attempts: 1,
         failedAttempts: [],
+        costUsd: null,
         startedAt: start.startedAt,
         endedAt: null,
       },
@@ -667,6 +861,7 @@ class Execution {
     seq: number,
     end: Omit<StepEnd, 'runId' | 'seq' | 'endedAt'>,
     failures: readonly FailedAttempt[],
+    close?: { id: string; actual: Amounts; at: number },
   ): Promise<void> {
     const endedAt = this.now();
     const begun = this.started.get(seq);
@@ -684,10 +879,12 @@ class Execution {
       idempotencyKey: begun?.idempotencyKey ?? null,
       attempts: failures.length + 1,
       failedAttempts: failures,
+      costUsd: end.costUsd ?? null,
       startedAt: begun?.startedAt ?? endedAt,
       endedAt,
     };
-    this.pendingEnd = { end: full, record };
+    this.stepsDone += 1;
+    this.pendingEnd = close ? { end: full, record, close } : { end: full, record };
     return Promise.resolve();
   }
 
@@ -695,7 +892,7 @@ class Execution {
     const ended = this.pendingEnd;
     if (!ended) return;
     this.pendingEnd = undefined;
-    await this.store.transition({ end: ended.end });
+    await this.store.transition({ end: ended.end, ...(ended.close ? { close: ended.close } : {}) });
     this.emit({ type: 'step_finished', step: ended.record });
   }
 }
@@ -724,4 +921,22 @@ export function currentUser(): string {
   } catch {
     return `uid ${process.getuid?.() ?? 'unknown'}`;
   }
+}
+
+/** A tool call's arguments in a canonical form, so equal calls compare equal however the model spaced them. */
+function canonicalArguments(raw: string): string {
+  try {
+    return canonicalJson(JSON.parse(raw));
+  } catch {
+    return raw;
+  }
+}
+
+/** What a run records of its agent as it starts, for traces and audits long after. */
+function recordedAgent(agent: Agent): RecordedAgent {
+  return {
+    instructions: agent.instructions,
+    requiredTools: agent.requiredTools,
+    toolEffects: Object.fromEntries([...agent.tools.values()].map((tool) => [tool.name, tool.effect])),
+  };
 }

@@ -83,5 +83,25 @@ export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
     }
     checked = output.data;
   }
-  return { ok: true, value: checked, content: typeof checked === 'string' ? checked : (JSON.stringify(checked) ?? 'null') };
+  let content: string;
+  try {
+    content = typeof checked === 'string' ? checked : (JSON.stringify(checked) ?? 'null');
+  } catch (error) {
+    return { ok: false, error: `${tool.name} returned output that cannot be written as JSON (${describeError(error)}).` };
+  }
+  const limit = tool.maxOutputBytes;
+  // Each UTF-16 unit is at least one byte of UTF-8 and at most three, so most outputs need no counting.
+  if (content.length > limit || (content.length * 3 > limit && Buffer.byteLength(content) > limit)) {
+    return {
+      ok: false,
+      error: `${tool.name} returned ${formatBytes(Buffer.byteLength(content))} of output, more than its limit of ${formatBytes(limit)} (maxOutputBytes).`,
+    };
+  }
+  return { ok: true, value: checked, content };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 20) return `${Number((bytes / 2 ** 20).toFixed(1))} MB`;
+  if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KB`;
+  return `${bytes} bytes`;
 }

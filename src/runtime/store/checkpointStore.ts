@@ -1,3 +1,4 @@
+import type { Amounts, BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type { Usage } from '../model/model';
 
@@ -5,10 +6,11 @@ import type { Usage } from '../model/model';
  * - `running`: a runtime process is executing it now.
  * - `interrupted`: its process stopped without finishing it (a crash, a kill); `keel resume` goes on.
  * - `waiting_approval`: paused durably until a person decides (see ApprovalRecord).
- * - `completed`, `failed`, `cancelled`: ended.
+ * - `completed`, `failed`, `cancelled`: ended; `budget_exceeded`: stopped at a budget's limit, its
+ *   work so far kept.
  */
-export type RunState = 'running' | 'interrupted' | 'waiting_approval' | 'completed' | 'failed' | 'cancelled';
-export const TERMINAL_STATES: readonly RunState[] = ['completed', 'failed', 'cancelled'];
+export type RunState = 'running' | 'interrupted' | 'waiting_approval' | 'completed' | 'failed' | 'cancelled' | 'budget_exceeded';
+export const TERMINAL_STATES: readonly RunState[] = ['completed', 'failed', 'cancelled', 'budget_exceeded'];
 /** States a run can be resumed from. */
 export const RESUMABLE_STATES: readonly RunState[] = ['interrupted', 'waiting_approval'];
 
@@ -30,6 +32,19 @@ export interface RunRecord {
   readonly endedAt: number | null;
   readonly stepCount: number;
   readonly usage: Usage;
+  /** What the run's model calls cost, in USD, as far as their prices are known. */
+  readonly costUsd: number;
+  /** False when a model without a known price ran: `costUsd` is then a lower bound. */
+  readonly costKnown: boolean;
+  /** Time spent executing, pauses excluded, in milliseconds (counted when an execution stops). */
+  readonly activeMs: number;
+  /** The run's own limits, when it has any. */
+  readonly budget: BudgetLimits | null;
+  /** The agent as the run saw it when it started, for traces and audits long after. */
+  readonly agentFacts: RecordedAgent | null;
+  /** The run that started this one as a sub-agent, and the step that did. */
+  readonly parentRunId: string | null;
+  readonly parentSeq: number | null;
   /** The final answer, when the run completed. */
   readonly result: string | null;
   /** Why the run failed, was cancelled, was interrupted or is waiting. */
@@ -55,6 +70,8 @@ export interface StepRecord {
   readonly attempts: number;
   /** Every attempt that failed, with how it was classified and how long Keel waited after it. */
   readonly failedAttempts: readonly FailedAttempt[];
+  /** What a model step cost in USD; null for tool steps and models without a known price. */
+  readonly costUsd: number | null;
   readonly startedAt: number;
   readonly endedAt: number | null;
 }
@@ -68,6 +85,18 @@ export interface NewRun {
   readonly traceId: string;
   readonly owner: string;
   readonly createdAt: number;
+  readonly budget?: BudgetLimits;
+  readonly parentRunId?: string;
+  readonly parentSeq?: number;
+  readonly agentFacts?: RecordedAgent;
+}
+
+/** What a run records of its agent as it starts. */
+export interface RecordedAgent {
+  readonly instructions: string;
+  readonly requiredTools: readonly string[];
+  /** Each tool's effect, by tool name. */
+  readonly toolEffects: Readonly<Record<string, 'none' | 'idempotent' | 'unsafe'>>;
 }
 
 /** A side effect about to happen, entered in the effect ledger under its idempotency key. */
@@ -100,6 +129,8 @@ export interface StepEnd {
   readonly usage: Usage;
   /** The step's ledger entry, when it is a side effect. */
   readonly effectKey?: string;
+  /** A model step's cost in USD; null when its price is unknown. */
+  readonly costUsd?: number | null;
 }
 
 /**
@@ -111,6 +142,48 @@ export interface StepTransition {
   readonly end?: StepEnd;
   readonly begin?: StepStart;
   readonly durable?: boolean;
+  /** A reservation to close in the same transaction: settled at `actual`, or released without it. */
+  readonly close?: { readonly id: string; readonly actual?: Amounts; readonly at: number };
+  /**
+   * A reservation to make, all or nothing, before the rest: when it would take any of its budgets
+   * over a limit, the transition throws BudgetExceededError and writes nothing.
+   */
+  readonly reserve?: NewReservation;
+}
+
+export interface BudgetRecord {
+  /** `run:<runId>` for a run's own budget, `pool:<id>` for a shared one. */
+  readonly id: string;
+  readonly kind: 'run' | 'pool';
+  readonly limits: BudgetLimits;
+  readonly spent: Amounts;
+  /** Held by reservations of calls in flight. */
+  readonly reserved: Amounts;
+  readonly createdAt: number;
+}
+
+export interface NewReservation {
+  /** `{runId}:{seq}:{attempt}`. */
+  readonly id: string;
+  readonly runId: string;
+  readonly seq: number;
+  readonly model: string;
+  readonly budgetIds: readonly string[];
+  readonly amounts: Amounts;
+  readonly at: number;
+}
+
+export interface ReservationRecord {
+  readonly id: string;
+  readonly runId: string;
+  readonly seq: number;
+  readonly model: string;
+  readonly budgetIds: readonly string[];
+  readonly amounts: Amounts;
+  readonly status: 'held' | 'settled' | 'released';
+  readonly actual: Amounts | null;
+  readonly createdAt: number;
+  readonly closedAt: number | null;
 }
 
 export interface RunEnd {
@@ -121,6 +194,8 @@ export interface RunEnd {
   /** Set for ended runs; null for paused and interrupted ones. */
   readonly endedAt: number | null;
   readonly at: number;
+  /** How long this execution ran, added to the run's active time. */
+  readonly activeMs?: number;
 }
 
 export type EffectStatus = 'started' | 'completed' | 'failed';
@@ -252,5 +327,16 @@ export interface CheckpointStore {
   decideApproval(id: string, decision: Decision, meta: DecisionMeta, expired?: boolean): Promise<ApprovalRecord>;
   /** Hands a pending approval whose deadline passed to someone else, with a new deadline. */
   escalateApproval(id: string, at: number, deadline: number): Promise<ApprovalRecord>;
+  /** Creates a budget unless one with that id exists (a pool many runs share is created once). */
+  ensureBudget(budget: { id: string; kind: 'run' | 'pool'; limits: BudgetLimits; at: number }): Promise<void>;
+  getBudgets(ids: readonly string[]): Promise<BudgetRecord[]>;
+  listReservations(options?: { runId?: string; status?: ReservationRecord['status'] }): Promise<ReservationRecord[]>;
+  /**
+   * Settles a run's reservations still held by a process that died during its model call, at the
+   * amounts reserved: the call may have been charged, so the spend is never underestimated.
+   */
+  settleHeld(runId: string, at: number): Promise<ReservationRecord[]>;
+  /** The runs started by a run as sub-agents. */
+  childRuns(parentRunId: string): Promise<RunRecord[]>;
   close(): Promise<void>;
 }

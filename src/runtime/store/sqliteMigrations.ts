@@ -132,4 +132,54 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    description: 'cost control: spend per step and run, sub-agent runs, budgets and their reservations',
+    up(db) {
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+        ALTER TABLE runs ADD COLUMN parent_seq INTEGER;
+        ALTER TABLE runs ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE runs ADD COLUMN active_ms INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN budget TEXT;
+        CREATE INDEX runs_by_parent ON runs (parent_run_id);
+        ALTER TABLE steps ADD COLUMN cost_usd REAL;
+        CREATE TABLE budgets (
+          id TEXT PRIMARY KEY,
+          kind TEXT NOT NULL CHECK (kind IN ('run', 'pool')),
+          limits TEXT NOT NULL,
+          spent_input INTEGER NOT NULL DEFAULT 0,
+          spent_output INTEGER NOT NULL DEFAULT 0,
+          spent_usd REAL NOT NULL DEFAULT 0,
+          reserved_input INTEGER NOT NULL DEFAULT 0,
+          reserved_output INTEGER NOT NULL DEFAULT 0,
+          reserved_usd REAL NOT NULL DEFAULT 0,
+          created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE reservations (
+          id TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          model TEXT NOT NULL,
+          budget_ids TEXT NOT NULL,
+          input_tokens INTEGER NOT NULL,
+          output_tokens INTEGER NOT NULL,
+          usd REAL NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('held', 'settled', 'released')),
+          actual_input INTEGER,
+          actual_output INTEGER,
+          actual_usd REAL,
+          created_at INTEGER NOT NULL,
+          closed_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX reservations_by_run ON reservations (run_id, status);
+      `);
+    },
+  },
+  {
+    description: 'the agent as each run saw it: instructions, required tools, tool effects',
+    up(db) {
+      db.exec('ALTER TABLE runs ADD COLUMN agent_facts TEXT');
+    },
+  },
 ];

@@ -2,11 +2,13 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StoreError, describeError } from '../errors';
+import { BudgetExceededError, exceeded, type Amounts, type BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type {
   ApprovalKind,
   ApprovalRecord,
   ApprovalStatus,
+  BudgetRecord,
   CheckpointStore,
   Decision,
   DecisionMeta,
@@ -14,7 +16,10 @@ import type {
   EffectRecord,
   EffectStatus,
   NewApproval,
+  NewReservation,
   NewRun,
+  RecordedAgent,
+  ReservationRecord,
   RunEnd,
   RunRecord,
   RunState,
@@ -52,6 +57,43 @@ interface RunRow {
   error: string | null;
   trace_id: string;
   owner: string | null;
+  parent_run_id: string | null;
+  parent_seq: number | null;
+  cost_usd: number;
+  cost_known: number;
+  active_ms: number;
+  budget: string | null;
+  agent_facts: string | null;
+}
+
+interface BudgetRow {
+  id: string;
+  kind: 'run' | 'pool';
+  limits: string;
+  spent_input: number;
+  spent_output: number;
+  spent_usd: number;
+  reserved_input: number;
+  reserved_output: number;
+  reserved_usd: number;
+  created_at: number;
+}
+
+interface ReservationRow {
+  id: string;
+  run_id: string;
+  seq: number;
+  model: string;
+  budget_ids: string;
+  input_tokens: number;
+  output_tokens: number;
+  usd: number;
+  status: 'held' | 'settled' | 'released';
+  actual_input: number | null;
+  actual_output: number | null;
+  actual_usd: number | null;
+  created_at: number;
+  closed_at: number | null;
 }
 
 interface StepRow {
@@ -66,6 +108,7 @@ interface StepRow {
   idempotency_key: string | null;
   attempts: number;
   attempt_log: string;
+  cost_usd: number | null;
   started_at: number;
   ended_at: number | null;
 }
@@ -200,8 +243,37 @@ export class SqliteStore implements CheckpointStore {
   ) {
     this.statements = {
       insertRun: db.prepare(
-        `INSERT INTO runs (id, agent, agent_file, model, input, state, trace_id, owner, created_at, updated_at)
-         VALUES (@id, @agent, @agentFile, @model, @input, 'running', @traceId, @owner, @createdAt, @createdAt)`,
+        `INSERT INTO runs (id, agent, agent_file, model, input, state, trace_id, owner, created_at, updated_at,
+                           budget, parent_run_id, parent_seq, agent_facts)
+         VALUES (@id, @agent, @agentFile, @model, @input, 'running', @traceId, @owner, @createdAt, @createdAt,
+                 @budget, @parentRunId, @parentSeq, @agentFacts)`,
+      ),
+      childRuns: db.prepare('SELECT * FROM runs WHERE parent_run_id = ? ORDER BY created_at, id'),
+      insertBudget: db.prepare(
+        `INSERT INTO budgets (id, kind, limits, created_at) VALUES (@id, @kind, @limits, @at) ON CONFLICT (id) DO NOTHING`,
+      ),
+      getBudget: db.prepare('SELECT * FROM budgets WHERE id = ?'),
+      holdBudget: db.prepare(
+        `UPDATE budgets SET reserved_input = reserved_input + @inputTokens, reserved_output = reserved_output + @outputTokens,
+         reserved_usd = reserved_usd + @usd WHERE id = @id`,
+      ),
+      unholdBudget: db.prepare(
+        `UPDATE budgets SET reserved_input = reserved_input - @inputTokens, reserved_output = reserved_output - @outputTokens,
+         reserved_usd = reserved_usd - @usd, spent_input = spent_input + @spentInput, spent_output = spent_output + @spentOutput,
+         spent_usd = spent_usd + @spentUsd WHERE id = @id`,
+      ),
+      insertReservation: db.prepare(
+        `INSERT INTO reservations (id, run_id, seq, model, budget_ids, input_tokens, output_tokens, usd, status, created_at)
+         VALUES (@id, @runId, @seq, @model, @budgetIds, @inputTokens, @outputTokens, @usd, 'held', @at)`,
+      ),
+      getReservation: db.prepare('SELECT * FROM reservations WHERE id = ?'),
+      closeReservation: db.prepare(
+        `UPDATE reservations SET status = @status, actual_input = @actualInput, actual_output = @actualOutput,
+         actual_usd = @actualUsd, closed_at = @at WHERE id = @id AND status = 'held'`,
+      ),
+      listReservations: db.prepare(
+        `SELECT * FROM reservations WHERE (@runId IS NULL OR run_id = @runId) AND (@status IS NULL OR status = @status)
+         ORDER BY created_at, id`,
       ),
       getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listRuns: db.prepare('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
@@ -219,7 +291,7 @@ export class SqliteStore implements CheckpointStore {
       ),
       touchRun: db.prepare('UPDATE runs SET updated_at = ? WHERE id = ?'),
       endStep: db.prepare(
-        `UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt
+        `UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt, cost_usd = @costUsd
          WHERE run_id = @runId AND seq = @seq`,
       ),
       endEffect: db.prepare(
@@ -227,7 +299,8 @@ export class SqliteStore implements CheckpointStore {
       ),
       countStep: db.prepare(
         `UPDATE runs SET step_count = step_count + 1, input_tokens = input_tokens + @inputTokens,
-         output_tokens = output_tokens + @outputTokens, updated_at = @endedAt WHERE id = @runId`,
+         output_tokens = output_tokens + @outputTokens, cost_usd = cost_usd + @cost,
+         cost_known = cost_known AND @costKnown, updated_at = @endedAt WHERE id = @runId`,
       ),
       restartStep: db.prepare(
         `UPDATE steps SET attempts = attempts + 1, started_at = @startedAt,
@@ -245,8 +318,8 @@ export class SqliteStore implements CheckpointStore {
       getSteps: db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY seq'),
       getEffects: db.prepare('SELECT * FROM effects WHERE run_id = ? ORDER BY seq'),
       finishRun: db.prepare(
-        `UPDATE runs SET state = @state, result = @result, error = @error, ended_at = @endedAt, updated_at = @at
-         WHERE id = @runId`,
+        `UPDATE runs SET state = @state, result = @result, error = @error, ended_at = @endedAt, updated_at = @at,
+         active_ms = active_ms + @activeMs WHERE id = @runId`,
       ),
       claimRun: db.prepare(
         `UPDATE runs SET state = 'running', owner = @owner, error = NULL, updated_at = @at
@@ -280,12 +353,21 @@ export class SqliteStore implements CheckpointStore {
       ),
     };
     this.writeTransition = db.transaction((change: StepTransition) => {
-      const { end, begin } = change;
+      const { end, begin, close, reserve } = change;
+      if (close) this.closeReservation(close.id, close.actual, close.at);
+      if (reserve) this.reserve(reserve);
       if (end) {
         const output = end.output === undefined ? null : JSON.stringify(end.output);
-        this.statements.endStep.run({ ...end, output });
+        const costUsd = end.costUsd ?? null;
+        this.statements.endStep.run({ ...end, output, costUsd });
         if (end.effectKey !== undefined) this.statements.endEffect.run({ ...end, output, effectKey: end.effectKey });
-        this.statements.countStep.run({ ...end.usage, endedAt: end.endedAt, runId: end.runId });
+        this.statements.countStep.run({
+          ...end.usage,
+          cost: costUsd ?? 0,
+          costKnown: end.costUsd === null ? 0 : 1,
+          endedAt: end.endedAt,
+          runId: end.runId,
+        });
       }
       if (begin) {
         this.statements.insertStep.run({ ...begin, input: JSON.stringify(begin.input), effect: undefined });
@@ -297,22 +379,72 @@ export class SqliteStore implements CheckpointStore {
     });
   }
 
+  /** Holds a reservation's amounts on each of its budgets, or throws (inside the transaction) if one would go over. */
+  private reserve(reservation: NewReservation): void {
+    const { amounts } = reservation;
+    for (const id of reservation.budgetIds) {
+      const row = this.statements.getBudget.get(id) as BudgetRow | undefined;
+      if (!row) throw new StoreError(`Budget ${id} does not exist.`);
+      const budget = toBudget(row);
+      const over = exceeded(budget, amounts);
+      if (over) throw new BudgetExceededError(over.message, id, over.dimension);
+    }
+    for (const id of reservation.budgetIds) this.statements.holdBudget.run({ id, ...amounts });
+    this.statements.insertReservation.run({ ...reservation, ...amounts, budgetIds: JSON.stringify(reservation.budgetIds) });
+  }
+
+  /** Settles a held reservation at `actual` (or releases it when there is none), on each of its budgets. */
+  private closeReservation(id: string, actual: Amounts | undefined, at: number): ReservationRecord | undefined {
+    const row = this.statements.getReservation.get(id) as ReservationRow | undefined;
+    if (!row || row.status !== 'held') return undefined;
+    const spent = actual ?? { inputTokens: 0, outputTokens: 0, usd: 0 };
+    for (const budgetId of JSON.parse(row.budget_ids) as string[]) {
+      this.statements.unholdBudget.run({
+        id: budgetId,
+        inputTokens: row.input_tokens,
+        outputTokens: row.output_tokens,
+        usd: row.usd,
+        spentInput: spent.inputTokens,
+        spentOutput: spent.outputTokens,
+        spentUsd: spent.usd,
+      });
+    }
+    this.statements.closeReservation.run({
+      id,
+      status: actual ? 'settled' : 'released',
+      actualInput: actual?.inputTokens ?? null,
+      actualOutput: actual?.outputTokens ?? null,
+      actualUsd: actual?.usd ?? null,
+      at,
+    });
+    return toReservation(this.statements.getReservation.get(id) as ReservationRow);
+  }
+
   createRun(run: NewRun): Promise<RunRecord> {
-    this.statements.insertRun.run(run);
+    this.statements.insertRun.run({
+      ...run,
+      budget: run.budget === undefined ? null : JSON.stringify(run.budget),
+      parentRunId: run.parentRunId ?? null,
+      parentSeq: run.parentSeq ?? null,
+      agentFacts: run.agentFacts === undefined ? null : JSON.stringify(run.agentFacts),
+    });
     return Promise.resolve(this.requireRun(run.id));
   }
 
+  // BEGIN IMMEDIATE: a transition reads budgets and then writes, and a deferred transaction that
+  // must upgrade to a writer while another process writes fails with SQLITE_BUSY at once; taking
+  // the write lock first waits for it (busy_timeout) instead.
   transition(change: StepTransition): Promise<void> {
     if (change.durable && this.synchronous !== 'FULL') {
       // In WAL mode, FULL makes this commit reach the disk before the side effect starts.
       this.db.pragma('synchronous = FULL');
       try {
-        this.writeTransition(change);
+        this.writeTransition.immediate(change);
       } finally {
         this.db.pragma(`synchronous = ${this.synchronous}`);
       }
     } else {
-      this.writeTransition(change);
+      this.writeTransition.immediate(change);
     }
     return Promise.resolve();
   }
@@ -334,7 +466,7 @@ export class SqliteStore implements CheckpointStore {
   }
 
   finishRun(end: RunEnd): Promise<RunRecord> {
-    this.statements.finishRun.run(end);
+    this.statements.finishRun.run({ ...end, activeMs: Math.max(0, Math.round(end.activeMs ?? 0)) });
     return Promise.resolve(this.requireRun(end.runId));
   }
 
@@ -444,6 +576,40 @@ export class SqliteStore implements CheckpointStore {
     return Promise.resolve(toApproval(row));
   }
 
+  ensureBudget(budget: { id: string; kind: 'run' | 'pool'; limits: BudgetLimits; at: number }): Promise<void> {
+    this.statements.insertBudget.run({ ...budget, limits: JSON.stringify(budget.limits) });
+    return Promise.resolve();
+  }
+
+  getBudgets(ids: readonly string[]): Promise<BudgetRecord[]> {
+    return Promise.resolve(
+      ids.flatMap((id) => {
+        const row = this.statements.getBudget.get(id) as BudgetRow | undefined;
+        return row ? [toBudget(row)] : [];
+      }),
+    );
+  }
+
+  listReservations(options: { runId?: string; status?: ReservationRecord['status'] } = {}): Promise<ReservationRecord[]> {
+    const rows = this.statements.listReservations.all({ runId: options.runId ?? null, status: options.status ?? null }) as ReservationRow[];
+    return Promise.resolve(rows.map(toReservation));
+  }
+
+  settleHeld(runId: string, at: number): Promise<ReservationRecord[]> {
+    const held = this.statements.listReservations.all({ runId, status: 'held' }) as ReservationRow[];
+    const settled = this.db.transaction(() =>
+      held.flatMap((row) => {
+        const closed = this.closeReservation(row.id, { inputTokens: row.input_tokens, outputTokens: row.output_tokens, usd: row.usd }, at);
+        return closed ? [closed] : [];
+      }),
+    )();
+    return Promise.resolve(settled);
+  }
+
+  childRuns(parentRunId: string): Promise<RunRecord[]> {
+    return Promise.resolve((this.statements.childRuns.all(parentRunId) as RunRow[]).map(toRun));
+  }
+
   close(): Promise<void> {
     this.db.close();
     return Promise.resolve();
@@ -471,8 +637,44 @@ function toRun(row: RunRow): RunRecord {
     endedAt: row.ended_at,
     stepCount: row.step_count,
     usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
+    costUsd: row.cost_usd,
+    costKnown: row.cost_known === 1,
+    activeMs: row.active_ms,
+    budget: row.budget === null ? null : (JSON.parse(row.budget) as BudgetLimits),
+    agentFacts: row.agent_facts === null ? null : (JSON.parse(row.agent_facts) as RecordedAgent),
+    parentRunId: row.parent_run_id,
+    parentSeq: row.parent_seq,
     result: row.result,
     error: row.error,
+  };
+}
+
+function toBudget(row: BudgetRow): BudgetRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    limits: JSON.parse(row.limits) as BudgetLimits,
+    spent: { inputTokens: row.spent_input, outputTokens: row.spent_output, usd: row.spent_usd },
+    reserved: { inputTokens: row.reserved_input, outputTokens: row.reserved_output, usd: row.reserved_usd },
+    createdAt: row.created_at,
+  };
+}
+
+function toReservation(row: ReservationRow): ReservationRecord {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    seq: row.seq,
+    model: row.model,
+    budgetIds: JSON.parse(row.budget_ids) as string[],
+    amounts: { inputTokens: row.input_tokens, outputTokens: row.output_tokens, usd: row.usd },
+    status: row.status,
+    actual:
+      row.actual_input === null
+        ? null
+        : { inputTokens: row.actual_input, outputTokens: row.actual_output ?? 0, usd: row.actual_usd ?? 0 },
+    createdAt: row.created_at,
+    closedAt: row.closed_at,
   };
 }
 
@@ -489,6 +691,7 @@ function toStep(row: StepRow): StepRecord {
     idempotencyKey: row.idempotency_key,
     attempts: row.attempts,
     failedAttempts: JSON.parse(row.attempt_log) as FailedAttempt[],
+    costUsd: row.cost_usd,
     startedAt: row.started_at,
     endedAt: row.ended_at,
   };
