@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../protocol/meter';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
@@ -49,11 +49,7 @@ export class BudgetMeter implements vscode.Disposable {
       this.view.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Budget ${runId.slice(-6)}`, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: this.resourceRoots(),
-    });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Budget ${runId.slice(-6)}`, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
     this.attach(panel, runId);
   }
 
@@ -67,8 +63,8 @@ export class BudgetMeter implements vscode.Disposable {
   }
 
   private attach(panel: vscode.WebviewPanel, runId: string): void {
-    panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
-    panel.webview.html = this.html(panel.webview);
+    panel.webview.options = webviewOptions(this.extensionUri);
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { name: 'meter', stylesheet: 'meter', title: 'Keel budget', loading: { className: 'empty', text: 'Loading the budget…' } });
     const view = new MeterPanel(panel, runId, this.client);
     this.view = view;
     panel.onDidDispose(() => {
@@ -77,29 +73,7 @@ export class BudgetMeter implements vscode.Disposable {
     });
   }
 
-  private resourceRoots(): vscode.Uri[] {
-    return [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')];
-  }
 
-  private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'meter.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'meter.css'));
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style.toString()}">
-<title>Keel budget</title>
-</head>
-<body>
-<div id="root"><p class="empty">Loading the budget…</p></div>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToRunView, RunViewState, RunViewToHost } from '../protocol/webview';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
@@ -36,11 +36,7 @@ export class RunPanels implements vscode.Disposable {
       existing.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Run ${runId.slice(-6)}`, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: this.resourceRoots(),
-    });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Run ${runId.slice(-6)}`, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
     this.attach(panel, runId);
   }
 
@@ -51,8 +47,8 @@ export class RunPanels implements vscode.Disposable {
 
   private attach(panel: vscode.WebviewPanel, runId: string): void {
     this.panels.set(runId, panel);
-    panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
-    panel.webview.html = this.html(panel.webview);
+    panel.webview.options = webviewOptions(this.extensionUri);
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { name: 'webview', stylesheet: 'runView', title: 'Keel run', loading: { className: 'loading', text: 'Loading run…' } });
     const post = (message: HostToRunView) => void panel.webview.postMessage(message);
     // Events that arrive while the snapshot is on its way are held and sent after it; the view
     // ignores those the snapshot already contains.
@@ -89,27 +85,5 @@ export class RunPanels implements vscode.Disposable {
     );
   }
 
-  private resourceRoots(): vscode.Uri[] {
-    return [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')];
-  }
 
-  private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'runView.css'));
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style.toString()}">
-<title>Keel run</title>
-</head>
-<body>
-<div id="root"><p>Loading run…</p></div>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
-  }
 }

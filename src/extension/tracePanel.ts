@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } from '../protocol/webview';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
@@ -48,11 +48,7 @@ export class TracePanels implements vscode.Disposable {
       existing.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Trace ${runId.slice(-6)}`, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: this.resourceRoots(),
-    });
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Trace ${runId.slice(-6)}`, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
     this.attach(panel, runId);
   }
 
@@ -66,8 +62,8 @@ export class TracePanels implements vscode.Disposable {
   }
 
   private attach(panel: vscode.WebviewPanel, runId: string): void {
-    panel.webview.options = { enableScripts: true, localResourceRoots: this.resourceRoots() };
-    panel.webview.html = this.html(panel.webview);
+    panel.webview.options = webviewOptions(this.extensionUri);
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { name: 'timeline', stylesheet: 'timeline', title: 'Keel trace', loading: { className: 'loading', text: 'Loading trace…' } });
     const view = new TraceView(panel, runId, this.client);
     this.views.set(runId, view);
     panel.onDidDispose(() => {
@@ -76,29 +72,7 @@ export class TracePanels implements vscode.Disposable {
     });
   }
 
-  private resourceRoots(): vscode.Uri[] {
-    return [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')];
-  }
 
-  private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'timeline.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'timeline.css'));
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style.toString()}">
-<title>Keel trace</title>
-</head>
-<body>
-<div id="root"><p class="loading">Loading trace…</p></div>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
-  }
 }
 
 /**
