@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../protocol/meter';
-import type { RunEvent } from '../runtime/agent/events';
+import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
 
 const VIEW_TYPE = 'keel.meter';
@@ -146,7 +146,7 @@ class MeterPanel implements vscode.Disposable {
 
   private onEvent(event: RunEvent): void {
     if (!this.ready) return;
-    const runId = runIdOf(event);
+    const runId = runIdOfEvent(event);
     const ours = this.tree.has(runId) || (event.type === 'run_started' && event.run.parentRunId !== null && this.tree.has(event.run.parentRunId));
     if (!ours) return;
     switch (event.type) {
@@ -219,10 +219,3 @@ class MeterPanel implements vscode.Disposable {
   }
 }
 
-/** The run an event is about, whatever its type. */
-export function runIdOf(event: RunEvent): string {
-  if ('run' in event) return event.run.id;
-  if ('step' in event) return event.step.runId;
-  if ('approval' in event) return event.approval.runId;
-  return event.runId;
-}

@@ -1,7 +1,6 @@
 import * as vscode from 'vscode';
-import type { RunEvent } from '../runtime/agent/events';
+import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
 import { statusText, statusTooltip } from '../../webview/meter/model/meterView';
-import { runIdOf } from './budgetMeter';
 import type { RuntimeClient } from './runtimeClient';
 
 /** Run events come in bursts; the spend is fetched again at most this often. */
@@ -82,7 +81,7 @@ export class SpendStatusBar implements vscode.Disposable {
       this.visible = false;
       return;
     }
-    const root = this.rootOf.get(runIdOf(event));
+    const root = this.rootOf.get(runIdOfEvent(event));
     if (root === undefined || root === this.running.at(-1) || event.type === 'run_finished') this.schedule();
   }
 

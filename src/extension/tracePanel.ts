@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } from '../protocol/webview';
-import type { RunEvent } from '../runtime/agent/events';
+import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
 import { TraceFeed } from './traceFeed';
 
@@ -117,7 +117,7 @@ class TraceView implements vscode.Disposable {
         }
       }),
       client.onRunEvent((event) => {
-        if (this.ready && runIdOf(event) === runId && event.type !== 'model_delta') this.schedule();
+        if (this.ready && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.schedule();
       }),
     );
   }
@@ -188,9 +188,3 @@ class TraceView implements vscode.Disposable {
   }
 }
 
-/** The run an event is about, whatever its type. */
-function runIdOf(event: RunEvent): string | undefined {
-  if ('run' in event) return event.run.id;
-  if ('step' in event) return event.step.runId;
-  return 'runId' in event ? event.runId : undefined;
-}

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { DaemonNotifications, DaemonRequests } from '../../src/protocol/daemon';
 import { RpcPeer } from '../../src/protocol/jsonRpc';
-import type { RunEvent } from '../../src/runtime/agent/events';
+import { runIdOfEvent, type RunEvent } from '../../src/runtime/agent/events';
 import type { ApprovalRecord, RunRecord, RunState } from '../../src/runtime/store/checkpointStore';
 import { REPO_ROOT, spawnNode, testEnv, within, type NodeProcess } from './processes';
 
@@ -38,6 +38,10 @@ export class RuntimeProcess {
     return this.proc.child.pid ?? 0;
   }
 
+  get running(): boolean {
+    return !this.exited;
+  }
+
   request<M extends keyof DaemonRequests & string>(method: M, params: DaemonRequests[M]['params']): Promise<DaemonRequests[M]['result']> {
     return within(this.peer.request(method, params), `an answer to ${method}`);
   }
@@ -47,10 +51,12 @@ export class RuntimeProcess {
   }
 
   /** The first event, received already or still to come, that `matches`. */
-  until<E extends RunEvent>(matches: (event: RunEvent) => event is E, what: string, timeoutMs?: number): Promise<E> {
-    const waiting = new Promise<E>((resolve, reject) => {
+  until<E extends RunEvent>(matches: (event: RunEvent) => event is E, what: string, timeoutMs?: number): Promise<E>;
+  until(matches: (event: RunEvent) => boolean, what: string, timeoutMs?: number): Promise<RunEvent>;
+  until(matches: (event: RunEvent) => boolean, what: string, timeoutMs?: number): Promise<RunEvent> {
+    const waiting = new Promise<RunEvent>((resolve, reject) => {
       const check = (): void => {
-        const found = this.events.find((event): event is E => matches(event));
+        const found = this.events.find(matches);
         if (found) {
           this.watchers.delete(check);
           resolve(found);
@@ -84,6 +90,20 @@ export class RuntimeProcess {
       timeoutMs,
     );
     return event.run;
+  }
+
+  /** The run as an execution of it stopped, in whatever state. */
+  async finished(runId: string, timeoutMs?: number): Promise<RunRecord> {
+    const event = await this.until(
+      (candidate): candidate is Extract<RunEvent, { type: 'run_finished' }> => candidate.type === 'run_finished' && candidate.run.id === runId,
+      `run ${runId} finishing`,
+      timeoutMs,
+    );
+    return event.run;
+  }
+
+  eventsOf(runId: string): RunEvent[] {
+    return this.events.filter((event) => runIdOfEvent(event) === runId);
   }
 
   /** Kills it as a crash would (SIGKILL) and waits until it is gone. */

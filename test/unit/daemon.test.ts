@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT_UNSUPPORTED_NODE, type DaemonNotifications, type DaemonRequests } from '../../src/protocol/daemon';
-import { RpcError, RpcPeer } from '../../src/protocol/jsonRpc';
-import type { RunEvent } from '../../src/runtime/agent/events';
+import { EXIT_UNSUPPORTED_NODE } from '../../src/protocol/daemon';
+import { RpcError } from '../../src/protocol/jsonRpc';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
-import { REPO_ROOT, spawnNode, within, type Exit, type NodeProcess } from '../support/processes';
+import { REPO_ROOT, spawnNode, within } from '../support/processes';
+import { RuntimeProcess } from '../support/runtimeProcess';
 import { useTempDirs } from '../support/tempDir';
 
 const DAEMON = join(REPO_ROOT, 'dist', 'daemon.js');
@@ -92,102 +92,6 @@ export default defineAgent({
 });
 `;
 
-type NoRequests = Record<never, never>;
-type NoNotifications = Record<never, never>;
-
-/** The runtime process, spoken to through the same RpcPeer the extension uses. */
-class Daemon {
-  readonly proc: NodeProcess;
-  readonly events: RunEvent[] = [];
-  private readonly peer: RpcPeer<NoRequests, DaemonRequests, DaemonNotifications, NoNotifications>;
-  private readonly watchers = new Set<() => void>();
-  private exit: Exit | undefined;
-
-  constructor(readonly workspace: string) {
-    this.proc = spawnNode(DAEMON, [], { cwd: workspace });
-    this.peer = new RpcPeer((line) => this.proc.child.stdin.write(line), {});
-    this.peer.onNotification((method, params) => {
-      if (method !== 'runEvent') return;
-      this.events.push(params);
-      for (const watcher of this.watchers) watcher();
-    });
-    this.proc.child.stdout.on('data', (chunk: string) => this.peer.receive(chunk));
-    void this.proc.exited.then((exit) => {
-      this.exit = exit;
-      this.peer.close(`The runtime process exited with code ${String(exit.code)}.\nstderr:\n${this.proc.stderr()}`);
-      for (const watcher of this.watchers) watcher();
-    });
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-
-  request<M extends keyof DaemonRequests & string>(
-    method: M,
-    params: DaemonRequests[M]['params'],
-  ): Promise<DaemonRequests[M]['result']> {
-    return within(this.peer.request(method, params), `an answer to ${method}`);
-  }
-
-  async initialize(): Promise<void> {
-    await this.request('initialize', { workspaceRoot: this.workspace });
-  }
-
-  /** The first event, already received or still to come, that `matches`. */
-  until(matches: (event: RunEvent) => boolean, what: string): Promise<RunEvent> {
-    const waiting = new Promise<RunEvent>((resolve, reject) => {
-      const check = (): void => {
-        const found = this.events.find(matches);
-        if (found) {
-          this.watchers.delete(check);
-          resolve(found);
-        } else if (!this.running) {
-          this.watchers.delete(check);
-          reject(new Error(`the runtime process exited before ${what}; stderr:\n${this.proc.stderr()}`));
-        }
-      };
-      this.watchers.add(check);
-      check();
-    });
-    return within(waiting, what);
-  }
-
-  async finished(runId: string): Promise<Extract<RunEvent, { type: 'run_finished' }>['run']> {
-    const event = await this.until((e) => e.type === 'run_finished' && e.run.id === runId, `run ${runId} finishing`);
-    assert.equal(event.type, 'run_finished');
-    return event.run;
-  }
-
-  eventsOf(runId: string): RunEvent[] {
-    return this.events.filter((event) => eventRunId(event) === runId);
-  }
-
-  async stop(): Promise<void> {
-    if (this.running) this.proc.child.kill('SIGKILL');
-    await this.proc.exited;
-  }
-}
-
-function eventRunId(event: RunEvent): string {
-  switch (event.type) {
-    case 'run_started':
-    case 'run_finished':
-      return event.run.id;
-    case 'step_started':
-    case 'step_finished':
-      return event.step.runId;
-    case 'model_delta':
-    case 'step_retry':
-    case 'tool_log':
-      return event.runId;
-    case 'approval_requested':
-      return event.approval.runId;
-    case 'budget_warning':
-      return event.runId;
-  }
-}
-
 async function rpcRejection(promise: Promise<unknown>): Promise<RpcError> {
   try {
     await promise;
@@ -200,23 +104,23 @@ async function rpcRejection(promise: Promise<unknown>): Promise<RpcError> {
 
 describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () => {
   const tempDir = useTempDirs();
-  const daemons: Daemon[] = [];
+  const daemons: RuntimeProcess[] = [];
 
   before(() => {
     assert.ok(existsSync(DAEMON), 'dist/daemon.js is missing: run `npm run build` before the tests');
   });
 
   afterEach(async () => {
-    await Promise.all(daemons.splice(0).map((daemon) => daemon.stop()));
+    await Promise.all(daemons.splice(0).map((daemon) => daemon.kill()));
   });
 
-  function start(): Daemon {
-    const daemon = new Daemon(tempDir('keel-daemon-'));
+  function start(): RuntimeProcess {
+    const daemon = new RuntimeProcess(tempDir('keel-daemon-'));
     daemons.push(daemon);
     return daemon;
   }
 
-  function writeAgent(daemon: Daemon, name: string, source: string): string {
+  function writeAgent(daemon: RuntimeProcess, name: string, source: string): string {
     const file = join(daemon.workspace, name);
     writeFileSync(file, source);
     return file;

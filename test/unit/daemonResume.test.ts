@@ -2,15 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { DaemonNotifications, DaemonRequests } from '../../src/protocol/daemon';
-import { RpcError, RpcPeer } from '../../src/protocol/jsonRpc';
-import type { RunEvent } from '../../src/runtime/agent/events';
-import type { RunRecord } from '../../src/runtime/store/checkpointStore';
+import { RpcError } from '../../src/protocol/jsonRpc';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
-import { REPO_ROOT, spawnNode, testEnv, within, type NodeProcess } from '../support/processes';
+import { REPO_ROOT } from '../support/processes';
+import { RuntimeProcess } from '../support/runtimeProcess';
 import { useTempDirs } from '../support/tempDir';
 
-const DAEMON = join(REPO_ROOT, 'dist', 'daemon.js');
 /** The owner of a process that no longer exists, as a crashed runtime process or CLI leaves behind. */
 const DEAD_OWNER = `${hostname()}/999999/crashed`;
 
@@ -44,67 +41,16 @@ export default defineAgent({
 `;
 }
 
-/** The runtime process, spoken to with the RpcPeer the extension uses. */
-class Daemon {
-  readonly proc: NodeProcess;
-  readonly events: RunEvent[] = [];
-  private readonly peer: RpcPeer<Record<never, never>, DaemonRequests, DaemonNotifications, Record<never, never>>;
-  private readonly watchers = new Set<() => void>();
-
-  constructor(workspace: string, env: Readonly<Record<string, string>> = {}) {
-    this.proc = spawnNode(DAEMON, [], { cwd: workspace, env: testEnv(env) });
-    this.peer = new RpcPeer((line) => this.proc.child.stdin.write(line), {});
-    this.peer.onNotification((method, params) => {
-      if (method !== 'runEvent') return;
-      this.events.push(params);
-      for (const watcher of this.watchers) watcher();
-    });
-    this.proc.child.stdout.on('data', (chunk: string) => this.peer.receive(chunk));
-    void this.proc.exited.then(() => this.peer.close(`The runtime process exited.\nstderr:\n${this.proc.stderr()}`));
-  }
-
-  request<M extends keyof DaemonRequests & string>(method: M, params: DaemonRequests[M]['params']): Promise<DaemonRequests[M]['result']> {
-    return within(this.peer.request(method, params), `an answer to ${method}`);
-  }
-
-  until(matches: (event: RunEvent) => boolean, what: string): Promise<RunEvent> {
-    return within(
-      new Promise<RunEvent>((resolve) => {
-        const check = () => {
-          const found = this.events.find(matches);
-          if (!found) return;
-          this.watchers.delete(check);
-          resolve(found);
-        };
-        this.watchers.add(check);
-        check();
-      }),
-      what,
-    );
-  }
-
-  async finished(runId: string): Promise<RunRecord> {
-    const event = await this.until((e) => e.type === 'run_finished' && e.run.id === runId, `run ${runId} stopping`);
-    assert.equal(event.type, 'run_finished');
-    return event.run;
-  }
-
-  async kill(): Promise<void> {
-    this.proc.child.kill('SIGKILL');
-    await this.proc.exited;
-  }
-}
-
 describe('the runtime process with interrupted and paused runs', () => {
   const tempDir = useTempDirs();
-  const daemons: Daemon[] = [];
+  const daemons: RuntimeProcess[] = [];
 
   afterEach(async () => {
     await Promise.all(daemons.splice(0).map((daemon) => daemon.kill()));
   });
 
-  function start(workspace: string, env: Readonly<Record<string, string>> = {}): Daemon {
-    const daemon = new Daemon(workspace, env);
+  function start(workspace: string, env: Readonly<Record<string, string>> = {}): RuntimeProcess {
+    const daemon = new RuntimeProcess(workspace, env);
     daemons.push(daemon);
     return daemon;
   }

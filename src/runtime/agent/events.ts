@@ -26,3 +26,11 @@ export type RunEvent =
   | { readonly type: 'run_finished'; readonly run: RunRecord };
 
 export type RunEventListener = (event: RunEvent) => void;
+
+/** The run an event is about, whatever its type. */
+export function runIdOfEvent(event: RunEvent): string {
+  if ('run' in event) return event.run.id;
+  if ('step' in event) return event.step.runId;
+  if ('approval' in event) return event.approval.runId;
+  return event.runId;
+}
