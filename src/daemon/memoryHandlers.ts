@@ -1,0 +1,42 @@
+import type { MemoryRequests } from '../protocol/memory';
+import type { RequestHandlers } from '../protocol/jsonRpc';
+import { currentUser } from '../runtime/agent/runtime';
+import { KeelError } from '../runtime/errors';
+import { memoryStoreOf, type MemoryCapableStore } from '../runtime/memory/memoryCapable';
+import { checkKey, checkNamespace, searchableText } from '../runtime/memory/memoryStore';
+import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { checkThreadId } from '../runtime/threads/threadStore';
+
+/** The runtime process's answers about threads and memory, over the store it serves. */
+export function memoryHandlers(storeOf: () => CheckpointStore): RequestHandlers<MemoryRequests> {
+  const kept = (): MemoryCapableStore => memoryStoreOf(storeOf(), 'Threads and memory');
+  return {
+    listThreads: async ({ limit }) => kept().threads.list(limit === undefined ? {} : { limit }),
+    getThread: async ({ threadId }) => {
+      const store = kept();
+      const thread = await store.threads.get(threadId);
+      if (!thread) throw new KeelError(`There is no thread ${threadId} in ${store.location}.`);
+      return { thread, runs: await store.threadRuns(threadId) };
+    },
+    deleteThread: async ({ threadId }) => kept().threads.delete(threadId),
+    attachThread: async ({ runId, threadId }) => kept().threads.attachRun(runId, checkThreadId(threadId), Date.now()),
+    listMemoryNamespaces: async () => kept().memory.namespaces(),
+    listMemory: async ({ namespace }) => kept().memory.list(checkNamespace(namespace)),
+    getMemory: async ({ namespace, key }) => (await kept().memory.get(checkNamespace(namespace), checkKey(key))) ?? null,
+    putMemory: async ({ namespace, key, value, expectedRevision }) => {
+      const store = kept();
+      const current = await store.memory.get(checkNamespace(namespace), checkKey(key));
+      return store.memory.put({
+        namespace,
+        key,
+        value,
+        text: searchableText(value),
+        channel: current?.channel ?? 'user',
+        writtenBy: `vscode:${currentUser()}`,
+        at: Date.now(),
+        expectedRevision,
+      });
+    },
+    deleteMemory: async ({ namespace, key }) => ({ deleted: await kept().memory.delete(checkNamespace(namespace), checkKey(key)) }),
+  };
+}
