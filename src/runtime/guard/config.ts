@@ -15,20 +15,34 @@ export const TOOL_CHANNELS: readonly ToolChannel[] = ['document', 'tool_output']
 /**
  * What a side-effecting call does when one of its arguments carries a value found only in
  * untrusted content: wait for a person (`approve`), fail with a tool error the model reads
- * (`refuse`), or go ahead (`allow`).
+ * (`refuse`), or go ahead (`allow`). `approve_destinations` waits for a person only when the value
+ * says where something goes (a destination: an email address, a URL's host, an IBAN, an account
+ * or card number of 8 digits or more) and lets other values (ids, dates, amounts) go ahead.
  */
-export type UntrustedAction = 'approve' | 'refuse' | 'allow';
+export type UntrustedAction = 'approve' | 'refuse' | 'allow' | 'approve_destinations';
 
-const ACTIONS: readonly UntrustedAction[] = ['approve', 'refuse', 'allow'];
+/** What an action does with one value: an action for every value, or one for destinations and one for the rest. */
+export type ValueAction = Exclude<UntrustedAction, 'approve_destinations'>;
+
+const ACTIONS: readonly UntrustedAction[] = ['approve', 'refuse', 'allow', 'approve_destinations'];
+const ACTION_LIST = "'approve', 'refuse', 'allow' or 'approve_destinations'";
+
+/** The action on one value from untrusted content, by whether it is a destination. */
+export function actionOnValue(action: UntrustedAction, destination: boolean): ValueAction {
+  if (action !== 'approve_destinations') return action;
+  return destination ? 'approve' : 'allow';
+}
 
 /** One action for every channel, or one per channel (the others keep their default). */
 export type UntrustedPolicy = UntrustedAction | { readonly document?: UntrustedAction; readonly tool_output?: UntrustedAction };
 
 /**
- * Values from documents need a person's approval before they can direct a side effect; values
- * from the agent's own tools' output may. Set `untrusted: 'approve'` to hold both.
+ * Values from documents need a person's approval before they can direct a side effect. Values from
+ * the agent's own tools' output may, unless they are destinations: a new recipient, host or
+ * account that a tool's output brought in waits for a person too. Set `untrusted: 'approve'` to
+ * hold every value from both.
  */
-export const DEFAULT_UNTRUSTED: Readonly<Record<ToolChannel, UntrustedAction>> = { document: 'approve', tool_output: 'allow' };
+export const DEFAULT_UNTRUSTED: Readonly<Record<ToolChannel, UntrustedAction>> = { document: 'approve', tool_output: 'approve_destinations' };
 
 /** An agent's `guard`: the defenses against untrusted content. `false` turns them all off. */
 export interface GuardConfig {
@@ -69,11 +83,11 @@ export function resolveGuard(config: GuardConfig | false | undefined): ResolvedG
 export function resolveUntrusted(policy: UntrustedPolicy | undefined, what: string): Partial<Record<ToolChannel, UntrustedAction>> {
   if (policy === undefined) return {};
   if (typeof policy === 'string') {
-    if (!ACTIONS.includes(policy)) throw new Error(`${what} must be 'approve', 'refuse' or 'allow' (got ${JSON.stringify(policy)}).`);
+    if (!ACTIONS.includes(policy)) throw new Error(`${what} must be ${ACTION_LIST} (got ${JSON.stringify(policy)}).`);
     return { document: policy, tool_output: policy };
   }
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
-    throw new Error(`${what} must be 'approve', 'refuse', 'allow' or an object such as { document: 'refuse' }.`);
+    throw new Error(`${what} must be ${ACTION_LIST.replace(' or ', ', ')} or an object such as { document: 'refuse' }.`);
   }
   const resolved: Partial<Record<ToolChannel, UntrustedAction>> = {};
   for (const [key, action] of Object.entries(policy)) {
@@ -82,7 +96,7 @@ export function resolveUntrusted(policy: UntrustedPolicy | undefined, what: stri
     }
     if (action === undefined) continue;
     if (!ACTIONS.includes(action as UntrustedAction)) {
-      throw new Error(`${what}.${key} must be 'approve', 'refuse' or 'allow' (got ${JSON.stringify(action)}).`);
+      throw new Error(`${what}.${key} must be ${ACTION_LIST} (got ${JSON.stringify(action)}).`);
     }
     resolved[key as ToolChannel] = action as UntrustedAction;
   }

@@ -1,4 +1,4 @@
-import { TOOL_CHANNELS, type ToolChannel, type UntrustedAction } from './config';
+import { TOOL_CHANNELS, type ToolChannel, type ValueAction } from './config';
 import { fence, fenceId } from './fence';
 import type { InjectionPattern, ScreenFinding } from './screen';
 import { PATTERN_DESCRIPTIONS } from './screen';
@@ -12,7 +12,7 @@ import { PATTERN_DESCRIPTIONS } from './screen';
 
 /** A side-effecting call that carried values from untrusted content, and what became of it. */
 export interface TaintDecision {
-  readonly decision: Exclude<UntrustedAction, 'allow'>;
+  readonly decision: Exclude<ValueAction, 'allow'>;
   /** `to came from untrusted content (document of read_email)`. */
   readonly reason: string;
   readonly arguments: readonly {

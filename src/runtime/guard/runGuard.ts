@@ -1,7 +1,7 @@
 import type { Agent, Tool } from '../agent/define';
 import type { ApprovalPolicy } from '../approval/policy';
 import type { ModelResponse } from '../model/model';
-import type { ToolChannel, UntrustedAction } from './config';
+import { actionOnValue, type ValueAction } from './config';
 import { readAnswerGuard, toolMessageContent, type AnswerGuardRecord, type TaintDecision, type ToolResultGuard } from './record';
 import { AnswerAllowList, sanitizeAnswer } from './sanitize';
 import { screenContent } from './screen';
@@ -14,13 +14,13 @@ export type GuardedResult = ({ readonly ok: true; readonly content: string } | {
 export interface CallCheck {
   /** Argument paths whose values came only from untrusted content (for approval rules). */
   readonly untrustedArguments: readonly string[];
-  readonly action: UntrustedAction;
+  readonly action: ValueAction;
   /** Set when the call is held for a person or refused. */
   readonly decision?: TaintDecision;
 }
 
 const NOTHING_UNTRUSTED: CallCheck = { untrustedArguments: [], action: 'allow' };
-const SEVERITY: Readonly<Record<UntrustedAction, number>> = { allow: 0, approve: 1, refuse: 2 };
+const SEVERITY: Readonly<Record<ValueAction, number>> = { allow: 0, approve: 1, refuse: 2 };
 
 /** Words that mark an approval the taint rule asked for (the reason starts with argument paths). */
 export const TAINT_REASON = 'came from untrusted content (';
@@ -82,12 +82,12 @@ export class RunGuard {
     if (tainted.length === 0) return NOTHING_UNTRUSTED;
     const untrustedArguments = [...new Set(tainted.map((argument) => argument.path))];
     // A read-only call follows only its tool's own policy (set on tools that send a URL the model picks).
-    const actionFor = (channel: ToolChannel): UntrustedAction =>
-      tool.untrusted[channel] ?? (tool.effect === 'none' ? 'allow' : this.agent.guard.untrusted[channel]);
-    const held = tainted.filter((argument) => actionFor(argument.source.channel) !== 'allow');
+    const actionFor = ({ source, destination }: TaintedArgument): ValueAction =>
+      actionOnValue(tool.untrusted[source.channel] ?? (tool.effect === 'none' ? 'allow' : this.agent.guard.untrusted[source.channel]), destination);
+    const held = tainted.filter((argument) => actionFor(argument) !== 'allow');
     if (held.length === 0) return { untrustedArguments, action: 'allow' };
-    const action = held.reduce<UntrustedAction>((worst, argument) => {
-      const next = actionFor(argument.source.channel);
+    const action = held.reduce<ValueAction>((worst, argument) => {
+      const next = actionFor(argument);
       return SEVERITY[next] > SEVERITY[worst] ? next : worst;
     }, 'approve');
     const decision: TaintDecision = {

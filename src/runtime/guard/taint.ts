@@ -34,6 +34,11 @@ export interface TaintedArgument {
   readonly path: string;
   /** The value, or the part of it (a host, an address) that was found. */
   readonly value: string;
+  /**
+   * Whether it says where something goes: an email address, a URL's host, an IBAN, or an account
+   * or card number (8 digits or more). Ids, names, dates and amounts are not.
+   */
+  readonly destination: boolean;
   /** The first untrusted content it appears in. */
   readonly source: { readonly seq: number; readonly tool: string; readonly channel: ToolChannel };
 }
@@ -47,6 +52,8 @@ const NUMBER = /\d[\d,]*(?:\.\d+)?/g;
 const SPELLED_ADDRESS = /([\p{L}\p{N}._%+-]+)\s*(?:\[at\]|\(at\)|\{at\}|\sat\s)\s*([\p{L}\p{N}-]+)\s*(?:\[dot\]|\(dot\)|\{dot\}|\sdot\s)\s*([\p{L}]{2,})/giu;
 const MAX_ATOMIC = 120;
 const SHORT = 6;
+/** Digits in a run that make it an account, card or phone number rather than an id. */
+const ACCOUNT_DIGITS = 8;
 
 /** Text compared case-insensitively, without invisible characters, `[.]`-style defanging or spelled-out addresses. */
 function normalize(text: string): string {
@@ -133,14 +140,18 @@ export class TaintIndex {
     if (typeof value === 'number') {
       if (!Number.isFinite(value) || (Number.isInteger(value) && Math.abs(value) < 10) || this.trusted.hasNumber(value)) return undefined;
       const source = this.sources.find((candidate) => candidate.text.hasNumber(value))?.source;
-      return source ? { value: String(value), source: sourceOf(source) } : undefined;
+      return source ? { value: String(value), destination: false, source: sourceOf(source) } : undefined;
     }
+    let found: Omit<TaintedArgument, 'path'> | undefined;
     for (const candidate of candidates(value)) {
-      if (this.trusted.has(candidate)) continue;
-      const source = this.sources.find((entry) => entry.text.has(candidate))?.source;
-      if (source) return { value: candidate, source: sourceOf(source) };
+      if (this.trusted.has(candidate.value)) continue;
+      const source = this.sources.find((entry) => entry.text.has(candidate.value))?.source;
+      if (!source) continue;
+      // A destination inside the value tells more than the value as a whole: report it first.
+      if (candidate.destination) return { ...candidate, source: sourceOf(source) };
+      found ??= { ...candidate, source: sourceOf(source) };
     }
-    return undefined;
+    return found;
   }
 }
 
@@ -149,25 +160,25 @@ function sourceOf(source: UntrustedSource): TaintedArgument['source'] {
 }
 
 /** What of a string argument is compared: the whole of a short one, and the addresses inside any. */
-function candidates(raw: string): string[] {
+function candidates(raw: string): { readonly value: string; readonly destination: boolean }[] {
   const value = normalize(raw).trim();
-  const found: string[] = [];
-  const add = (candidate: string) => {
+  const found = new Map<string, boolean>();
+  const add = (candidate: string, destination: boolean) => {
     const trimmed = candidate.trim();
-    if (compact(trimmed).length >= 3 && /[\p{L}\p{N}]/u.test(trimmed) && !found.includes(trimmed)) found.push(trimmed);
+    if (compact(trimmed).length >= 3 && /[\p{L}\p{N}]/u.test(trimmed)) found.set(trimmed, destination || (found.get(trimmed) ?? false));
   };
-  if (value.length <= MAX_ATOMIC && isIdentifier(value)) add(value);
+  if (value.length <= MAX_ATOMIC && isIdentifier(value)) add(value, false);
   for (const match of value.matchAll(URL_PATTERN)) {
     try {
-      add(new URL(match[0]).host);
+      add(new URL(match[0]).host, true);
     } catch {
-      add(match[0]);
+      add(match[0], true);
     }
   }
-  for (const match of value.matchAll(EMAIL)) add(match[0]);
-  for (const match of value.matchAll(IBAN)) add(match[0]);
-  for (const match of value.matchAll(DIGIT_RUN)) add(match[0]);
-  return found;
+  for (const match of value.matchAll(EMAIL)) add(match[0], true);
+  for (const match of value.matchAll(IBAN)) add(match[0], true);
+  for (const match of value.matchAll(DIGIT_RUN)) add(match[0], (match[0].match(/\d/g)?.length ?? 0) >= ACCOUNT_DIGITS);
+  return [...found].map(([candidate, destination]) => ({ value: candidate, destination }));
 }
 
 /**
