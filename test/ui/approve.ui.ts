@@ -19,7 +19,7 @@ export const approveFromNotification: UiTest = {
     await keelTab.waitFor({ timeout: LONG });
     // The Runs view lists the earlier runs once the extension is up; its commands are ready then.
     const sidebar = page.locator('.part.sidebar');
-    if (!(await sidebar.locator('.composite.title').filter({ hasText: 'Runs' }).isVisible())) await keelTab.click();
+    if (!(await sidebar.locator('.pane-header').filter({ hasText: 'Runs' }).isVisible())) await keelTab.click();
     await sidebar.locator('.monaco-list-row[aria-label^="travel "]').first().waitFor({ timeout: LONG });
 
     const quickInput = page.locator('.quick-input-widget');

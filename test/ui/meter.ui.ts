@@ -36,7 +36,7 @@ export const meterDuringRun: UiTest = {
       const keelTab = page.locator('.part.activitybar').getByRole('tab', { name: /^Keel/ });
       await keelTab.waitFor({ timeout: LONG });
       const sidebar = page.locator('.part.sidebar');
-      if (!(await sidebar.locator('.composite.title').filter({ hasText: 'Runs' }).isVisible())) await keelTab.click();
+      if (!(await sidebar.locator('.pane-header').filter({ hasText: 'Runs' }).isVisible())) await keelTab.click();
       await sidebar.locator('.monaco-list-row[aria-label^="spender "]').first().waitFor({ timeout: LONG });
 
       const quickInput = page.locator('.quick-input-widget');

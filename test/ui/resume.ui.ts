@@ -26,7 +26,7 @@ export const resumeOffer: UiTest = {
 
       // The Runs view shows the run as interrupted, with a Resume Run button on its row.
       const sidebar = page.locator('.part.sidebar');
-      if (!(await sidebar.locator('.composite.title').filter({ hasText: 'Runs' }).isVisible())) {
+      if (!(await sidebar.locator('.pane-header').filter({ hasText: 'Runs' }).isVisible())) {
         await page.locator('.part.activitybar').getByRole('tab', { name: /^Keel/ }).click();
       }
       const row = sidebar.locator('.monaco-list-row[aria-label^="resumable "]').first();

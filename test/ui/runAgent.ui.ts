@@ -6,6 +6,7 @@ import { EXAMPLE_INPUT, EXAMPLE_RESULT, type TestWorkspace } from '../vscode/tes
 import { approveFromNotification } from './approve.ui';
 import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
+import { goldenInTestingView } from './testing.ui';
 import { timelineInBrowser, traceFromNotification } from './timeline.ui';
 
 /** What a UI test gets from its runner (test/vscode/runUi.ts). */
@@ -63,7 +64,7 @@ const runAgentFromPalette: UiTest = {
 
     await keelTab.click();
     const sidebar = page.locator('.part.sidebar');
-    await sidebar.locator('.composite.title').filter({ hasText: 'Runs' }).waitFor({ timeout: LONG });
+    await sidebar.locator('.pane-header').filter({ hasText: 'Runs' }).waitFor({ timeout: LONG });
     // A run's row reads "<agent> <description>", e.g. "travel completed · 5 steps · 12 ms".
     const runRow = sidebar.locator('.monaco-list-row[aria-label^="travel "]').first();
     await runRow.waitFor({ timeout: LONG });
@@ -99,7 +100,7 @@ const installedRuntime: UiTest = {
 };
 
 /** In this order: the last one reloads the window. */
-export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, timelineInBrowser, traceFromNotification, approveFromNotification, meterDuringRun, resumeOffer];
+export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, timelineInBrowser, traceFromNotification, approveFromNotification, meterDuringRun, goldenInTestingView, resumeOffer];
 
 interface ProcessInfo {
   readonly pid: number;
