@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { canonicalJson } from '../../src/runtime/agent/journal';
+import { ConversationHash, canonicalJson, sha256 } from '../../src/runtime/agent/journal';
 
 /** canonicalJson as it was first written: every journal's hashes were computed with it. */
 function reference(value: unknown): string {
@@ -61,5 +61,23 @@ describe('canonicalJson', () => {
     const message = { role: 'assistant', toolCalls: [{ name: 'pay', id: 'call_1', arguments: '{"b":1,"a":2}' }], content: null };
     assert.equal(canonicalJson(message), '{"content":null,"role":"assistant","toolCalls":[{"arguments":"{\\"b\\":1,\\"a\\":2}","id":"call_1","name":"pay"}]}');
     assert.equal(canonicalJson({ b: { d: 1, c: [{ f: 1, e: 2 }] }, a: undefined }), '{"b":{"c":[{"e":2,"f":1}],"d":1}}');
+  });
+
+  it('chains the conversation hash as recorded journals expect: SHA-256 of the previous hash and each message', () => {
+    const tools = [{ name: 'pay', description: 'Pays.', parameters: { type: 'object' } }];
+    const messages = [
+      { role: 'system', content: 'Pay. 😀' },
+      { role: 'user', content: 'go' },
+      { role: 'assistant', content: null, toolCalls: [{ id: 'call_1', name: 'pay', arguments: '{}' }] },
+      { role: 'tool', toolCallId: 'call_1', name: 'pay', content: 'paid', isError: false },
+    ] as const;
+    const hash = new ConversationHash(tools);
+    let expected = sha256(reference(tools));
+    assert.equal(hash.value, expected);
+    for (const message of messages) {
+      hash.append(message);
+      expected = sha256(expected + reference(message));
+      assert.equal(hash.value, expected);
+    }
   });
 });
