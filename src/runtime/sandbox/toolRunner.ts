@@ -1,5 +1,5 @@
 import type { Tool, ToolContext } from '../agent/define';
-import { describeError } from '../errors';
+import { KeelError, describeError } from '../errors';
 import { DEFAULT_SANDBOX_GRANT } from './grant';
 import { ToolSandboxError } from './sandboxError';
 import type { ToolSandbox } from './toolSandbox';
@@ -38,6 +38,20 @@ export class ToolRunner {
       sandbox.run({ tool, grant, args, ctx }),
     );
   }
+}
+
+/**
+ * The sandbox default from `KEEL_SANDBOX` (`marked` or `all`): how the CLI and the runtime process
+ * learn it (the extension sets it from `keel.sandbox.default`). Throws a KeelError saying what is
+ * wrong when it holds anything else.
+ */
+export function sandboxOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SandboxOptions {
+  const value = env['KEEL_SANDBOX']?.trim();
+  if (value === undefined || value === '') return {};
+  if (value !== 'marked' && value !== 'all') {
+    throw new KeelError(`KEEL_SANDBOX must be "marked" (only tools marked sandbox run in it) or "all" (got ${JSON.stringify(value)}).`);
+  }
+  return { default: value };
 }
 
 let shared: Promise<ToolSandbox> | undefined;
