@@ -16,6 +16,8 @@ const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./toolSandbox.js').then((module) => module.benchmark),
   () => import('./timelineRender.js').then((module) => module.benchmark),
   () => import('./reservations.js').then((module) => module.benchmark),
+  () => import('./replay.js').then((module) => module.benchmark),
+  () => import('./engines.js').then((module) => module.benchmark),
 ];
 
 async function main(): Promise<void> {

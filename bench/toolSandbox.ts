@@ -7,6 +7,7 @@
 import vm from 'node:vm';
 import { z } from 'zod';
 import { defineTool, type ToolContext } from '../src/runtime/agent/define';
+import { detachedMemory } from '../src/runtime/memory/runMemory';
 import { IsolatedVmSandbox } from '../src/runtime/sandbox/isolatedVmSandbox';
 import { type Benchmark, formatNumber, micros, now, table } from './harness';
 
@@ -46,6 +47,7 @@ function context(): ToolContext {
     signal: new AbortController().signal,
     log: () => undefined,
     subAgent: () => Promise.reject(new Error('not in a benchmark')),
+    ...detachedMemory(),
   };
 }
 

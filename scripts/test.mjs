@@ -1,5 +1,5 @@
 // Runs every check a change must pass, in order, and ends with one line: `N passed, N failed`.
-// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit fault integration ui; default all)
+// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit golden conformance fault integration ui; default all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,15 @@ const stages = [
   { name: 'build', command: 'node scripts/build.mjs && tsc -p tsconfig.types.json && tsc -p . && tsc -p tsconfig.webview.json', essential: true },
   { name: 'lint', command: 'eslint .' },
   { name: 'unit', command: 'mocha --reporter out/test/support/countingReporter.js', counted: true },
+  // The example agents' golden cases, replayed from their cassettes; each case counts in the summary.
+  { name: 'golden', command: "node --no-node-snapshot bin/keel.js test 'examples/**/*.golden.yaml'", counted: true },
+  // The engine conformance suite: the same scenarios on the local engine (SQLite, PGlite, a real
+  // PostgreSQL) and on Restate (a real restate-server from npm), each scenario counting once per engine.
+  {
+    name: 'conformance',
+    command: "mocha --no-config --node-option no-node-snapshot --spec 'out/test/conformance/**/*.test.js' --timeout 120000 --reporter out/test/support/countingReporter.js",
+    counted: true,
+  },
   {
     name: 'fault',
     command: "mocha --no-config --spec 'out/test/fault/**/*.test.js' --timeout 900000 --reporter out/test/support/countingReporter.js",

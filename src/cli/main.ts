@@ -1,14 +1,17 @@
 import { KeelError, describeError } from '../runtime/errors';
 import { KEEL_VERSION } from '../version';
 import { approvalCommands } from './commands/approvalCommands';
+import { goldenCommands } from './commands/goldenCommands';
 import { inspectCommands } from './commands/inspectCommands';
+import { memoryCommands } from './commands/memoryCommands';
 import { runCommands } from './commands/runCommands';
+import { serveCommands } from './commands/serveCommands';
 import { traceCommands } from './commands/traceCommands';
 import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...serveCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 
@@ -19,17 +22,24 @@ ${Object.values(COMMANDS)
   .join('\n')}
 
 Options:
-  --db <path>       the run database (default: .keel/keel.db in the workspace)
+  --db <path|url>   the run database: an SQLite file (default: .keel/keel.db in the workspace,
+                    or KEEL_DB), or a postgres:// or postgresql:// connection string
   --model <spec>    run with another model, e.g. openai:gpt-4o-mini (any OpenAI-compatible
                     endpoint: set OPENAI_BASE_URL and OPENAI_API_KEY)
   --json            print JSON instead of text
+  --restate-url <url>, --restate-admin <url>
+                    Restate's ingress and admin API, for runs on Restate (default: KEEL_RESTATE_URL
+                    or http://127.0.0.1:8080, KEEL_RESTATE_ADMIN_URL or http://127.0.0.1:9070)
+
+Environment: KEEL_PRICES and KEEL_DAILY_USD (prices, a daily money pool), KEEL_SANDBOX (marked or
+all: which tools run in the isolated-vm sandbox), KEEL_ENGINE (local or restate).
 
 A run whose process dies is interrupted; \`keel resume\` goes on from its last checkpoint. An unsafe
 tool call that was in flight then needs a decision (\`keel resolve\`): Keel never repeats it blindly.
 A call that an approval rule stops waits for \`keel approve\` or \`keel reject\`.
 
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
-3 waiting for a decision, 130 interrupted with Ctrl-C.`;
+3 waiting for a decision, 4 stopped at a budget limit, 130 interrupted with Ctrl-C.`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

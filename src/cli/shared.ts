@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { KeelError, describeError } from '../runtime/errors';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
-import { openSqliteStore } from '../runtime/store/sqliteStore';
+import { openStore } from '../runtime/store/openStore';
 import { databasePathFor, findWorkspaceRoot } from '../runtime/workspace';
 import { styleFor } from './style';
 
@@ -19,7 +19,7 @@ export interface Command {
 export const out = process.stdout;
 export const style = styleFor(out);
 
-/** Parses a command's arguments; every command also takes `--db <path>`. */
+/** Parses a command's arguments; every command also takes `--db <path or postgres:// URL>`. */
 export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[], options: T) {
   try {
     return parseArgs({ args: [...args], options: { db: { type: 'string' as const }, ...options }, allowPositionals: true, strict: true });
@@ -28,12 +28,9 @@ export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[],
   }
 }
 
-function openStore(db: string | undefined): CheckpointStore {
-  return openSqliteStore(db ?? process.env['KEEL_DB'] ?? databasePathFor(findWorkspaceRoot(process.cwd())));
-}
-
+/** The store `--db` names, else `KEEL_DB`, else the workspace's SQLite file. */
 export async function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
-  const store = openStore(db);
+  const store = await openStore(db ?? process.env['KEEL_DB'] ?? databasePathFor(findWorkspaceRoot(process.cwd())));
   try {
     return await use(store);
   } finally {

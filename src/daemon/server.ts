@@ -7,18 +7,27 @@ import { isOwnerAlive } from '../runtime/agent/owner';
 import { Runtime, currentUser, type RunHandle } from '../runtime/agent/runtime';
 import { applyDeadlines, decide } from '../runtime/approval/decide';
 import { costOptions, type CostSettings } from '../runtime/budget/config';
+import { sandboxOptionsFromEnv } from '../runtime/sandbox/toolRunner';
 import { forecast } from '../runtime/budget/forecast';
 import { CircuitBreakers } from '../runtime/effects/circuitBreaker';
 import { KeelError, describeError } from '../runtime/errors';
 import type { ApprovalRecord, CheckpointStore } from '../runtime/store/checkpointStore';
-import { openSqliteStore } from '../runtime/store/sqliteStore';
+import { openStore } from '../runtime/store/openStore';
+import { normalizeStoreLocation } from '../runtime/store/storeLocation';
 import { agentFacts } from '../runtime/trace/agentFacts';
 import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
 import { exportRunTrace, runTrace, traceOptions, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
+import { forkRun } from '../runtime/replay/fork';
+import { rootRunOf } from '../runtime/engine/engine';
+import { RestateEngine } from '../runtime/engine/restateEngine';
+import { isRestateOwned } from '../runtime/engine/restate/naming';
+import { ingressUrlFrom } from '../runtime/engine/restate/restateHttp';
 import { databasePathFor } from '../runtime/workspace';
 import { KEEL_VERSION } from '../version';
 import { DeadlineTimer } from './deadlineTimer';
+import { GoldenService } from './goldenService';
 import { decisionRequestFrom } from './decisionRequest';
+import { memoryHandlers } from './memoryHandlers';
 import { spendReport } from './spend';
 
 type ExtensionRequests = Record<never, never>;
@@ -34,6 +43,8 @@ export function serve(): void {
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
 
   let store: CheckpointStore | undefined;
+  /** Where the store is, as it was asked for: a file path or a connection string (with its password). */
+  let storeTarget: string | undefined;
   let runtime: Runtime | undefined;
   const active = new Map<string, RunHandle>();
   /** When this process began executing each run it executes now: the start of its active time here. */
@@ -49,7 +60,7 @@ export function serve(): void {
     const now = Date.now();
     const key = `${JSON.stringify(cost)} ${new Date(now).toISOString().slice(0, 10)}`;
     if (!runtime || key !== runtimeKey) {
-      runtime = new Runtime({ store: s, breakers, ...costOptions(cost, now) });
+      runtime = new Runtime({ store: s, breakers, ...costOptions(cost, now), sandbox: sandboxOptionsFromEnv() });
       runtimeKey = key;
     }
     return runtime;
@@ -130,7 +141,8 @@ export function serve(): void {
   const continueAfter = async (approval: ApprovalRecord): Promise<boolean> => {
     const { store: s } = ready();
     const run = await s.getRun(approval.runId);
-    if (run?.state !== 'waiting_approval') return false;
+    // A run on Restate goes on there: its decisions reach it through Restate, its deadlines by its own timer.
+    if (run?.state !== 'waiting_approval' || isRestateOwned(run)) return false;
     if ((await s.listApprovals({ runId: run.id, status: 'pending' })).length > 0) return false;
     await resumeHere(run.id);
     return true;
@@ -159,11 +171,22 @@ export function serve(): void {
     process.stderr.write(`could not apply approval deadlines: ${describeError(error)}\n`),
   );
 
+  const golden = new GoldenService((method, params) => peer.notify(method, params), () => cost);
+  /** The store that holds a run: the workspace's, or a golden test store. */
+  const storeOf = async (runId: string): Promise<CheckpointStore> => {
+    const { store: s } = ready();
+    return (await s.getRun(runId)) ? s : ((await golden.storeHolding(runId)) ?? s);
+  };
+
   const handlers: RequestHandlers<DaemonRequests> = {
+    ...memoryHandlers(() => ready().store),
     initialize: async (params) => {
-      const databasePath = resolve(params.databasePath ?? databasePathFor(params.workspaceRoot));
-      if (store && store.location !== databasePath) throw new KeelError('The runtime process is already serving another database.');
-      store ??= openSqliteStore(databasePath);
+      const target = normalizeStoreLocation(params.databasePath ?? databasePathFor(params.workspaceRoot));
+      if (store && storeTarget !== target) throw new KeelError('The runtime process is already serving another database.');
+      if (!store) {
+        store = await openStore(target);
+        storeTarget = target;
+      }
       traceInput = params.trace ?? {};
       cost = params.cost ?? {};
       await store.markInterrupted(isOwnerAlive, Date.now());
@@ -171,7 +194,7 @@ export function serve(): void {
       const result: InitializeResult = {
         version: KEEL_VERSION,
         nodeVersion: process.version,
-        databasePath,
+        databasePath: store.location,
         runtimePath: __filename,
         interrupted: await store.listRuns({ states: ['interrupted'] }),
       };
@@ -185,11 +208,20 @@ export function serve(): void {
           input: params.input,
           agentFile: file,
           ...(params.model ? { model: params.model } : {}),
+          ...(params.threadId ? { threadId: params.threadId } : {}),
+          ...(params.taskId ? { taskId: params.taskId } : {}),
           onEvent,
         }),
       );
     },
     resumeRun: ({ runId }) => resumeHere(runId),
+    forkRun: async (params) => {
+      const { store: s } = ready();
+      const run = await s.getRun(params.runId);
+      if (!run?.agentFile) throw new KeelError(`Run ${params.runId} was not started from an agent file, so it cannot be forked.`);
+      const fork = await forkRun(s, params, (await loadAgentFile(run.agentFile)).agent);
+      return resumeHere(fork.id);
+    },
     cancelRun: ({ runId }) => {
       const handle = active.get(runId);
       handle?.cancel();
@@ -202,14 +234,14 @@ export function serve(): void {
       return s.listRuns(limit === undefined ? {} : { limit });
     },
     getRun: async ({ runId }) => {
-      const { store: s } = ready();
+      const s = await storeOf(runId);
       await s.markInterrupted(isOwnerAlive, Date.now());
       const run = await s.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
       return { run, steps: await s.getSteps(runId) };
     },
     getTrace: async ({ runId }) => {
-      const { store: s } = ready();
+      const s = await storeOf(runId);
       await s.markInterrupted(isOwnerAlive, Date.now());
       const run = await s.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
@@ -232,6 +264,13 @@ export function serve(): void {
       const decision = decisionRequestFrom(request);
       // As the CLI does: a decision that comes after the deadline finds the approval settled.
       await deadlines.runNow();
+      const asked = await s.getApproval(approvalId);
+      const onRestate = asked ? await rootRunOf(s, asked.runId).then(isRestateOwned, () => false) : false;
+      if (onRestate) {
+        // Recorded, then passed to the run's workflow through the Restate ingress (KEEL_RESTATE_URL).
+        const approval = await new RestateEngine(s, { ingressUrl: ingressUrlFrom() }).decide(approvalId, decision, { by: currentUser(), via: 'vscode', at: Date.now() });
+        return { approval, resumed: true };
+      }
       const approval = await decide(s, approvalId, decision, { by: currentUser(), via: 'vscode', at: Date.now() });
       try {
         return { approval, resumed: await continueAfter(approval) };
@@ -257,10 +296,12 @@ export function serve(): void {
       cost = params.cost;
       return Promise.resolve(null);
     },
+    ...golden.handlers,
     shutdown: async () => {
       deadlines.dispose();
       for (const handle of active.values()) handle.cancel();
       await Promise.allSettled([...active.values()].map((handle) => handle.done));
+      await golden.close();
       await store?.close();
       setImmediate(() => process.exit(0));
       return null;

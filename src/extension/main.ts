@@ -1,13 +1,16 @@
-import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
+import { isPostgresUrl } from '../runtime/store/storeLocation';
 import { AgentCodeLensProvider } from './agentCodeLens';
 import { BudgetMeter } from './budgetMeter';
 import type { FollowRunDeps } from './followRun';
+import { registerGoldenTests } from './goldenTests';
 import { PendingApprovals } from './pendingApprovals';
 import { pickRecentRun } from './pickRun';
 import { offerToResumeInterrupted, resumeRun } from './resumeRun';
 import { registerApprovals } from './registerApprovals';
+import { registerDebugger } from './registerDebugger';
 import { costSettings, registerBudget } from './registerBudget';
+import { registerMemory } from './registerMemory';
 import { RunPanels } from './runPanel';
 import { runAgent } from './runAgent';
 import { RuntimeClient } from './runtimeClient';
@@ -19,17 +22,21 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Keel', { log: true });
   const settings = () => vscode.workspace.getConfiguration('keel');
   const workspaceRoot = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const nodePath = () => settings().get<string>('nodePath')?.trim() || 'node';
   const client = new RuntimeClient({
     extensionPath: context.extensionPath,
     workspaceRoot,
     log,
-    nodePath: () => settings().get<string>('nodePath')?.trim() || 'node',
+    nodePath,
     databasePath: () => {
       const configured = settings().get<string>('databasePath')?.trim();
+      // A PostgreSQL connection string goes to the runtime process as it is.
+      if (configured && isPostgresUrl(configured)) return configured;
       if (!configured || !workspaceRoot) return undefined;
       return vscode.Uri.joinPath(vscode.Uri.file(workspaceRoot), configured).fsPath;
     },
     cost: () => costSettings(workspaceRoot),
+    sandboxDefault: () => settings().get<string>('sandbox.default'),
   });
   const approvals = new PendingApprovals(client, log);
   const tree = new RunsTree(client, approvals);
@@ -45,6 +52,15 @@ export function activate(context: vscode.ExtensionContext): void {
   const meter = new BudgetMeter(context.extensionUri, client);
   context.subscriptions.push(meter);
   registerBudget(context, { client, log, meter, runIdOf }, workspaceRoot);
+  registerMemory(context, { ...follow, runIdOf });
+  registerGoldenTests(context, { client, log, settings, workspaceRoot });
+  registerDebugger(context, {
+    ...follow,
+    runIdOf,
+    nodePath,
+    workspaceRoot,
+    extensionPath: context.extensionPath,
+  });
   context.subscriptions.push(
     vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) =>
       runAgent({ ...follow, memory: context.workspaceState }, file, input),
@@ -91,8 +107,7 @@ function registerResume(context: vscode.ExtensionContext, follow: FollowRunDeps,
     }),
   );
   // Runs interrupted while no window was open are offered as soon as the workspace opens.
-  const database = client.databasePath();
-  if (database && existsSync(database)) void client.info().catch(() => undefined);
+  if (client.hasDatabase()) void client.info().catch(() => undefined);
 }
 
 function runIdOf(target: string | RunsTreeNode): string {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { ApprovalRecord } from '../runtime/store/checkpointStore';
 import { act, refuse, type ActionInput, type ActionOutcome, type ApprovalActionDeps } from './approvalActions';
@@ -89,6 +88,5 @@ export function registerApprovals(context: vscode.ExtensionContext, follow: Foll
   );
 
   // After a window reload, the approvals still pending are announced again.
-  const database = follow.client.databasePath();
-  if (database && existsSync(database)) void approvals.refresh();
+  if (follow.client.hasDatabase()) void approvals.refresh();
 }

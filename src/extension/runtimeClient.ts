@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import {
   EXIT_UNSUPPORTED_NODE,
@@ -10,6 +11,7 @@ import { RpcPeer } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
 import type { CostSettings } from '../runtime/budget/config';
 import type { RunRecord } from '../runtime/store/checkpointStore';
+import { isPostgresUrl } from '../runtime/store/storeLocation';
 import { databasePathFor } from '../runtime/workspace';
 import { locateRuntime } from './runtimeLocator';
 import { isStopped } from './runStatus';
@@ -30,6 +32,8 @@ export interface RuntimeClientOptions {
   readonly databasePath: () => string | undefined;
   /** Prices and the daily allowance from the settings, passed to each runtime process as it starts. */
   readonly cost?: () => CostSettings;
+  /** `keel.sandbox.default` (`marked` or `all`), given to each runtime process as it starts. */
+  readonly sandboxDefault?: () => string | undefined;
 }
 
 /**
@@ -41,6 +45,9 @@ export class RuntimeClient implements vscode.Disposable {
   private readonly runEvents = new vscode.EventEmitter<RunEvent>();
   private readonly started = new vscode.EventEmitter<InitializeResult>();
   private readonly lostConnection = new vscode.EventEmitter<void>();
+  private readonly goldenEvents = new vscode.EventEmitter<DaemonNotifications['goldenEvent']>();
+  /** Progress of golden runs: cases started and finished, by the token their run was started with. */
+  readonly onGoldenEvent = this.goldenEvents.event;
   /** Every event of every run the runtime process reports. */
   readonly onRunEvent = this.runEvents.event;
   /** A runtime process started and answered `initialize`, naming the interrupted runs it found. */
@@ -90,10 +97,19 @@ export class RuntimeClient implements vscode.Disposable {
     });
   }
 
-  /** The database the runtime process opens for this workspace. */
+  /** The database the runtime process opens for this workspace: a file path, or a PostgreSQL connection string. */
   databasePath(): string | undefined {
     const { workspaceRoot } = this.options;
     return this.options.databasePath() ?? (workspaceRoot === undefined ? undefined : databasePathFor(workspaceRoot));
+  }
+
+  /**
+   * Whether there may be runs to show already: a PostgreSQL database, or a database file that
+   * exists (a workspace that never ran an agent starts no runtime process just to find none).
+   */
+  hasDatabase(): boolean {
+    const database = this.databasePath();
+    return database !== undefined && (isPostgresUrl(database) || existsSync(database));
   }
 
   /** Whether a runtime process is running (or starting) now. */
@@ -117,6 +133,7 @@ export class RuntimeClient implements vscode.Disposable {
     this.runEvents.dispose();
     this.started.dispose();
     this.lostConnection.dispose();
+    this.goldenEvents.dispose();
   }
 
   private connect(): Connection {
@@ -129,11 +146,12 @@ export class RuntimeClient implements vscode.Disposable {
     const child = spawn(nodePath, ['--no-node-snapshot', location.script], {
       cwd: workspaceRoot ?? extensionPath,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined, KEEL_SANDBOX: this.options.sandboxDefault?.() ?? process.env['KEEL_SANDBOX'] },
     });
     const peer: Peer = new RpcPeer((line) => child.stdin.write(line), {});
     peer.onNotification((method, params) => {
       if (method === 'runEvent') this.runEvents.fire(params as RunEvent);
+      else if (method === 'goldenEvent') this.goldenEvents.fire(params as DaemonNotifications['goldenEvent']);
     });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => peer.receive(chunk));

@@ -10,15 +10,16 @@ export interface RuntimeLocation {
 
 /**
  * Prefers the keel-agents the workspace installed (so agents run on the version they were written
- * for, as the ESLint and Vitest extensions do), else the copy inside the extension.
+ * for, as the ESLint and Vitest extensions do), else the copy inside the extension. `entry` is the
+ * script: the runtime process, or the replay debugger's adapter.
  */
-export function locateRuntime(workspaceRoot: string | undefined, extensionPath: string): RuntimeLocation {
+export function locateRuntime(workspaceRoot: string | undefined, extensionPath: string, entry: 'daemon.js' | 'debugAdapter.js' = 'daemon.js'): RuntimeLocation {
   if (workspaceRoot) {
     const packageDir = join(workspaceRoot, 'node_modules', 'keel-agents');
-    const script = join(packageDir, 'dist', 'daemon.js');
+    const script = join(packageDir, 'dist', entry);
     if (existsSync(script) && isKeelPackage(join(packageDir, 'package.json'))) return { script, source: 'workspace' };
   }
-  return { script: join(extensionPath, 'dist', 'daemon.js'), source: 'bundled' };
+  return { script: join(extensionPath, 'dist', entry), source: 'bundled' };
 }
 
 function isKeelPackage(manifest: string): boolean {

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } from '../protocol/webview';
-import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
+import { runIdOfEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
 import { TraceFeed } from './traceFeed';
 

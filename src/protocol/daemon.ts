@@ -3,15 +3,22 @@ import type { DecisionRequest } from '../runtime/approval/decide';
 import type { CostSettings } from '../runtime/budget/config';
 import type { Forecast } from '../runtime/budget/forecast';
 import type { ApprovalRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
+import type { CaseTag, TextRange } from '../runtime/golden/goldenFile';
+import type { GoldenEvent, GoldenFileReport } from '../runtime/golden/runGolden';
+import type { ForkRequest } from '../runtime/replay/fork';
 import type { TraceSpan } from '../runtime/trace/span';
 import type { TraceSettingsInput } from '../runtime/trace/traceSettings';
+import type { MemoryRequests } from './memory';
 import type { SpendReport } from './spend';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
 
 export interface InitializeParams {
   readonly workspaceRoot: string;
-  /** Absolute path of the run database; defaults to `.keel/keel.db` under the workspace root. */
+  /**
+   * Absolute path of the run database, or a `postgres://` connection string; defaults to
+   * `.keel/keel.db` under the workspace root.
+   */
   readonly databasePath?: string;
   /**
    * Content capture, redaction patterns and the OTLP endpoint for traces; the runtime process's
@@ -25,6 +32,7 @@ export interface InitializeParams {
 export interface InitializeResult {
   readonly version: string;
   readonly nodeVersion: string;
+  /** Where the runs are: the database file, or the connection string without its password. */
   readonly databasePath: string;
   /** The runtime script actually running: the workspace's keel-agents or the extension's own. */
   readonly runtimePath: string;
@@ -37,6 +45,10 @@ export interface StartRunParams {
   readonly input: string;
   /** A model spec overriding the agent's, such as `openai:gpt-4o-mini`. */
   readonly model?: string;
+  /** The thread the run continues (created if new). */
+  readonly threadId?: string;
+  /** The task the run works on: it starts from the task's progress notes. */
+  readonly taskId?: string;
 }
 
 export interface ListApprovalsParams {
@@ -57,12 +69,44 @@ export interface DecideResult {
   readonly resumed: boolean;
 }
 
+/** A golden case as the Test Explorer shows it. */
+export interface GoldenCaseInfo {
+  readonly name: string;
+  readonly tags: readonly CaseTag[];
+  readonly input: string;
+  readonly range: TextRange;
+}
+
+export interface GoldenFileCases {
+  readonly file: string;
+  readonly agentFile: string | null;
+  readonly cases: readonly GoldenCaseInfo[];
+  /** Why the file cannot be used, and where (1-based line and column), when it cannot. */
+  readonly error: { readonly message: string; readonly line: number | null; readonly column: number | null } | null;
+}
+
+export interface RunGoldenParams {
+  /** Chosen by the caller; names this run in `goldenEvent` notifications and `cancelGolden`. */
+  readonly token: string;
+  readonly file: string;
+  /** Names of the cases to run; all when absent. */
+  readonly cases?: readonly string[];
+  readonly mode: 'replay' | 'live';
+  /** Where the case runs are kept: a database file, or `:memory:` (the default) to keep them only while this process lives. */
+  readonly databasePath?: string;
+}
+
 /** Requests the runtime process answers. */
-export interface DaemonRequests {
+export interface DaemonRequests extends MemoryRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
   startRun: { params: StartRunParams; result: { runId: string } };
   /** Continues an interrupted or paused run from its last checkpoint, in this process. */
   resumeRun: { params: { runId: string }; result: { runId: string } };
+  /**
+   * A new run forked from a run's step, with that step's result as the edited fork document says
+   * (see runtime/replay/fork.ts); it goes on here, live, from there.
+   */
+  forkRun: { params: ForkRequest; result: { runId: string } };
   cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
   listRuns: { params: { limit?: number }; result: RunRecord[] };
   getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };
@@ -83,12 +127,23 @@ export interface DaemonRequests {
   forecast: { params: { agent?: string; agentFile?: string }; result: { agent: string | null; forecast: Forecast | null } };
   /** New cost settings (the editor's changed): runs started from now on use them. */
   configure: { params: { cost: CostSettings }; result: null };
+  /** The cases of a golden file, each with its place in the file, or why the file cannot be used. */
+  listGoldenCases: { params: { file: string }; result: GoldenFileCases };
+  /**
+   * Runs cases of a golden file (all, or those named), replayed from its cassette or live;
+   * `goldenEvent` notifications with the same token report each case as it starts and ends.
+   */
+  runGolden: { params: RunGoldenParams; result: GoldenFileReport };
+  /** Stops a golden run started with this token after the case under way. */
+  cancelGolden: { params: { token: string }; result: { cancelled: boolean } };
   shutdown: { params: Record<string, never>; result: null };
 }
 
 /** Notifications the runtime process sends. */
 export interface DaemonNotifications {
   runEvent: RunEvent;
+  /** Progress of a golden run: its token, and a case started or finished. */
+  goldenEvent: { readonly token: string; readonly event: GoldenEvent };
 }
 
 /** The runtime process exits with this code when its Node is too old; stderr says which. */

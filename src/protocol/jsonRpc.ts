@@ -47,6 +47,9 @@ export const RPC_INTERNAL_ERROR = -32603;
 export const RPC_METHOD_NOT_FOUND = -32601;
 export const RPC_CONNECTION_CLOSED = -32099;
 
+/** A notification as a `[method, params]` pair: a union over the methods, so a method check narrows its params. */
+export type Notification<N extends object> = { [M in keyof N]: [method: M, params: N[M]] }[keyof N];
+
 export type RequestHandlers<In extends RequestMap<In>> = {
   [M in keyof In]: (params: In[M]['params']) => Promise<In[M]['result']>;
 };
@@ -61,7 +64,7 @@ export class RpcPeer<
   private nextId = 1;
   private closed = false;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  private readonly noteListeners = new Set<<M extends keyof InNotes>(method: M, params: InNotes[M]) => void>();
+  private readonly noteListeners = new Set<(...note: Notification<InNotes>) => unknown>();
 
   constructor(
     private readonly write: (line: string) => void,
@@ -84,9 +87,14 @@ export class RpcPeer<
     this.write(`${JSON.stringify(message)}\n`);
   }
 
-  onNotification(listener: <M extends keyof InNotes>(method: M, params: InNotes[M]) => void): () => void {
-    this.noteListeners.add(listener);
-    return () => this.noteListeners.delete(listener);
+  /** `listener(method, params)`: checking `method` narrows `params` to that notification's type. */
+  onNotification(listener: (...note: Notification<InNotes>) => unknown): () => void;
+  onNotification(listener: (method: keyof InNotes) => unknown): () => void;
+  onNotification(listener: ((...note: Notification<InNotes>) => unknown) | ((method: keyof InNotes) => unknown)): () => void {
+    // A listener of the method alone is called with both; it reads the first.
+    const heard = listener as (...note: Notification<InNotes>) => unknown;
+    this.noteListeners.add(heard);
+    return () => this.noteListeners.delete(heard);
   }
 
   /** Feeds received text; complete lines are handled, a partial line waits for the rest. */
@@ -119,7 +127,7 @@ export class RpcPeer<
     const message = parsed as Partial<RequestMessage & ResponseMessage>;
     if (typeof message.method === 'string') {
       if (typeof message.id === 'number') void this.answer(message.id, message.method, message.params);
-      else for (const listener of this.noteListeners) listener(message.method as keyof InNotes, message.params as InNotes[keyof InNotes]);
+      else for (const listener of this.noteListeners) listener(...([message.method, message.params] as Notification<InNotes>));
       return;
     }
     if (typeof message.id !== 'number') return;

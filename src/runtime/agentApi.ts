@@ -22,3 +22,18 @@ export { agentTool } from './agent/subAgent';
 export type { AgentToolOptions } from './agent/subAgent';
 export type { BudgetLimits, BudgetPool } from './budget/budget';
 export type { Price, PriceTable } from './budget/prices';
+export type {
+  AgentMemory,
+  Embedder,
+  Memory,
+  MemoryConfig,
+  MemoryPutOptions,
+  MemorySearchOptions,
+  Progress,
+  ProgressRecord,
+  ProgressUpdate,
+  ThreadConfig,
+} from './memory/memory';
+export type { MemoryHit, MemoryItem } from './memory/memoryStore';
+export type { GuardConfig, ToolChannel, UntrustedAction, UntrustedPolicy } from './guard/config';
+export { unfence } from './guard/fence';

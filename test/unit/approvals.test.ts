@@ -9,6 +9,7 @@ import type { RunEvent } from '../../src/runtime/agent/events';
 import { Runtime } from '../../src/runtime/agent/runtime';
 import type { ModelRequest, ToolMessage } from '../../src/runtime/model/model';
 import { scriptedModel } from '../../src/runtime/model/scripted';
+import { unfence } from '../../src/runtime/guard/fence';
 import type { ApprovalRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
 import { useTempDirs } from '../support/tempDir';
@@ -140,7 +141,7 @@ describe('approvals in a run', () => {
     await resume(agent, runId);
     assert.deepEqual(booked, [edited]);
     const told = requests.at(-1)?.messages.at(-1) as ToolMessage;
-    assert.match(told.content, /^A person changed the arguments to \{"flightId":"UA66","price":598\} before approving this call\. booked UA66$/);
+    assert.match(unfence(told.content), /^A person changed the arguments to \{"flightId":"UA66","price":598\} before approving this call\. booked UA66$/);
   });
 
   it('refuses a decision whose hash does not match the arguments it approves', async () => {

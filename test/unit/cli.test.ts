@@ -281,6 +281,38 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
     });
   });
 
+  describe('KEEL_SANDBOX', () => {
+    /** A tool that reads a variable of its module: fine in process, undefined in an isolate. */
+    const CLOSURE_AGENT = `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
+const greeting = 'hello from the module';
+const greet = defineTool({ name: 'greet', description: 'Greets.', args: z.object({}), effect: 'none', run: () => greeting });
+export default defineAgent({
+  name: 'greeter',
+  instructions: 'Greet.',
+  model: scriptedModel(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'greet', args: {} }] } : toolResults[0]?.content ?? 'none')),
+  tools: [greet],
+});
+`;
+
+    it('runs every tool in the sandbox with KEEL_SANDBOX=all, where a tool that needs its module fails saying why', async () => {
+      const file = writeAgent('greeter.agent.ts', CLOSURE_AGENT);
+      const marked = await keel(['run', file, '--input', 'hi', '--db', db, '--json']);
+      assert.equal(marked.code, 0, describeResult(marked));
+      assert.equal((JSON.parse(marked.stdout) as { run: RunRecord }).run.result, 'hello from the module');
+
+      const all = await keel(['run', file, '--input', 'hi', '--db', db, '--json'], testEnv({ KEEL_SANDBOX: 'all' }));
+      assert.equal(all.code, 0, describeResult(all));
+      assert.match((JSON.parse(all.stdout) as { run: RunRecord }).run.result ?? '', /greet failed: it used `greeting`, which is not defined in the sandbox/);
+    });
+
+    it('refuses a KEEL_SANDBOX that is neither marked nor all, in one sentence', async () => {
+      const result = await keel(['run', TRAVEL, '--input', INPUT, '--db', db], testEnv({ KEEL_SANDBOX: 'everything' }));
+      assert.equal(result.code, 1, describeResult(result));
+      assert.match(result.stderr, /KEEL_SANDBOX must be "marked" \(only tools marked sandbox run in it\) or "all" \(got "everything"\)\./);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    });
+  });
+
   describe('runs and show', () => {
     async function recordTravelRun(): Promise<RunRecord> {
       const result = await keel(['run', TRAVEL, '--input', INPUT, '--json', '--db', db]);
@@ -338,6 +370,8 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       assert.deepEqual(shown.steps[3]?.output, {
         content: '{"confirmation":"KEEL-UA66-30","flightId":"UA66","charged":598}',
         value: { confirmation: 'KEEL-UA66-30', flightId: 'UA66', charged: 598 },
+        channel: 'tool_output',
+        guard: { fenced: true },
       });
     });
 

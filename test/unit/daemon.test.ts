@@ -114,8 +114,8 @@ describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () =>
     await Promise.all(daemons.splice(0).map((daemon) => daemon.kill()));
   });
 
-  function start(): RuntimeProcess {
-    const daemon = new RuntimeProcess(tempDir('keel-daemon-'));
+  function start(env: Readonly<Record<string, string>> = {}): RuntimeProcess {
+    const daemon = new RuntimeProcess(tempDir('keel-daemon-'), env);
     daemons.push(daemon);
     return daemon;
   }
@@ -146,6 +146,16 @@ describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () =>
     assert.equal(result.databasePath, databasePath);
     assert.ok(existsSync(databasePath));
     assert.ok(!existsSync(join(daemon.workspace, '.keel')), 'no database is made in the default place');
+  });
+
+  it('runs every tool in the sandbox when started with KEEL_SANDBOX=all (keel.sandbox.default), so a tool reaching for process fails saying so', async () => {
+    const daemon = start({ KEEL_SANDBOX: 'all' });
+    await daemon.initialize();
+    const { runId } = await daemon.request('startRun', { agentFile: writeAgent(daemon, 'noisy.agent.ts', NOISY_AGENT), input: 'Shout.' });
+    const finished = await daemon.finished(runId);
+    const tool = (await daemon.request('getRun', { runId })).steps.find((step) => step.kind === 'tool');
+    assert.equal(finished.state, 'completed');
+    assert.match(tool?.error ?? '', /shout failed: it used `process`, which does not exist in the sandbox: sandboxed tools get no Node APIs/);
   });
 
   it('refuses requests before initialize with a sentence, and keeps serving', async () => {

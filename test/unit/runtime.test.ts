@@ -77,7 +77,7 @@ describe('Runtime: the agent loop', () => {
         [3, 'model', 'keel.scripted:scripted', 'completed'],
       ],
     );
-    assert.deepEqual(steps[1]?.output, { content: '{"receipt":"5 USD"}', value: { receipt: '5 USD' } });
+    assert.deepEqual(steps[1]?.output, { content: '{"receipt":"5 USD"}', value: { receipt: '5 USD' }, channel: 'tool_output', guard: { fenced: true } });
     assert.ok(finished.usage.inputTokens > 0 && finished.usage.outputTokens > 0);
   });
 

@@ -8,6 +8,7 @@ import { defineAgent, defineTool, type Tool, type ToolContext } from '../../src/
 import { loadAgentFile } from '../../src/runtime/agent/loader';
 import { Runtime } from '../../src/runtime/agent/runtime';
 import { AgentDefinitionError } from '../../src/runtime/errors';
+import { detachedMemory } from '../../src/runtime/memory/runMemory';
 import { scriptedModel } from '../../src/runtime/model/scripted';
 import { IsolatedVmSandbox } from '../../src/runtime/sandbox/isolatedVmSandbox';
 import { ToolSandboxError } from '../../src/runtime/sandbox/sandboxError';
@@ -26,6 +27,7 @@ function context(overrides: Partial<ToolContext> = {}): ToolContext & { logs: st
     signal: new AbortController().signal,
     log: (message) => logs.push(message),
     subAgent: () => Promise.reject(new Error('no sub-agents here')),
+    ...detachedMemory(),
     ...overrides,
     logs,
   };
@@ -532,6 +534,8 @@ export default defineAgent({
     assert.deepEqual(step.output, {
       content: JSON.stringify({ amount: 9, note: `${finished.id}:1:0 undefined` }),
       value: { amount: 9, note: `${finished.id}:1:0 undefined` },
+      channel: 'tool_output',
+      guard: { fenced: true },
     });
     assert.deepEqual(logs, ['converting 10 at 0.9']);
   });

@@ -81,6 +81,8 @@ describe('SqliteStore', () => {
       agentFacts: null,
       parentRunId: null,
       parentSeq: null,
+      threadId: null,
+      taskId: null,
       result: 'done',
       error: null,
     });

@@ -340,6 +340,32 @@ for (const backend of BACKENDS) {
         await store.restartStep('run_e', 1, T + 60, interruption(3));
         assert.equal((await store.getSteps('run_e'))[0]?.attempts, 3);
       });
+
+      it('claims each attempt of a side effect once, so an execution that runs again can tell it was begun', async () => {
+        const store = await open();
+        await store.createRun(newRun('run_c', T));
+        await store.transition({
+          begin: {
+            runId: 'run_c',
+            seq: 1,
+            kind: 'tool',
+            name: 'charge',
+            input: { amount: 5 },
+            idempotencyKey: 'run_c:1:0',
+            startedAt: T + 1,
+            effect: { key: 'run_c:1:0', tool: 'charge', effect: 'unsafe', argsHash: 'h5' },
+          },
+          durable: true,
+        });
+        assert.equal(await store.claimEffect('run_c:1:0', 1), true);
+        assert.equal(await store.claimEffect('run_c:1:0', 1), false, 'attempt 1 was claimed already');
+        assert.equal(await store.claimEffect('run_c:1:0', 2), true);
+        assert.equal(await store.claimEffect('run_c:1:0', 1), false, 'an earlier attempt cannot be claimed after a later one');
+        await closed(store);
+        const reopened = await open();
+        assert.equal(await reopened.claimEffect('run_c:1:0', 2), false, 'a claim is kept across reopening');
+        assert.equal(await reopened.claimEffect('run_c:9:0', 1), true, 'an effect without an entry in the ledger is claimed');
+      });
     });
 
     describe('approvals', () => {

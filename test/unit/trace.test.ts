@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defineAgent, defineTool, type Agent } from '../../src/runtime/agent/define';
 import { Runtime } from '../../src/runtime/agent/runtime';
 import { RetryableError } from '../../src/runtime/effects/retry';
+import { fence, fenceId } from '../../src/runtime/guard/fence';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel, type ScriptedTurn } from '../../src/runtime/model/scripted';
 import { MAX_INPUT_MESSAGES, buildTrace, loadTraceSource, spanIdFor } from '../../src/runtime/trace/buildTrace';
@@ -192,7 +193,11 @@ describe('trace: spans rebuilt from the journal', () => {
           { type: 'tool_call', id: 'call_1_1', name: 'charge', arguments: { amount: 120 } },
         ],
       },
-      { role: 'tool', parts: [{ type: 'tool_call_response', id: 'call_1_1', result: '{"receipt":"R-120"}' }] },
+      {
+        role: 'tool',
+        // As the model read it: fenced as the output of charge.
+        parts: [{ type: 'tool_call_response', id: 'call_1_1', result: fence('{"receipt":"R-120"}', { id: fenceId(source.run.traceId, 2), channel: 'tool_output', tool: 'charge', warnings: [] }) }],
+      },
     ]);
   });
 

@@ -26,6 +26,8 @@ export interface TestWorkspace {
 
 export const CONTEXT_FILE = 'keel-test.json';
 export const EXAMPLE_AGENT = join('examples', 'travel', 'travel.agent.ts');
+export const EXAMPLE_GOLDEN = join('examples', 'travel', 'travel.golden.yaml');
+export const EXAMPLE_CASSETTE = join('examples', 'travel', '__cassettes__', 'travel.golden.cassette.json');
 export const EXAMPLE_INPUT = 'Book the cheapest flight from NYC to LIS on 2026-12-10';
 export const EXAMPLE_RESULT = 'Booked UA66 for $598. Confirmation KEEL-UA66-30.';
 
@@ -55,6 +57,10 @@ export function prepareWorkspace(repoRoot: string): TestWorkspace {
   try {
     const agentFile = join(path, 'travel.agent.ts');
     copyFileSync(join(repoRoot, EXAMPLE_AGENT), agentFile);
+    // The example's golden cases and their cassette, for the Test Explorer.
+    copyFileSync(join(repoRoot, EXAMPLE_GOLDEN), join(path, 'travel.golden.yaml'));
+    mkdirSync(join(path, '__cassettes__'));
+    copyFileSync(join(repoRoot, EXAMPLE_CASSETTE), join(path, '__cassettes__', 'travel.golden.cassette.json'));
     const context: TestContext = { repoRoot, resultsDir: resultsDirOf(repoRoot) };
     writeFileSync(join(path, CONTEXT_FILE), `${JSON.stringify(context, null, 2)}\n`);
     return { path, agentFile, dispose: () => rmSync(path, { recursive: true, force: true }) };

@@ -8,6 +8,9 @@ import type { ApprovalRecord, CheckpointStore } from '../../runtime/store/checkp
 import { approvalLine, pendingApproval } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
 import { resumeRun } from './runCommands';
+import { RESTATE_FLAGS, restateEngine } from '../engines';
+import { rootRunOf } from '../../runtime/engine/engine';
+import { isRestateOwned } from '../../runtime/engine/restate/naming';
 
 /**
  * Commands for the decisions people make: list what waits, approve, reject, settle an unknown
@@ -39,9 +42,9 @@ async function list(args: readonly string[]): Promise<number> {
 }
 
 async function approve(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { args: { type: 'string' }, 'no-resume': { type: 'boolean' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { args: { type: 'string' }, 'no-resume': { type: 'boolean' }, json: { type: 'boolean' }, ...RESTATE_FLAGS });
   const id = onlyId(positionals, 'keel approve <approvalId> [--args edited.json]');
-  return decideAndResume(values.db, id, values['no-resume'] !== true, values.json === true, (approval) => {
+  return decideAndResume(values, id, (approval) => {
     if (values.args === undefined) return { action: 'approve', argsHash: approval.argsHash };
     let edited: unknown;
     try {
@@ -54,11 +57,11 @@ async function approve(args: readonly string[]): Promise<number> {
 }
 
 async function reject(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { reason: { type: 'string' }, 'no-resume': { type: 'boolean' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { reason: { type: 'string' }, 'no-resume': { type: 'boolean' }, json: { type: 'boolean' }, ...RESTATE_FLAGS });
   const id = onlyId(positionals, 'keel reject <approvalId> --reason <text>');
   if (!values.reason?.trim()) throw new UsageError('keel reject needs --reason <text>: the model reads it.');
   const reason = values.reason;
-  return decideAndResume(values.db, id, values['no-resume'] !== true, values.json === true, () => ({ action: 'reject', reason }));
+  return decideAndResume(values, id, () => ({ action: 'reject', reason }));
 }
 
 async function resolve(args: readonly string[]): Promise<number> {
@@ -68,13 +71,14 @@ async function resolve(args: readonly string[]): Promise<number> {
     fail: { type: 'string' },
     'no-resume': { type: 'boolean' },
     json: { type: 'boolean' },
+    ...RESTATE_FLAGS,
   });
   const chosen = [values.retry === true, values.done !== undefined, values.fail !== undefined].filter(Boolean).length;
   const [id, ...extra] = positionals;
   if (!id || extra.length > 0 || chosen !== 1) {
     throw new UsageError("keel resolve takes an approval id and one decision: --retry, --done '<result as JSON>' or --fail '<reason>'.");
   }
-  return decideAndResume(values.db, id, values['no-resume'] !== true, values.json === true, (approval): DecisionRequest => {
+  return decideAndResume(values, id, (approval): DecisionRequest => {
     if (values.done !== undefined) {
       try {
         return { action: 'done', result: JSON.parse(values.done) as unknown };
@@ -87,21 +91,27 @@ async function resolve(args: readonly string[]): Promise<number> {
   });
 }
 
+/**
+ * Records a decision and, unless `--no-resume`, continues the run and follows it. A run Restate
+ * executes is told through Restate (it goes on there, `--no-resume` or not); a local one goes on here.
+ */
 async function decideAndResume(
-  db: string | undefined,
+  flags: { db?: string | undefined; 'no-resume'?: boolean | undefined; json?: boolean | undefined; 'restate-url'?: string | undefined; 'restate-admin'?: string | undefined },
   id: string,
-  resume: boolean,
-  json: boolean,
   request: (approval: ApprovalRecord) => DecisionRequest,
 ): Promise<number> {
-  return withStore(db, async (store: CheckpointStore) => {
+  const json = flags.json === true;
+  return withStore(flags.db, async (store: CheckpointStore) => {
     await applyDeadlines(store, Date.now());
     const approval = await store.getApproval(id);
     if (!approval) throw new KeelError(`There is no approval ${id}; \`keel approvals\` lists the pending ones.`);
-    const decided = await decide(store, id, request(approval), { by: currentUser(), via: 'cli', at: Date.now() });
+    const meta = { by: currentUser(), via: 'cli', at: Date.now() } as const;
+    const root = await rootRunOf(store, approval.runId);
+    const onRestate = isRestateOwned(root);
+    const decided = onRestate ? await restateEngine(store, flags).decide(id, request(approval), meta) : await decide(store, id, request(approval), meta);
     if (!json) out.write(`${approvalLine(decided, style)}\n`);
-    if (!resume) return 0;
-    return resumeRun(store, decided.runId, json);
+    if (flags['no-resume'] === true) return 0;
+    return resumeRun(store, onRestate ? root.id : decided.runId, json, { flags, since: meta.at });
   });
 }
 

@@ -2,6 +2,7 @@ import { isOwnerAlive } from '../../runtime/agent/owner';
 import { KeelError } from '../../runtime/errors';
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { pendingApproval, runDetail, runsTable } from '../render';
+import { runMemorySection } from './memoryCommands';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
 import { cliTraceSettings, factsForRun, flagLines } from '../traceSupport';
 
@@ -34,11 +35,16 @@ async function show(args: readonly string[]): Promise<number> {
     const effects = await store.getEffects(runId);
     // What show prints is the journal itself, so flags may quote it; secrets are redacted throughout.
     const { redactor } = cliTraceSettings();
-    const spans = buildTrace({ run: record, steps, approvals, effects }, { ...(await factsForRun(store, runId)), captureContent: true, redactor });
+    const memory = await runMemorySection(store, record);
+    const spans = buildTrace(
+      { run: record, steps, approvals, effects, memoryOps: memory.json.memoryOps },
+      { ...(await factsForRun(store, runId)), captureContent: true, redactor },
+    );
     if (values.json) {
-      out.write(`${JSON.stringify(redactor.redactValue({ run: record, steps, effects, approvals, flags: traceFlags(spans) }), null, 2)}\n`);
+      out.write(`${JSON.stringify(redactor.redactValue({ run: record, steps, effects, approvals, flags: traceFlags(spans), ...memory.json }), null, 2)}\n`);
     } else {
       out.write(`${redactor.redact(runDetail(record, steps, style))}\n`);
+      if (memory.text !== '') out.write(`${redactor.redact(memory.text)}\n`);
       const flags = flagLines(spans, style);
       if (flags.length > 0) out.write(`${style.bold('Flags')}\n${redactor.redact(flags.join('\n'))}\n`);
       for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {

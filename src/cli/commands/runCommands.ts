@@ -2,11 +2,15 @@ import type { RunEvent } from '../../runtime/agent/events';
 import { loadAgentFile } from '../../runtime/agent/loader';
 import { isOwnerAlive } from '../../runtime/agent/owner';
 import { Runtime, type RunHandle } from '../../runtime/agent/runtime';
-import { KeelError } from '../../runtime/errors';
+import { KeelError, describeError } from '../../runtime/errors';
 import type { BudgetLimits } from '../../runtime/budget/budget';
 import { costOptions, costSettingsFromEnv } from '../../runtime/budget/config';
 import { forecast } from '../../runtime/budget/forecast';
-import type { CheckpointStore, RunState } from '../../runtime/store/checkpointStore';
+import { sandboxOptionsFromEnv } from '../../runtime/sandbox/toolRunner';
+import type { Engine } from '../../runtime/engine/engine';
+import { isRestateOwned } from '../../runtime/engine/restate/naming';
+import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
+import { ENGINE_FLAGS, RESTATE_FLAGS, engineKind, restateEngine } from '../engines';
 import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
 import { exportEndedTrace } from '../traceSupport';
@@ -22,12 +26,16 @@ async function run(args: readonly string[]): Promise<number> {
     'budget-tokens': { type: 'string' },
     'budget-steps': { type: 'string' },
     'budget-time': { type: 'string' },
+    thread: { type: 'string' },
+    task: { type: 'string' },
+    ...ENGINE_FLAGS,
   });
   const [file, ...extra] = positionals;
   if (!file || extra.length > 0) throw new UsageError('keel run takes one agent file: keel run <file.agent.ts> --input <text>');
   if (values.input === undefined) throw new UsageError('keel run needs --input <text>: what to ask the agent.');
   const json = values.json === true;
   const budget = budgetFlags(values);
+  const engine = engineKind(values.engine);
 
   const { agent, file: agentFile } = await loadAgentFile(file);
   return withStore(values.db, async (store) => {
@@ -35,20 +43,35 @@ async function run(args: readonly string[]): Promise<number> {
       const expected = await forecast(store, agent.name);
       if (expected) out.write(`${style.dim(forecastLine(expected))}\n`);
     }
+    if (engine === 'restate') {
+      const restate = restateEngine(store, values);
+      const runId = await restate.start({
+        agentFile,
+        input: values.input ?? '',
+        ...(values.model === undefined ? {} : { model: values.model }),
+        ...(budget ? { budget } : {}),
+        ...(values.thread === undefined ? {} : { threadId: values.thread }),
+        ...(values.task === undefined ? {} : { taskId: values.task }),
+        ...(json ? {} : { onEvent: liveView() }),
+      });
+      return followElsewhere(restate, runId, json);
+    }
     const handle = await newRuntime(store).start(agent, {
       input: values.input ?? '',
       agentFile,
       ...(values.model === undefined ? {} : { model: values.model }),
       ...(budget ? { budget } : {}),
+      ...(values.thread === undefined ? {} : { threadId: values.thread }),
+      ...(values.task === undefined ? {} : { taskId: values.task }),
       onEvent: json ? undefined : liveView(),
     });
     return follow(store, handle, json);
   });
 }
 
-/** A runtime with the cost settings of the environment (KEEL_PRICES, KEEL_DAILY_USD). */
+/** A runtime with the cost and sandbox settings of the environment (KEEL_PRICES, KEEL_DAILY_USD, KEEL_SANDBOX). */
 function newRuntime(store: CheckpointStore): Runtime {
-  return new Runtime({ store, ...costOptions(costSettingsFromEnv()) });
+  return new Runtime({ store, ...costOptions(costSettingsFromEnv()), sandbox: sandboxOptionsFromEnv() });
 }
 
 function budgetFlags(values: {
@@ -77,17 +100,33 @@ function budgetFlags(values: {
 }
 
 async function resume(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, ...RESTATE_FLAGS });
   const [prefix, ...extra] = positionals;
   if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
   return withStore(values.db, async (store) => {
     await store.markInterrupted(isOwnerAlive, Date.now());
-    return resumeRun(store, await store.resolveRunId(prefix), values.json === true);
+    return resumeRun(store, await store.resolveRunId(prefix), values.json === true, { flags: values });
   });
 }
 
-export async function resumeRun(store: CheckpointStore, runId: string, json: boolean): Promise<number> {
+/**
+ * Continues a run and follows it: here, or on Restate when Restate executes it (`restate.flags`: where
+ * its ingress and admin API are; `restate.since`: show its steps that ended from then on, such as
+ * since a decision).
+ */
+export async function resumeRun(
+  store: CheckpointStore,
+  runId: string,
+  json: boolean,
+  restate: { flags?: { 'restate-url'?: string | undefined; 'restate-admin'?: string | undefined }; since?: number } = {},
+): Promise<number> {
   const record = await store.getRun(runId);
+  if (record && isRestateOwned(record)) {
+    const engine = restateEngine(store, restate.flags ?? {});
+    await engine.resume(runId);
+    if (!json) engine.follow(runId, liveView(), restate.since);
+    return followElsewhere(engine, runId, json);
+  }
   if (!record?.agentFile) {
     throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
   }
@@ -116,6 +155,45 @@ async function follow(store: CheckpointStore, handle: RunHandle, json: boolean):
   }
   if (interrupted) return 130;
   return EXIT_CODES[stopped.state];
+}
+
+/**
+ * Waits for a run another process executes (Restate) to stop, as `follow` does for one executing
+ * here. Ctrl-C cancels the run there, as it would here; a second Ctrl-C stops waiting for it.
+ */
+async function followElsewhere(engine: Engine, runId: string, json: boolean): Promise<number> {
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      controller.abort();
+      return;
+    }
+    interrupted = true;
+    engine.cancel(runId).catch((error: unknown) => {
+      process.stderr.write(`keel: could not cancel run ${runId}: ${describeError(error)}\n`);
+      controller.abort();
+    });
+  };
+  process.on('SIGINT', onSigint);
+  let stopped: RunRecord;
+  try {
+    stopped = await engine.wait(runId, { signal: controller.signal });
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+    process.stderr.write(`Stopped following run ${runId}; it goes on in Restate (keel show ${runId}).\n`);
+    return 130;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  const approvals = await engine.store.listApprovals({ status: 'pending', runId: stopped.id });
+  if (json) {
+    const steps = await engine.store.getSteps(stopped.id);
+    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
+  } else {
+    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
+  }
+  return interrupted ? 130 : EXIT_CODES[stopped.state];
 }
 
 const EXIT_CODES: Record<RunState, number> = {
@@ -183,6 +261,8 @@ export const runCommands: Readonly<Record<string, Command>> = {
     usage: [
       'keel run <file.agent.ts> --input <text> [--model <spec>] [--json]',
       '         [--budget-usd <n>] [--budget-tokens <n>] [--budget-steps <n>] [--budget-time <seconds>]',
+      '         [--thread <id>] [--task <id>]       continue a thread (new ids start one); work on a task',
+      '         [--engine local|restate] [--restate-url <ingress>]   run it here, or on Restate (keel serve)',
     ],
     run,
   },

@@ -7,6 +7,26 @@ import { checkLimits, type BudgetLimits } from '../budget/budget';
 import type { PriceTable } from '../budget/prices';
 import type { Message, Model, ToolMessage, ToolSpec } from '../model/model';
 import { sandboxGrant, type SandboxConfig, type SandboxGrant, type SandboxToolContext } from '../sandbox/grant';
+import {
+  resolveChannel,
+  resolveGuard,
+  resolveUntrusted,
+  type GuardConfig,
+  type ResolvedGuard,
+  type ToolChannel,
+  type UntrustedAction,
+  type UntrustedPolicy,
+} from '../guard/config';
+import {
+  DEFAULT_THREAD_WINDOW,
+  type AgentMemory,
+  type Memory,
+  type MemoryConfig,
+  type Progress,
+  type ThreadConfig,
+  type ThreadWindow,
+} from '../memory/memory';
+import { checkNamespace } from '../memory/memoryStore';
 
 /**
  * What a tool does to the world, which decides what Keel may do when it is unsure whether a call
@@ -32,6 +52,15 @@ export interface ToolContext {
    * again (a retry, a resume), it continues that same sub-agent run instead of starting another.
    */
   subAgent(agent: Agent, input: string): Promise<string>;
+  /**
+   * Long-term memory (`get`, `put`, `search`, `delete`, `list`), shared by runs. Every call is
+   * journaled with its result under this step, so when the step runs again (a retry, a resume, a
+   * replay) it returns what it returned the first time and no write is made twice. Not available
+   * in sandboxed tools.
+   */
+  readonly memory: Memory;
+  /** The progress notes of the run's task (`keel run --task <id>`); `taskId` is null in runs without one. */
+  readonly progress: Progress;
 }
 
 type ArgsSchema = z.ZodObject;
@@ -52,6 +81,18 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
   readonly maxOutputBytes?: number;
   /** Set `sandbox` to run this tool in the sandbox (see SandboxedToolConfig). */
   readonly sandbox?: false;
+  /**
+   * What the tool's results are: `document` for content a third party wrote (a web page, an email
+   * body, a file, search results), `tool_output` (the default) for results of your own systems.
+   * Both are fenced as data for the model; documents are trusted least.
+   */
+  readonly channel?: ToolChannel;
+  /**
+   * What a call of this tool does when its arguments carry values found only in untrusted content;
+   * overrides the agent's `guard.untrusted`. A read-only tool (`effect: 'none'`) follows only its
+   * own: set it on one that sends a URL or query the model picks, such as a page fetcher.
+   */
+  readonly untrusted?: UntrustedPolicy;
   run(args: z.output<A>, ctx: ToolContext): Promise<z.input<O>> | z.input<O>;
 }
 
@@ -89,6 +130,10 @@ export interface Tool {
   /** The source text of `run`: the script a sandbox runs. */
   readonly source: string;
   readonly maxOutputBytes: number;
+  /** What the tool's results are, for the untrusted-content defenses. */
+  readonly channel: ToolChannel;
+  /** The tool's own `untrusted` actions, by channel; the agent's apply where it sets none. */
+  readonly untrusted: Readonly<Partial<Record<ToolChannel, UntrustedAction>>>;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -116,6 +161,12 @@ export interface AgentConfig {
   readonly route?: (step: RouteStep) => Model | string | undefined;
   /** Stops a run that loops: the same call N times (default 3), or N model calls without a new call (default 5). */
   readonly loopLimits?: { readonly sameCall?: number; readonly turnsWithoutProgress?: number };
+  /** Long-term memory: the namespaces the agent uses, memory tools for the model, an embedder for semantic search. */
+  readonly memory?: MemoryConfig;
+  /** How much of a thread's earlier turns a run of it starts with, and the model that summarizes older ones. */
+  readonly thread?: ThreadConfig;
+  /** Defenses against untrusted content (fencing, the injection screen, taint checks, answer sanitizing); `false` turns them off. */
+  readonly guard?: GuardConfig | false;
 }
 
 /** What a route hook sees: the turn about to be taken. */
@@ -143,6 +194,9 @@ export interface Agent {
   readonly prices: PriceTable;
   readonly route: ((step: RouteStep) => Model | string | undefined) | undefined;
   readonly loopLimits: { readonly sameCall: number; readonly turnsWithoutProgress: number };
+  readonly memory: AgentMemory | undefined;
+  readonly thread: ThreadWindow;
+  readonly guard: ResolvedGuard;
 }
 
 // Symbol.for, so an agent built by another copy of keel-agents is still recognised.
@@ -203,6 +257,8 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType>(config: To
     sandbox,
     source,
     maxOutputBytes,
+    channel: withPolicy(where, () => resolveChannel(config.channel)),
+    untrusted: Object.freeze(withPolicy(where, () => resolveUntrusted(config.untrusted, '`untrusted`'))),
     run: async (args: unknown, ctx: ToolContext): Promise<unknown> => run(args as z.output<A>, ctx),
   });
 }
@@ -254,6 +310,48 @@ export function defineAgent(config: AgentConfig): Agent {
       turnsWithoutProgress: positiveInteger(config.loopLimits?.turnsWithoutProgress ?? 5, `${where}: \`loopLimits.turnsWithoutProgress\``),
     },
     requiredTools: Object.freeze([...requiredTools]),
+    memory: memoryOf(config.memory, tools, where),
+    thread: threadOf(config.thread, where),
+    guard: withPolicy(where, () => resolveGuard(config.guard)),
+  });
+}
+
+/** Tool names Keel's memory tools use: an agent with memory tools cannot have its own of these names. */
+const MEMORY_TOOL_NAMES = ['memory_search', 'memory_get', 'memory_put', 'memory_delete'];
+
+function memoryOf(config: MemoryConfig | undefined, tools: ReadonlyMap<string, Tool>, where: string): AgentMemory | undefined {
+  if (config === undefined) return undefined;
+  if (typeof config !== 'object' || config === null) throw new AgentDefinitionError(`${where}: \`memory\` must be an object.`);
+  const namespaces = config.namespaces === undefined ? null : config.namespaces;
+  if (namespaces !== null) {
+    if (!Array.isArray(namespaces) || namespaces.length === 0) {
+      throw new AgentDefinitionError(`${where}: \`memory.namespaces\` must be a non-empty list, such as ['user:ada', 'project'].`);
+    }
+    for (const namespace of namespaces) withPolicy(where, () => checkNamespace(typeof namespace === 'string' && namespace.endsWith('*') ? `${namespace.slice(0, -1)}x` : namespace));
+  }
+  if (config.tools === true) {
+    if (namespaces === null) throw new AgentDefinitionError(`${where}: memory tools need \`memory.namespaces\`: the namespaces the model may use.`);
+    const taken = MEMORY_TOOL_NAMES.find((name) => tools.has(name));
+    if (taken) throw new AgentDefinitionError(`${where}: the agent has a tool of its own named ${taken}, which memory tools use; rename it.`);
+  }
+  const embedder = config.embedder;
+  if (embedder !== undefined && (typeof embedder !== 'object' || embedder === null || typeof embedder.embed !== 'function' || typeof embedder.name !== 'string')) {
+    throw new AgentDefinitionError(`${where}: \`memory.embedder\` must have a \`name\` and an \`embed(texts)\` function.`);
+  }
+  return Object.freeze({ namespaces: namespaces === null ? null : Object.freeze([...namespaces]), tools: config.tools === true, embedder });
+}
+
+function threadOf(config: ThreadConfig | undefined, where: string): ThreadWindow {
+  if (config === undefined) return DEFAULT_THREAD_WINDOW;
+  if (typeof config !== 'object' || config === null) throw new AgentDefinitionError(`${where}: \`thread\` must be an object.`);
+  if (config.summaryModel !== undefined && typeof config.summaryModel !== 'string' && !isModel(config.summaryModel)) {
+    throw new AgentDefinitionError(`${where}: \`thread.summaryModel\` must be a model or a spec such as 'openai:gpt-4o-mini'.`);
+  }
+  return Object.freeze({
+    maxMessages: positiveInteger(config.maxMessages ?? DEFAULT_THREAD_WINDOW.maxMessages, `${where}: \`thread.maxMessages\``),
+    maxTokens: positiveInteger(config.maxTokens ?? DEFAULT_THREAD_WINDOW.maxTokens, `${where}: \`thread.maxTokens\``),
+    toolExchanges: config.toolExchanges === true,
+    summaryModel: config.summaryModel,
   });
 }
 

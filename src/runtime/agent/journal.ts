@@ -19,11 +19,65 @@ export class JournalDivergenceError extends KeelError {
 
 /** JSON with object keys sorted, so equal values always hash alike. */
 export function canonicalJson(value: unknown): string {
+  return plainJson(value) ?? sortedJson(value);
+}
+
+/** The definition of canonicalJson: JSON.stringify, every object's entries sorted by key. */
+function sortedJson(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) =>
     item && typeof item === 'object' && !Array.isArray(item)
       ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : item,
   );
+}
+
+/**
+ * sortedJson's text, written directly (several times faster: journal checks and conversation
+ * hashes run it on every step), for plain JSON data only: plain objects without keys that read as
+ * array indices (JSON puts those first), arrays without holes or undefined, strings, finite or
+ * not numbers, booleans and null. Undefined for anything else, which sortedJson then writes.
+ */
+function plainJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let text = '[';
+        for (let index = 0; index < value.length; index++) {
+          const item = plainJson(value[index]);
+          if (item === undefined) return undefined;
+          text += index === 0 ? item : `,${item}`;
+        }
+        return `${text}]`;
+      }
+      const prototype: unknown = Object.getPrototypeOf(value);
+      if ((prototype !== Object.prototype && prototype !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const keys = Object.keys(value);
+      for (let index = 1; index < keys.length; index++) {
+        if (keys[index - 1]! > keys[index]!) {
+          keys.sort();
+          break;
+        }
+      }
+      let text = '{';
+      for (const key of keys) {
+        const first = key.charCodeAt(0);
+        if (first >= 48 && first <= 57) return undefined;
+        const item: unknown = (value as Record<string, unknown>)[key];
+        if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+        const written = plainJson(item);
+        if (written === undefined) return undefined;
+        text += `${text.length === 1 ? '' : ','}${JSON.stringify(key)}:${written}`;
+      }
+      return `${text}}`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 export function sha256(text: string): string {
@@ -42,7 +96,8 @@ export class ConversationHash {
   }
 
   append(message: Message): void {
-    this.current = sha256(this.current + canonicalJson(message));
+    // The SHA-256 of the previous hash's hex followed by the message's canonical JSON.
+    this.current = createHash('sha256').update(this.current).update(canonicalJson(message)).digest('hex');
   }
 
   get value(): string {

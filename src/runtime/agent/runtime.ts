@@ -40,18 +40,30 @@ import {
 } from '../store/checkpointStore';
 import type { Agent, Tool, ToolContext } from './define';
 import type { RunEvent, RunEventListener } from './events';
+import type { RunInspector } from './inspector';
 import { argsHash } from '../approval/decide';
 import { needsApproval } from '../approval/policy';
 import { ConversationHash, Journal, JournalDivergenceError, canonicalJson, sha256 } from './journal';
-import { PROCESS_OWNER, isOwnerAlive } from './owner';
+import { PROCESS_OWNER, RESTATE_OWNER_PREFIX, isOwnerAlive } from './owner';
 import { checkToolOutput, offeredSpec, prepareToolCall } from './toolCall';
 import { ToolRunner, type SandboxOptions } from '../sandbox/toolRunner';
+import { withBuiltinTools } from '../memory/builtinTools';
+import { RunMemory, outputChannelOf } from '../memory/runMemory';
+import { threadAndTask } from '../threads/startThread';
+import { RunGuard } from '../guard/runGuard';
+import { AttemptInterruptedError, DIRECT_STEPS, type StepRunner } from './steps';
+import { guardFields, readToolResultGuard, type TaintDecision, type ToolResultGuard } from '../guard/record';
 
 export interface RuntimeOptions {
   readonly store: CheckpointStore;
   readonly now?: () => number;
   /** This process's identity as the owner of the runs it executes. */
   readonly owner?: string;
+  /**
+   * Whether the owner of a `running` run may still be executing it (by default: its process is
+   * alive). An engine whose executions outlive processes says which of its owners are gone.
+   */
+  readonly isOwnerAlive?: (owner: string) => boolean;
   readonly breakers?: CircuitBreakers;
   /** For backoff jitter; tests make it predictable. */
   readonly random?: () => number;
@@ -62,16 +74,35 @@ export interface RuntimeOptions {
   readonly prices?: readonly PriceTable[];
   /** Shared budgets every run started here draws on, such as a per-workspace daily allowance. */
   readonly pools?: readonly BudgetPool[];
+  /** Called before each step of every run executed here, such as the replay debugger pausing a live run. */
+  readonly inspector?: RunInspector;
+  /**
+   * `false` turns off the untrusted-content defenses of every run executed here (fencing, the
+   * injection screen, taint checks, answer sanitizing), as an agent's `guard: false` does for its
+   * own runs. For measuring them; never in production.
+   */
+  readonly guard?: boolean;
+  /**
+   * Where model calls and tool calls execute: in place by default; a durable engine journals each
+   * as a step of its own (see StepRunner).
+   */
+  readonly steps?: StepRunner;
 }
 
 export interface StartOptions {
   readonly input: string;
+  /** The new run's id, when the caller chose it (an engine that keys its work by run id); a fresh one by default. */
+  readonly runId?: string;
   /** The file the agent came from, recorded with the run so that it can be resumed. */
   readonly agentFile?: string;
   /** Overrides the agent's own model for this run. */
   readonly model?: Model | string;
   /** Limits for this run, tightening (or adding to) the agent's own budget. */
   readonly budget?: BudgetLimits;
+  /** The thread this run continues (created if new): its earlier runs start the conversation. */
+  readonly threadId?: string;
+  /** The task this run works on: it starts from the task's progress notes and keeps them. */
+  readonly taskId?: string;
   readonly onEvent?: RunEventListener;
 }
 
@@ -97,7 +128,7 @@ type LoopResult =
   | { readonly kind: 'paused'; readonly approval: ApprovalRecord };
 
 /** What becomes of one tool call, as the model will read it. */
-type ToolResult = { readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string };
+type ToolResult = ({ readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string }) & ToolResultGuard;
 
 /**
  * Runs agents: the observe-think-act loop, journaled step by step in a CheckpointStore so that a
@@ -108,23 +139,31 @@ export class Runtime {
   private readonly store: CheckpointStore;
   private readonly now: () => number;
   private readonly owner: string;
+  private readonly isOwnerAlive: (owner: string) => boolean;
   private readonly breakers: CircuitBreakers;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly tools: ToolRunner;
   private readonly prices: readonly PriceTable[];
   private readonly pools: readonly BudgetPool[];
+  private readonly inspector: RunInspector | undefined;
+  private readonly guard: boolean;
+  private readonly steps: StepRunner;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? PROCESS_OWNER;
+    this.isOwnerAlive = options.isOwnerAlive ?? isOwnerAlive;
     this.breakers = options.breakers ?? new CircuitBreakers(undefined, this.now);
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? abortableSleep;
     this.tools = new ToolRunner(options.sandbox);
     this.prices = options.prices ?? [];
     this.pools = options.pools ?? [];
+    this.inspector = options.inspector;
+    this.guard = options.guard !== false;
+    this.steps = options.steps ?? DIRECT_STEPS;
   }
 
   /** Records a new run and starts it; resolves once the run is recorded, before it finishes. */
@@ -132,8 +171,9 @@ export class Runtime {
     const model = resolveModel(options.model ?? agent.model);
     const createdAt = this.now();
     const budget = mergeLimits(agent.budget, options.budget);
+    const placed = await threadAndTask(this.store, agent, { threadId: options.threadId, taskId: options.taskId, input: options.input, at: createdAt });
     const run = await this.store.createRun({
-      id: newRunId(createdAt),
+      id: options.runId ?? newRunId(createdAt),
       agent: agent.name,
       agentFile: options.agentFile ?? null,
       model: modelLabel(model),
@@ -141,8 +181,9 @@ export class Runtime {
       traceId: randomBytes(16).toString('hex'),
       owner: this.owner,
       createdAt,
-      agentFacts: recordedAgent(agent),
+      agentFacts: recordedAgent(withBuiltinTools(agent, placed.taskId ?? null)),
       ...(budget ? { budget } : {}),
+      ...placed,
     });
     return this.launch(agent, model, run, [], options.onEvent);
   }
@@ -155,7 +196,7 @@ export class Runtime {
     const id = `run_${sha256(key).slice(0, 22)}`;
     let child = await this.store.getRun(id);
     if (child && !TERMINAL_STATES.includes(child.state)) {
-      await this.store.markInterrupted(isOwnerAlive, this.now());
+      await this.store.markInterrupted(this.isOwnerAlive, this.now());
       child = (await this.store.getRun(id)) ?? child;
     }
     if (!child) {
@@ -194,11 +235,15 @@ export class Runtime {
    * for a decision nobody has made yet, or started by another agent).
    */
   async resume(agent: Agent, runId: string, options: ResumeOptions = {}): Promise<RunHandle> {
-    await this.store.markInterrupted(isOwnerAlive, this.now());
+    await this.store.markInterrupted(this.isOwnerAlive, this.now());
     const existing = await this.store.getRun(runId);
     if (!existing) throw new KeelError(`There is no run ${runId} in ${this.store.location}.`);
     if (existing.agent !== agent.name) {
       throw new KeelError(`Run ${runId} belongs to agent "${existing.agent}", not "${agent.name}".`);
+    }
+    // A run Restate executes goes on only there: its workflow waits for it, and would otherwise wait forever.
+    if (existing.owner?.startsWith(RESTATE_OWNER_PREFIX) && !this.owner.startsWith(RESTATE_OWNER_PREFIX)) {
+      throw new KeelError(`Run ${runId} runs on Restate: it goes on there once its decisions are made (keel approve, keel resume --restate-url <ingress>).`);
     }
     if (!RESUMABLE_STATES.includes(existing.state)) {
       throw new KeelError(
@@ -224,7 +269,8 @@ export class Runtime {
     return this.launch(agent, model, run, steps, options.onEvent);
   }
 
-  private async launch(agent: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): Promise<RunHandle> {
+  private async launch(defined: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): Promise<RunHandle> {
+    const agent = withBuiltinTools(defined, run.taskId ?? null);
     const emit = onEvent ?? (() => undefined);
     const controller = new AbortController();
     const budget = await RunBudget.forRun(this.store, run, this.pools, [agent.prices, ...this.prices, DEFAULT_PRICES], this.now, emit);
@@ -238,6 +284,10 @@ export class Runtime {
       tools: this.tools,
       budget,
       subAgent: (child, input, seq, key) => this.subAgent(child, input, run, seq, key, emit),
+      inspector: this.inspector,
+      memory: await RunMemory.open(this.store, run, agent, this.now),
+      guard: this.guard,
+      steps: this.steps,
     };
     const execution = new Execution(services, agent, model, run, new Journal(run.id, steps), controller.signal, emit);
     return {
@@ -258,10 +308,15 @@ interface Services {
   readonly tools: ToolRunner;
   readonly budget: RunBudget;
   readonly subAgent: (agent: Agent, input: string, seq: number, key: string) => Promise<string>;
+  readonly inspector: RunInspector | undefined;
+  readonly memory: RunMemory;
+  /** Whether the untrusted-content defenses are on (the agent may still turn them off for its runs). */
+  readonly guard: boolean;
+  readonly steps: StepRunner;
 }
 
 /** A sub-agent stopped to wait for a person: its parent waits too, until the sub-agent can go on. */
-class SubAgentWaitingError extends KeelError {
+export class SubAgentWaitingError extends KeelError {
   constructor(readonly child: RunRecord) {
     super(`The ${child.agent} sub-agent (run ${child.id}) is waiting for a decision: ${child.error ?? ''}`);
   }
@@ -281,6 +336,8 @@ class Execution {
   private readonly launchedAt: number;
   /** Models picked by the agent's route hook, resolved once each. */
   private readonly routed = new Map<string, Model>();
+  /** The run's defenses against untrusted content. */
+  private readonly guard: RunGuard;
 
   constructor(
     private readonly services: Services,
@@ -295,6 +352,7 @@ class Execution {
     this.now = services.now;
     this.stepsDone = run.stepCount;
     this.launchedAt = this.now();
+    this.guard = new RunGuard(agent, run, services.guard);
   }
 
   async execute(): Promise<RunRecord> {
@@ -372,6 +430,13 @@ class Execution {
       conversation.append(message);
     };
     say({ role: 'system', content: agent.instructions });
+    // The thread's earlier turns (and a summary of older ones, itself a model step) and the task's progress notes.
+    const prelude = await this.services.memory.prelude(async (call) => {
+      const seq = ++this.seq;
+      const model = call.model === undefined ? this.model : resolveModel(call.model);
+      return { response: await this.modelStep(seq, model, call.messages, [], call.requestHash, call.about), seq };
+    });
+    for (const message of prelude) say(message);
     say({ role: 'user', content: this.run.input });
 
     const calls = new Map<string, number>();
@@ -380,11 +445,21 @@ class Execution {
       this.signal.throwIfAborted();
       const modelSeq = ++this.seq;
       const model = this.modelFor(turn, messages);
+      await this.services.inspector?.beforeStep({
+        run: this.run,
+        seq: modelSeq,
+        kind: 'model',
+        name: modelLabel(model),
+        turn,
+        call: null,
+        messages,
+        requestHash: conversation.value,
+      });
       const response = await this.modelStep(modelSeq, model, messages, specs, conversation.value);
       say(response.message);
       if (response.message.toolCalls.length === 0) {
         this.journal.assertEndsAfter(this.seq, 'ends the run with its answer');
-        return { kind: 'completed', answer: response.message.content ?? '' };
+        return { kind: 'completed', answer: this.guard.answer(response) };
       }
 
       // Loop breakers: the same call again and again, or turn after turn with nothing new.
@@ -406,13 +481,15 @@ class Execution {
       for (const [callIndex, call] of response.message.toolCalls.entries()) {
         this.signal.throwIfAborted();
         this.services.budget.checkRunLimits(this.stepsDone);
-        const outcome = await this.toolStep(++this.seq, modelSeq, callIndex, call);
+        const toolSeq = ++this.seq;
+        await this.services.inspector?.beforeStep({ run: this.run, seq: toolSeq, kind: 'tool', name: call.name, turn, call, messages, requestHash: null });
+        const outcome = await this.toolStep(toolSeq, modelSeq, callIndex, call);
         if ('approval' in outcome) return { kind: 'paused', approval: outcome.approval };
         say({
           role: 'tool',
           toolCallId: call.id,
           name: call.name,
-          content: outcome.ok ? outcome.content : `Error: ${outcome.error}`,
+          content: this.guard.toolMessage(toolSeq, call.name, outcome),
           isError: !outcome.ok,
         });
       }
@@ -448,6 +525,7 @@ class Execution {
     messages: readonly Message[],
     specs: readonly ToolSpec[],
     requestHash: string,
+    about: Readonly<Record<string, unknown>> = {},
   ): Promise<ModelResponse> {
     const label = modelLabel(model);
     const recorded = this.journal.recorded(seq, 'model', label, () => 'a model call');
@@ -467,7 +545,7 @@ class Execution {
         seq,
         kind: 'model',
         name: label,
-        input: { messageCount: messages.length, tools: specs.map((spec) => spec.name), requestHash },
+        input: { messageCount: messages.length, tools: specs.map((spec) => spec.name), requestHash, ...about },
         idempotencyKey: null,
         startedAt: this.now(),
       });
@@ -485,10 +563,13 @@ class Execution {
         if (reservation) await this.store.transition({ reserve: reservation });
         breaker.admit();
         try {
-          const answer = await model.generate(request, {
-            signal: this.signal,
-            onTextDelta: (text) => this.emit({ type: 'model_delta', runId: this.run.id, seq, text }),
-          });
+          const step = { runId: this.run.id, seq, kind: 'model', key: `${this.run.id}:${seq}`, attempt: failures.length + 1 } as const;
+          const answer = await this.services.steps.run(step, () =>
+            model.generate(request, {
+              signal: this.signal,
+              onTextDelta: (text) => this.emit({ type: 'model_delta', runId: this.run.id, seq, text }),
+            }),
+          );
           breaker.succeeded();
           if (reservation) {
             const { inputTokens, outputTokens } = answer.usage;
@@ -512,7 +593,7 @@ class Execution {
       seq,
       {
         status: 'completed',
-        output: response,
+        output: this.guard.recordResponse(response, about),
         error: null,
         usage: response.usage,
         costUsd: budget.costOf(model, response.usage.inputTokens, response.usage.outputTokens),
@@ -541,9 +622,10 @@ class Execution {
     }
     if (recorded && recorded.status !== 'in_progress') {
       const output = recorded.output as { content?: string; value?: unknown } | null;
+      const guarded = readToolResultGuard(output);
       return recorded.status === 'completed'
-        ? { ok: true, value: output?.value, content: output?.content ?? '' }
-        : { ok: false, error: recorded.error ?? 'failed' };
+        ? { ok: true, value: output?.value, content: output?.content ?? '', ...guarded }
+        : { ok: false, error: recorded.error ?? 'failed', ...guarded };
     }
 
     const prepared = prepareToolCall(this.agent, call);
@@ -560,8 +642,9 @@ class Execution {
     if (gate.kind === 'rejected') {
       if (recorded) await this.restart(recorded);
       else await this.begin({ runId: this.run.id, seq, kind: 'tool', name: call.name, input, idempotencyKey, startedAt: this.now() });
-      await this.endTool(seq, { ok: false, error: gate.error }, undefined, []);
-      return { ok: false, error: gate.error };
+      const rejected: ToolResult = { ok: false, error: gate.error, ...(gate.taint ? { guard: { fenced: false, taint: gate.taint } } : {}) };
+      await this.endTool(seq, rejected, undefined, []);
+      return rejected;
     }
     const { args } = gate;
     let earlier: FailedAttempt[] = [];
@@ -590,11 +673,28 @@ class Execution {
         tool.effect === 'unsafe',
       );
     }
-    const ran = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);
-    const result: ToolResult =
+    let ran: { result: ToolResult; failures: FailedAttempt[] };
+    for (;;) {
+      try {
+        ran = await this.runTool(seq, tool, args, { modelSeq, callIndex, idempotencyKey }, earlier);
+        break;
+      } catch (error) {
+        // An unsafe call that an earlier execution of this step began and never finished: as after a crash, a person decides.
+        if (!(error instanceof AttemptInterruptedError) || tool.effect !== 'unsafe') throw error;
+        const step = (await this.store.getSteps(this.run.id)).find((candidate) => candidate.seq === seq);
+        if (!step) throw error;
+        const decided = await this.decideUnknownOutcome(step, tool, args, idempotencyKey);
+        if (decided !== 'retry') return decided;
+        earlier = await this.restart(step);
+      }
+    }
+    const result: ToolResult = this.guard.screen(
+      tool,
       gate.edited && ran.result.ok
         ? { ...ran.result, content: `A person changed the arguments to ${JSON.stringify(args)} before approving this call. ${ran.result.content}` }
-        : ran.result;
+        : ran.result,
+      gate.taint,
+    );
     await this.endTool(seq, result, effectKey, ran.failures);
     return result;
   }
@@ -612,21 +712,25 @@ class Execution {
     confidence: number | undefined,
     firstAttempt: boolean,
   ): Promise<
-    | { kind: 'go'; args: unknown; edited: boolean }
+    | { kind: 'go'; args: unknown; edited: boolean; taint?: TaintDecision }
     | { kind: 'waiting'; approval: ApprovalRecord }
-    | { kind: 'rejected'; error: string }
+    | { kind: 'rejected'; error: string; taint?: TaintDecision }
   > {
     let approval = await this.store.findApproval(this.run.id, seq, 'policy');
+    // The taint rule: arguments carrying values found only in untrusted content hold or refuse the call.
+    const check = firstAttempt ? this.guard.checkCall(tool, args) : undefined;
+    const taint = check?.decision;
     if (!approval) {
-      const needed = firstAttempt
+      if (check?.action === 'refuse' && taint) return { kind: 'rejected', error: this.guard.refusal(taint), taint };
+      const needed = check
         ? needsApproval(
-            tool.approval,
+            this.guard.approvalPolicy(tool, check),
             this.agent.approval,
-            { tool: tool.name, args: args as Record<string, unknown>, effect: tool.effect, confidence, untrustedArguments: [] },
+            { tool: tool.name, args: args as Record<string, unknown>, effect: tool.effect, confidence, untrustedArguments: check.untrustedArguments },
             { runId: this.run.id, agent: this.agent.name, input: this.run.input },
           )
         : undefined;
-      if (!needed) return { kind: 'go', args, edited: false };
+      if (!needed) return { kind: 'go', args, edited: false, ...(taint ? { taint } : {}) };
       await this.flush();
       const requestedAt = this.now();
       approval = await this.store.requestApproval({
@@ -651,17 +755,17 @@ class Execution {
     if (approval.status === 'pending' || !decision) return { kind: 'waiting', approval };
     if (decision.action === 'reject') {
       const who = approval.decidedVia === 'deadline' ? 'No one approved this call in time' : `${approval.decidedBy ?? 'A person'} rejected this call`;
-      return { kind: 'rejected', error: `${who}: ${decision.reason}` };
+      return { kind: 'rejected', error: `${who}: ${decision.reason}`, ...(taint ? { taint } : {}) };
     }
     if (decision.action !== 'approve') throw new KeelError(`Approval ${approval.id} holds a decision (${decision.action}) that does not apply to it.`);
     const approved = decision.args === undefined ? approval.args : decision.args;
     if (argsHash(approved) !== decision.argsHash) {
       throw new KeelError(`Approval ${approval.id} approves arguments other than the ones it names; the call was not made.`);
     }
-    if (decision.args === undefined) return { kind: 'go', args: approved, edited: false };
+    if (decision.args === undefined) return { kind: 'go', args: approved, edited: false, ...(taint ? { taint } : {}) };
     const checked = tool.args.safeParse(approved);
     if (!checked.success) return { kind: 'rejected', error: `The arguments a person approved do not match ${tool.name}'s schema: ${checked.error.message}` };
-    return { kind: 'go', args: checked.data, edited: true };
+    return { kind: 'go', args: checked.data, edited: true, ...(taint ? { taint } : {}) };
   }
 
   /**
@@ -715,8 +819,8 @@ class Execution {
       seq,
       {
         ...(result.ok
-          ? { status: 'completed', output: { content: result.content, value: result.value }, error: null }
-          : { status: 'failed', output: { content: `Error: ${result.error}` }, error: result.error }),
+          ? { status: 'completed', output: { content: result.content, value: result.value, ...guardFields(result) }, error: null }
+          : { status: 'failed', output: { content: `Error: ${result.error}`, ...guardFields(result) }, error: result.error }),
         usage: NO_USAGE,
         ...optionalKey(effectKey),
       },
@@ -732,7 +836,7 @@ class Execution {
     earlier: readonly FailedAttempt[],
   ): Promise<{ result: ToolResult; failures: FailedAttempt[] }> {
     const failures = [...earlier];
-    const ctx: Omit<ToolContext, 'subAgent'> = {
+    const ctx: Omit<ToolContext, 'subAgent' | 'memory' | 'progress'> = {
       runId: this.run.id,
       stepId: call.modelSeq,
       callIndex: call.callIndex,
@@ -745,8 +849,12 @@ class Execution {
     // and an attempt that runs again continues the same sub-agent runs.
     const attemptContext = (): ToolContext => {
       let started = 0;
+      // Memory operations are numbered per attempt too: one that runs again reads what the first read.
+      const memory = this.services.memory.forStep(seq, this.signal, outputChannelOf(tool));
       return {
         ...ctx,
+        memory,
+        progress: memory.progress,
         subAgent: (agent: Agent, input: string) => {
           const index = started++;
           return this.services.subAgent(agent, input, seq, index === 0 ? call.idempotencyKey : `${call.idempotencyKey}:${index}`);
@@ -759,7 +867,10 @@ class Execution {
       const value = await this.withRetries(seq, tool.retry, failures, effectKey, async () => {
         breaker.admit();
         try {
-          const result = await this.services.tools.run(tool, args, attemptContext());
+          const step = { runId: this.run.id, seq, kind: 'tool', key: call.idempotencyKey, attempt: failures.length + 1 } as const;
+          const result = await this.services.steps.run(tool.effect === 'none' ? step : { ...step, effect: tool.effect }, () =>
+            this.services.tools.run(tool, args, attemptContext()),
+          );
           breaker.succeeded();
           return result;
         } catch (error) {
@@ -769,6 +880,8 @@ class Execution {
       });
       return { result: checkToolOutput(tool, value), failures };
     } catch (caught) {
+      // Not a failure of the call: its process stopped during it. The step stays in progress.
+      if (caught instanceof AttemptInterruptedError) throw caught;
       const error = caught instanceof AttemptsExhaustedError && caught.lastError instanceof CircuitOpenError ? caught.lastError : caught;
       if (this.signal.aborted || error instanceof CircuitOpenError || error instanceof SubAgentWaitingError) {
         const message = failureMessage(error, this.signal);
@@ -885,6 +998,7 @@ class Execution {
     };
     this.stepsDone += 1;
     this.pendingEnd = close ? { end: full, record, close } : { end: full, record };
+    this.services.inspector?.afterStep?.(record);
     return Promise.resolve();
   }
 

@@ -13,11 +13,20 @@ export interface AgentToolOptions {
  * same sub-agent run rather than starting a second one.
  */
 export function agentTool(agent: Agent, options: AgentToolOptions = {}): Tool {
-  return defineTool({
+  const tool = defineTool({
     name: options.name ?? agent.name,
     description: options.description ?? `Ask the ${agent.name} agent to do a task; it answers with its result.`,
     args: z.object({ task: z.string().min(1).describe(`What the ${agent.name} agent should do, in full.`) }),
     effect: 'idempotent',
     run: ({ task }, ctx) => ctx.subAgent(agent, task),
   });
+  subAgents.set(tool, agent);
+  return tool;
+}
+
+const subAgents = new WeakMap<Tool, Agent>();
+
+/** The agent a tool made by agentTool() runs, so that a replay can check that agent's runs too. */
+export function subAgentOf(tool: Tool): Agent | undefined {
+  return subAgents.get(tool);
 }

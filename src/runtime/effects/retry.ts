@@ -1,3 +1,4 @@
+import { AttemptInterruptedError } from '../agent/steps';
 import { KeelError, describeError } from '../errors';
 import { optional } from '../objects';
 
@@ -192,7 +193,7 @@ export async function withRetries<T>(operation: (attempt: number) => Promise<T>,
     try {
       return await operation(attempt);
     } catch (error) {
-      if (options.signal.aborted) throw error;
+      if (options.signal.aborted || error instanceof AttemptInterruptedError) throw error;
       const classification = classifyError(error, options.policy);
       const last = attempt >= options.policy.attempts;
       const tooLong =

@@ -78,6 +78,9 @@ export class RunGuard {
   /** The taint rule on a call about to be made: which arguments came from untrusted content, and what follows. */
   checkCall(tool: Tool, args: unknown): CallCheck {
     if (!this.enabled || this.taint.size === 0) return NOTHING_UNTRUSTED;
+    // A read-only call with no policy of its own and no approval rule to read its tainted arguments: nothing to decide.
+    const bare = tool.effect === 'none' && Object.keys(tool.untrusted).length === 0 && tool.approval.rules.length === 0 && this.agent.approval.rules.length === 0;
+    if (bare) return NOTHING_UNTRUSTED;
     const tainted = this.taint.find(args, tool.spec.parameters);
     if (tainted.length === 0) return NOTHING_UNTRUSTED;
     const untrustedArguments = [...new Set(tainted.map((argument) => argument.path))];

@@ -106,20 +106,28 @@ class IndexedText {
 
 /** The run's trusted and untrusted text, to find which argument values came only from the latter. */
 export class TaintIndex {
-  private readonly trusted: IndexedText;
+  private readonly trustedText: string;
+  private trustedIndex: IndexedText | undefined;
   private readonly sources: { readonly source: UntrustedSource; readonly text: IndexedText }[] = [];
+  /** Tool results not indexed yet: indexing waits for the first call to check, which many runs never make. */
+  private readonly pending: UntrustedSource[] = [];
 
   constructor(trusted: readonly string[]) {
-    this.trusted = new IndexedText(trusted.join('\n'));
+    this.trustedText = trusted.join('\n');
   }
 
   /** Adds a tool result (its text as the model read it, before fencing). */
   add(source: UntrustedSource): void {
-    this.sources.push({ source, text: new IndexedText(searchableText(source.text)) });
+    this.pending.push(source);
   }
 
   get size(): number {
-    return this.sources.length;
+    return this.sources.length + this.pending.length;
+  }
+
+  private get trusted(): IndexedText {
+    this.trustedIndex ??= new IndexedText(this.trustedText);
+    return this.trustedIndex;
   }
 
   /**
@@ -127,6 +135,7 @@ export class TaintIndex {
    * tool's JSON Schema: arguments that can take only fixed values are skipped.
    */
   find(args: unknown, schema?: unknown): TaintedArgument[] {
+    for (const source of this.pending.splice(0)) this.sources.push({ source, text: new IndexedText(searchableText(source.text)) });
     if (this.sources.length === 0) return [];
     const tainted: TaintedArgument[] = [];
     for (const leaf of leaves(args, '', schema)) {

@@ -1,4 +1,5 @@
 import { ModelError } from '../errors';
+import { fenceOf, unfence } from '../guard/fence';
 import type { AssistantMessage, Model, ModelCallOptions, ModelRequest, ModelResponse, ToolCall, ToolMessage } from './model';
 
 export interface ScriptedToolCall {
@@ -21,7 +22,10 @@ export interface ScriptContext {
   readonly turn: number;
   /** The last user message: the run's input. */
   readonly input: string;
-  /** Tool results given to the model since its last turn. */
+  /**
+   * Tool results given to the model since its last turn, their content without Keel's fence (the
+   * fenced text is in `request.messages`).
+   */
   readonly toolResults: readonly ToolMessage[];
 }
 
@@ -71,7 +75,11 @@ function scriptContext(request: ModelRequest): ScriptContext {
       input = message.content;
     }
   });
-  const toolResults = messages.slice(lastAssistant + 1).filter((m): m is ToolMessage => m.role === 'tool');
+  // A script reads results as a model understands them: what a fence holds, without the fence.
+  const toolResults = messages
+    .slice(lastAssistant + 1)
+    .filter((m): m is ToolMessage => m.role === 'tool')
+    .map((m) => (fenceOf(m.content) ? { ...m, content: unfence(m.content) } : m));
   return { request, turn, input, toolResults };
 }
 

@@ -45,6 +45,13 @@ export interface RunRecord {
   /** The run that started this one as a sub-agent, and the step that did. */
   readonly parentRunId: string | null;
   readonly parentSeq: number | null;
+  /**
+   * The thread the run continues: earlier runs of it are the start of its conversation. Absent in
+   * stores that keep no threads (see `keepsMemory`).
+   */
+  readonly threadId?: string | null;
+  /** The task the run works on: it reads and keeps the task's progress notes. Absent like `threadId`. */
+  readonly taskId?: string | null;
   /** The final answer, when the run completed. */
   readonly result: string | null;
   /** Why the run failed, was cancelled, was interrupted or is waiting. */
@@ -89,6 +96,8 @@ export interface NewRun {
   readonly parentRunId?: string;
   readonly parentSeq?: number;
   readonly agentFacts?: RecordedAgent;
+  readonly threadId?: string;
+  readonly taskId?: string;
 }
 
 /** What a run records of its agent as it starts. */
@@ -302,6 +311,12 @@ export interface CheckpointStore {
   restartStep(runId: string, seq: number, startedAt: number, interruption: FailedAttempt): Promise<void>;
   /** Records the failed attempts of a step that is still going. */
   recordFailedAttempts(runId: string, seq: number, failures: readonly FailedAttempt[], effectKey?: string): Promise<void>;
+  /**
+   * Marks attempt `attempt` of the side effect `key` as begun, just before it runs. False when that
+   * attempt had been begun already: an execution began it and stopped without recording how it
+   * ended, so whether it took effect is unknown. True when there is no such entry.
+   */
+  claimEffect(key: string, attempt: number): Promise<boolean>;
   /** Stops a run: ended, paused for a decision, or interrupted. */
   finishRun(end: RunEnd): Promise<RunRecord>;
   /** Makes `owner` the run's process and its state `running`, if the run is in one of `from`. */

@@ -182,4 +182,80 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE runs ADD COLUMN agent_facts TEXT');
     },
   },
+  {
+    description: 'threads and memory: runs in threads and tasks, namespaced long-term memory with keyword search, the memory journal',
+    up(db) {
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN thread_id TEXT;
+        ALTER TABLE runs ADD COLUMN task_id TEXT;
+        CREATE INDEX runs_by_thread ON runs (thread_id, ended_at);
+        CREATE INDEX runs_by_task ON runs (task_id, created_at);
+        CREATE TABLE threads (
+          id TEXT PRIMARY KEY,
+          agent TEXT NOT NULL,
+          title TEXT NOT NULL,
+          summary TEXT,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE memory (
+          id INTEGER PRIMARY KEY,
+          namespace TEXT NOT NULL,
+          key TEXT NOT NULL,
+          schema INTEGER NOT NULL,
+          value TEXT NOT NULL,
+          text TEXT NOT NULL,
+          channel TEXT NOT NULL,
+          revision INTEGER NOT NULL DEFAULT 1,
+          written_by TEXT NOT NULL,
+          embedder TEXT,
+          embedding BLOB,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          UNIQUE (namespace, key)
+        );
+        CREATE TABLE memory_ops (
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          op_index INTEGER NOT NULL,
+          schema INTEGER NOT NULL,
+          op TEXT NOT NULL,
+          namespace TEXT,
+          key TEXT,
+          request TEXT NOT NULL,
+          result TEXT NOT NULL,
+          started_at INTEGER NOT NULL,
+          ended_at INTEGER NOT NULL,
+          PRIMARY KEY (run_id, seq, op_index)
+        ) WITHOUT ROWID;
+      `);
+      // Keyword search uses SQLite's FTS5 where the build has it (better-sqlite3's does); without
+      // it, the store scores keywords itself. PostgreSQL would use a tsvector index instead.
+      try {
+        db.exec(`
+          CREATE VIRTUAL TABLE memory_fts USING fts5(
+            namespace UNINDEXED, key, text, content = 'memory', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+          );
+          CREATE TRIGGER memory_fts_insert AFTER INSERT ON memory BEGIN
+            INSERT INTO memory_fts (rowid, namespace, key, text) VALUES (new.id, new.namespace, new.key, new.text);
+          END;
+          CREATE TRIGGER memory_fts_delete AFTER DELETE ON memory BEGIN
+            INSERT INTO memory_fts (memory_fts, rowid, namespace, key, text) VALUES ('delete', old.id, old.namespace, old.key, old.text);
+          END;
+          CREATE TRIGGER memory_fts_update AFTER UPDATE OF namespace, key, text ON memory BEGIN
+            INSERT INTO memory_fts (memory_fts, rowid, namespace, key, text) VALUES ('delete', old.id, old.namespace, old.key, old.text);
+            INSERT INTO memory_fts (rowid, namespace, key, text) VALUES (new.id, new.namespace, new.key, new.text);
+          END;
+        `);
+      } catch (error) {
+        if (!/no such module: fts5/i.test(String(error))) throw error;
+      }
+    },
+  },
+  {
+    description: 'the attempt of each side effect last begun, so a durable engine that runs a step again can tell it was begun before',
+    up(db) {
+      db.exec('ALTER TABLE effects ADD COLUMN claimed_attempt INTEGER NOT NULL DEFAULT 0');
+    },
+  },
 ];

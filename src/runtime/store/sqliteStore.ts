@@ -9,7 +9,6 @@ import type {
   ApprovalRecord,
   ApprovalStatus,
   BudgetRecord,
-  CheckpointStore,
   Decision,
   DecisionMeta,
   DecisionSource,
@@ -29,6 +28,10 @@ import type {
   StepTransition,
 } from './checkpointStore';
 import { SQLITE_MIGRATIONS, type Migration } from './sqliteMigrations';
+import type { MemoryCapableStore } from '../memory/memoryCapable';
+import type { MemoryRowUpgrade } from '../memory/memoryStore';
+import { SqliteMemoryStore } from './sqliteMemory';
+import { SqliteThreadStore } from './sqliteThreads';
 
 /** `PRAGMA application_id` of Keel databases: "KEEL" in ASCII. */
 const KEEL_APPLICATION_ID = 0x4b45454c;
@@ -38,6 +41,8 @@ export interface SqliteStoreOptions {
   readonly migrations?: readonly Migration[];
   /** `NORMAL` (default) survives a crash of the process; `FULL` also survives a power cut. */
   readonly synchronous?: 'NORMAL' | 'FULL';
+  /** Upgrades of stored memory values; tests pass longer lists to exercise newer formats. */
+  readonly memoryRowUpgrades?: readonly MemoryRowUpgrade[];
 }
 
 interface RunRow {
@@ -64,6 +69,8 @@ interface RunRow {
   active_ms: number;
   budget: string | null;
   agent_facts: string | null;
+  thread_id: string | null;
+  task_id: string | null;
 }
 
 interface BudgetRow {
@@ -180,7 +187,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       { cause: error },
     );
   }
-  return new SqliteStore(db, path, options.synchronous ?? 'NORMAL');
+  return new SqliteStore(db, path, options.synchronous ?? 'NORMAL', options.memoryRowUpgrades);
 }
 
 /** Throws a StoreError, without writing anything, when the file is not Keel's or is from a newer Keel. */
@@ -232,22 +239,26 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
   }).immediate();
 }
 
-export class SqliteStore implements CheckpointStore {
+export class SqliteStore implements MemoryCapableStore {
   private readonly statements;
   private readonly writeTransition;
+  readonly memory: SqliteMemoryStore;
+  readonly threads: SqliteThreadStore;
 
   constructor(
     private readonly db: Database.Database,
     readonly location: string,
     private readonly synchronous: 'NORMAL' | 'FULL',
+    memoryRowUpgrades?: readonly MemoryRowUpgrade[],
   ) {
     this.statements = {
       insertRun: db.prepare(
         `INSERT INTO runs (id, agent, agent_file, model, input, state, trace_id, owner, created_at, updated_at,
-                           budget, parent_run_id, parent_seq, agent_facts)
+                           budget, parent_run_id, parent_seq, agent_facts, thread_id, task_id)
          VALUES (@id, @agent, @agentFile, @model, @input, 'running', @traceId, @owner, @createdAt, @createdAt,
-                 @budget, @parentRunId, @parentSeq, @agentFacts)`,
+                 @budget, @parentRunId, @parentSeq, @agentFacts, @threadId, @taskId)`,
       ),
+      threadRuns: db.prepare('SELECT * FROM runs WHERE thread_id = ? ORDER BY ended_at IS NULL, ended_at, created_at, id'),
       childRuns: db.prepare('SELECT * FROM runs WHERE parent_run_id = ? ORDER BY created_at, id'),
       insertBudget: db.prepare(
         `INSERT INTO budgets (id, kind, limits, created_at) VALUES (@id, @kind, @limits, @at) ON CONFLICT (id) DO NOTHING`,
@@ -315,6 +326,8 @@ export class SqliteStore implements CheckpointStore {
          WHERE run_id = @runId AND seq = @seq`,
       ),
       recordEffectAttempts: db.prepare('UPDATE effects SET attempts = @attempts WHERE key = @effectKey'),
+      claimEffect: db.prepare('UPDATE effects SET claimed_attempt = @attempt WHERE key = @key AND claimed_attempt < @attempt'),
+      effectExists: db.prepare('SELECT 1 FROM effects WHERE key = ?'),
       getSteps: db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY seq'),
       getEffects: db.prepare('SELECT * FROM effects WHERE run_id = ? ORDER BY seq'),
       finishRun: db.prepare(
@@ -352,6 +365,9 @@ export class SqliteStore implements CheckpointStore {
          WHERE id = @id AND status = 'pending' AND escalated_at IS NULL`,
       ),
     };
+    // After the run statements: a database of an older schema fails on those first, as it always has.
+    this.memory = new SqliteMemoryStore(db, memoryRowUpgrades);
+    this.threads = new SqliteThreadStore(db);
     this.writeTransition = db.transaction((change: StepTransition) => {
       const { end, begin, close, reserve } = change;
       if (close) this.closeReservation(close.id, close.actual, close.at);
@@ -427,6 +443,8 @@ export class SqliteStore implements CheckpointStore {
       parentRunId: run.parentRunId ?? null,
       parentSeq: run.parentSeq ?? null,
       agentFacts: run.agentFacts === undefined ? null : JSON.stringify(run.agentFacts),
+      threadId: run.threadId ?? null,
+      taskId: run.taskId ?? null,
     });
     return Promise.resolve(this.requireRun(run.id));
   }
@@ -463,6 +481,11 @@ export class SqliteStore implements CheckpointStore {
       if (effectKey !== undefined) this.statements.recordEffectAttempts.run({ effectKey, attempts: failures.length + 1 });
     })();
     return Promise.resolve();
+  }
+
+  claimEffect(key: string, attempt: number): Promise<boolean> {
+    const claimed = this.statements.claimEffect.run({ key, attempt }).changes === 1;
+    return Promise.resolve(claimed || this.statements.effectExists.get(key) === undefined);
   }
 
   finishRun(end: RunEnd): Promise<RunRecord> {
@@ -504,6 +527,10 @@ export class SqliteStore implements CheckpointStore {
         : this.statements.listRuns.all(limit)
     ) as RunRow[];
     return Promise.resolve(rows.map(toRun));
+  }
+
+  threadRuns(threadId: string): Promise<RunRecord[]> {
+    return Promise.resolve((this.statements.threadRuns.all(threadId) as RunRow[]).map(toRun));
   }
 
   getSteps(runId: string): Promise<StepRecord[]> {
@@ -644,6 +671,8 @@ function toRun(row: RunRow): RunRecord {
     agentFacts: row.agent_facts === null ? null : (JSON.parse(row.agent_facts) as RecordedAgent),
     parentRunId: row.parent_run_id,
     parentSeq: row.parent_seq,
+    threadId: row.thread_id,
+    taskId: row.task_id,
     result: row.result,
     error: row.error,
   };

@@ -3,7 +3,10 @@ import type { FailedAttempt } from '../effects/retry';
 import type { AssistantMessage, Message } from '../model/model';
 import { TERMINAL_STATES, type ApprovalRecord, type CheckpointStore, type RunRecord, type StepRecord } from '../store/checkpointStore';
 import { KeelError } from '../errors';
+import { keepsMemory } from '../memory/memoryCapable';
+import type { MemoryOpRecord } from '../memory/memoryStore';
 import { detectFlags, type DetectedFlag, type DetectorOptions } from './detectors';
+import { guardrailSpans } from './guardrailSpans';
 import {
   conversations,
   readJournal,
@@ -39,8 +42,13 @@ export interface TraceOptions extends Omit<DetectorOptions, 'quoteContent'> {
 export async function loadTraceSource(store: CheckpointStore, runId: string): Promise<TraceSource> {
   const run = await store.getRun(runId);
   if (!run) throw new KeelError(`There is no run ${runId} in ${store.location}.`);
-  const [steps, approvals, effects] = await Promise.all([store.getSteps(runId), store.listApprovals({ runId }), store.getEffects(runId)]);
-  return { run, steps, approvals, effects };
+  const [steps, approvals, effects, memoryOps] = await Promise.all([
+    store.getSteps(runId),
+    store.listApprovals({ runId }),
+    store.getEffects(runId),
+    keepsMemory(store) ? store.memory.ops(runId) : Promise.resolve([]),
+  ]);
+  return { run, steps, approvals, effects, memoryOps };
 }
 
 /** The span id of the run (`[]`), of a step (`[seq]`) or of a failed attempt (`[seq, attempt]`). */
@@ -91,12 +99,17 @@ export function buildTrace(source: TraceSource, options: TraceOptions = {}): Tra
   };
   const spans: Omit<TraceSpan, 'flags'>[] = [runSpan(context)];
   const stepSpanIds = new Map<number, string>();
+  const memoryOps = source.memoryOps ?? [];
+  const stepSeqs = new Set(view.entries.map((entry) => entry.step.seq));
+  // What the run loaded before its first step (its thread, its progress notes), and any operation of a step not in the journal, sit under the run.
+  for (const op of memoryOps.filter((candidate) => !stepSeqs.has(candidate.seq))) spans.push(memorySpan(context, op, rootId));
 
   for (const entry of view.entries) {
     const spanId = spanIdFor(run.traceId, entry.step.seq);
     stepSpanIds.set(entry.step.seq, spanId);
     const step = entry.kind === 'model' ? modelSpan(context, entry, spanId) : toolSpan(context, entry, spanId);
     spans.push(step, ...attemptSpans(run, entry.step, step));
+    for (const op of memoryOps.filter((candidate) => candidate.seq === entry.step.seq)) spans.push(memorySpan(context, op, spanId));
     for (const approval of source.approvals.filter((candidate) => candidate.seq === entry.step.seq)) {
       spans.push(approvalSpan(context, approval));
     }
@@ -105,6 +118,8 @@ export function buildTrace(source: TraceSource, options: TraceOptions = {}): Tra
   for (const approval of source.approvals.filter((candidate) => !known.has(candidate.seq))) {
     spans.push(approvalSpan(context, approval));
   }
+  const guardrails = guardrailSpans(run, view, source.approvals, (...path) => spanIdFor(run.traceId, ...path), context.content);
+  spans.push(...guardrails.map((guardrail) => guardrail.span));
 
   const detected = detectFlags(source, { ...options, quoteContent: capture, redact });
   const flagsBySpan = new Map<string, Flag[]>();
@@ -112,6 +127,7 @@ export function buildTrace(source: TraceSource, options: TraceOptions = {}): Tra
     const spanId = (flag.seq === null ? undefined : stepSpanIds.get(flag.seq)) ?? rootId;
     flagsBySpan.set(spanId, [...(flagsBySpan.get(spanId) ?? []), toFlag(flag, spanId)]);
   }
+  for (const { span, flags } of guardrails) flagsBySpan.set(span.spanId, [...(flagsBySpan.get(span.spanId) ?? []), ...flags]);
 
   return spans.map((span) => {
     const flags = flagsBySpan.get(span.spanId) ?? [];
@@ -213,6 +229,7 @@ function modelSpan({ source, rootId, content, inputs }: Context, turn: ModelTurn
     attributes['gen_ai.usage.output_tokens'] = response.usage.outputTokens;
     attributes[KEEL_ATTRIBUTES.cost] = costOf(step);
   }
+  if (turn.purpose !== 'turn') attributes['keel.model.purpose'] = turn.purpose;
   if (step.status === 'failed') attributes['error.type'] = errorType(step);
   if (content) {
     const input = inputs.get(step.seq);
@@ -244,6 +261,68 @@ function toolSpan({ source, rootId, options, content }: Context, call: ToolCallS
     if (call.ok === true && call.content !== null) attributes['gen_ai.tool.call.result'] = content(parseArguments(call.content));
   }
   return stepSpan(source.run, step, spanId, rootId, `execute_tool ${call.name}`, 'tool', attributes);
+}
+
+/**
+ * A memory read or write as a span under the step that made it: `keel.memory.get user:ada/diet`,
+ * `keel.memory.search project`, `keel.memory.thread.load <thread>`. Values, queries and requests
+ * are content: recorded only when content is captured.
+ */
+function memorySpan({ source, content }: Context, op: MemoryOpRecord, parentSpanId: string): Omit<TraceSpan, 'flags'> {
+  const { run } = source;
+  const result = op.result;
+  const attributes: Attributes = {
+    'keel.memory.operation': op.op,
+    [KEEL_ATTRIBUTES.stepId]: op.seq,
+    'keel.memory.op_index': op.opIndex,
+  };
+  if (op.namespace !== null) attributes['keel.memory.namespace'] = op.namespace;
+  if (op.key !== null) attributes['keel.memory.key'] = op.key;
+  const item = record(result);
+  if (typeof item['channel'] === 'string') attributes['keel.memory.channel'] = item['channel'];
+  if (typeof item['revision'] === 'number') attributes['keel.memory.revision'] = item['revision'];
+  switch (op.op) {
+    case 'get':
+    case 'progress.get':
+      attributes['keel.memory.found'] = result !== null;
+      break;
+    case 'search':
+    case 'list':
+      attributes['keel.memory.results'] = Array.isArray(result) ? result.length : 0;
+      if (op.op === 'search' && typeof record(op.request)['mode'] === 'string') attributes['keel.memory.search.mode'] = String(record(op.request)['mode']);
+      break;
+    case 'delete':
+      attributes['keel.memory.deleted'] = item['deleted'] === true;
+      break;
+    case 'thread.load': {
+      const threadId = record(op.request)['threadId'];
+      if (typeof threadId === 'string') attributes['keel.thread.id'] = threadId;
+      attributes['keel.thread.runs'] = Array.isArray(item['runs']) ? item['runs'].length : 0;
+      attributes['keel.thread.summary'] = item['summary'] !== null && item['summary'] !== undefined;
+      break;
+    }
+    case 'put':
+    case 'progress.update':
+      break;
+  }
+  if (content) {
+    attributes['keel.memory.request'] = content(op.request);
+    attributes['keel.memory.result'] = content(result);
+  }
+  const target = op.op === 'thread.load' ? String(attributes['keel.thread.id'] ?? '') : [op.namespace, op.key].filter((part) => part !== null).join('/');
+  return {
+    traceId: run.traceId,
+    spanId: spanIdFor(run.traceId, op.seq, 'memory', op.opIndex),
+    parentSpanId,
+    name: `keel.memory.${op.op}${target === '' ? '' : ` ${target}`}`,
+    kind: 'memory',
+    startTime: op.startedAt,
+    endTime: op.endedAt,
+    status: 'ok',
+    statusMessage: null,
+    attributes,
+    events: [],
+  };
 }
 
 function stepSpan(

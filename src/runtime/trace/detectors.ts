@@ -212,7 +212,9 @@ function canonicalArguments(raw: string): string {
 
 /** Everything a final answer may legitimately draw on: the input, every tool output, and extra evidence. */
 function evidenceOf(source: TraceSource, view: JournalView, extra: readonly string[]): string {
-  return [source.run.input, ...view.calls.map((call) => call.content ?? ''), ...extra].join('\n');
+  // What the run read from memory (and its thread) is evidence too.
+  const recalled = (source.memoryOps ?? []).map((op) => JSON.stringify(op.result) ?? '');
+  return [source.run.input, ...view.calls.map((call) => call.content ?? ''), ...recalled, ...extra].join('\n');
 }
 
 export type EntityKind = 'url' | 'email' | 'money' | 'code' | 'number' | 'name';

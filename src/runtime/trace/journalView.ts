@@ -1,4 +1,6 @@
 import type { AssistantMessage, FinishReason, Message, ModelResponse, Usage } from '../model/model';
+import { toolMessageContent } from '../guard/record';
+import type { MemoryOpRecord } from '../memory/memoryStore';
 import type { ApprovalRecord, EffectRecord, RunRecord, StepRecord } from '../store/checkpointStore';
 
 /**
@@ -13,6 +15,8 @@ export interface TraceSource {
   readonly steps: readonly StepRecord[];
   readonly approvals: readonly ApprovalRecord[];
   readonly effects: readonly EffectRecord[];
+  /** What the run read from and wrote to memory, when the source has it. */
+  readonly memoryOps?: readonly MemoryOpRecord[];
 }
 
 export interface ModelTurn {
@@ -25,6 +29,8 @@ export interface ModelTurn {
   readonly offered: readonly string[];
   /** The model's answer, when the step completed. */
   readonly response: ModelResponse | null;
+  /** `turn` for the agent's own turns; `thread_summary` for a call that summarized the thread's older turns. */
+  readonly purpose: 'turn' | 'thread_summary';
 }
 
 export interface ToolCallStep {
@@ -46,6 +52,7 @@ export type JournalEntry = ModelTurn | ToolCallStep;
 
 export interface JournalView {
   readonly entries: readonly JournalEntry[];
+  /** The agent's own model turns (a thread summary is an entry, not a turn). */
   readonly turns: readonly ModelTurn[];
   readonly calls: readonly ToolCallStep[];
   /** The model turn that ended the run with its answer, if it did. */
@@ -63,7 +70,7 @@ export function readJournal(source: TraceSource): JournalView {
       entries.push(toolCall(step, lastTurn));
     }
   }
-  const turns = entries.filter((entry): entry is ModelTurn => entry.kind === 'model');
+  const turns = entries.filter((entry): entry is ModelTurn => entry.kind === 'model' && entry.purpose === 'turn');
   const calls = entries.filter((entry): entry is ToolCallStep => entry.kind === 'tool');
   const last = turns.at(-1);
   const finalTurn =
@@ -86,6 +93,7 @@ function modelTurn(step: StepRecord): ModelTurn {
     ...splitModelLabel(step.name),
     offered: tools,
     response: step.status === 'completed' ? modelResponse(step.output) : null,
+    purpose: input['purpose'] === 'thread_summary' ? 'thread_summary' : 'turn',
   };
 }
 
@@ -142,10 +150,13 @@ export function conversations(source: TraceSource, view: JournalView, keep: numb
   const messages: Message[] = [{ role: 'user', content: source.run.input }];
   for (const entry of view.entries) {
     if (entry.kind === 'model') {
+      if (entry.purpose !== 'turn') continue;
       byStep.set(entry.step.seq, { messages: messages.slice(-keep), omitted: Math.max(0, messages.length - keep) });
       if (entry.response) messages.push(entry.response.message);
     } else if (entry.content !== null) {
-      messages.push({ role: 'tool', toolCallId: entry.toolCallId ?? '', name: entry.name, content: entry.content, isError: entry.ok === false });
+      // As the model read it: fenced when the journal says it was.
+      const content = toolMessageContent(source.run.traceId, entry.step.seq, entry.name, entry.content, entry.step.output, entry.ok === true);
+      messages.push({ role: 'tool', toolCallId: entry.toolCallId ?? '', name: entry.name, content, isError: entry.ok === false });
     }
   }
   return byStep;

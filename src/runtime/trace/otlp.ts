@@ -111,6 +111,7 @@ const KINDS: Record<TraceSpan['kind'], SpanKind> = {
   retry: SpanKind.INTERNAL,
   approval: SpanKind.INTERNAL,
   guardrail: SpanKind.INTERNAL,
+  memory: SpanKind.INTERNAL,
 };
 
 const STATUS: Record<TraceSpan['status'], SpanStatusCode> = {

@@ -4,7 +4,7 @@
  * Plain JSON, so spans cross process and webview boundaries as they are.
  */
 
-export type SpanKind = 'agent' | 'model' | 'tool' | 'retry' | 'approval' | 'guardrail';
+export type SpanKind = 'agent' | 'model' | 'tool' | 'retry' | 'approval' | 'guardrail' | 'memory';
 
 export type AttributeValue = string | number | boolean | readonly string[];
 

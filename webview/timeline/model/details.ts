@@ -47,6 +47,8 @@ const CONTENT: readonly { readonly key: string; readonly label: string }[] = [
   { key: 'keel.approval.args', label: 'Arguments to decide on' },
   { key: 'keel.approval.decision_reason', label: 'Reason given' },
   { key: 'keel.approval.result', label: 'Result recorded' },
+  { key: 'keel.guardrail.reason', label: 'Why' },
+  { key: 'keel.guardrail.excerpts', label: 'What the screen saw' },
 ];
 
 /** Attributes shown as facts at the top, in this order. */
@@ -58,6 +60,9 @@ const FACTS: readonly { readonly key: string; readonly label: string }[] = [
   { key: 'gen_ai.response.finish_reasons', label: 'Finish reasons' },
   { key: 'gen_ai.tool.name', label: 'Tool' },
   { key: 'gen_ai.tool.call.id', label: 'Tool call' },
+  { key: 'keel.guardrail.name', label: 'Guardrail' },
+  { key: 'keel.guardrail.decision', label: 'Decision' },
+  { key: 'keel.guardrail.channel', label: 'Channel' },
 ];
 
 const ERROR_TYPE = 'error.type';
