@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { KeelError } from '../errors';
 import type { Message, ToolSpec } from '../model/model';
 import type { StepKind, StepRecord } from '../store/checkpointStore';
@@ -40,9 +40,12 @@ function sortedJson(value: unknown): string {
 function plainJson(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
+      return quoted(value);
     case 'number':
+      // What JSON.stringify writes for a number.
+      return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
-      return JSON.stringify(value);
+      return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
       if (Array.isArray(value)) {
@@ -56,13 +59,7 @@ function plainJson(value: unknown): string | undefined {
       }
       const prototype: unknown = Object.getPrototypeOf(value);
       if ((prototype !== Object.prototype && prototype !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-      const keys = Object.keys(value);
-      for (let index = 1; index < keys.length; index++) {
-        if (keys[index - 1]! > keys[index]!) {
-          keys.sort();
-          break;
-        }
-      }
+      const keys = sortedKeys(value);
       let text = '{';
       for (const key of keys) {
         const first = key.charCodeAt(0);
@@ -71,7 +68,7 @@ function plainJson(value: unknown): string | undefined {
         if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
         const written = plainJson(item);
         if (written === undefined) return undefined;
-        text += `${text.length === 1 ? '' : ','}${JSON.stringify(key)}:${written}`;
+        text += `${text.length === 1 ? '' : ','}${quotedKey(key)}:${written}`;
       }
       return `${text}}`;
     }
@@ -80,8 +77,60 @@ function plainJson(value: unknown): string | undefined {
   }
 }
 
+/**
+ * An object's keys in code-unit order, as Array.prototype.sort orders strings: sorted by insertion,
+ * which for the few keys of a message is several times faster than sort().
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  for (let index = 1; index < keys.length; index++) {
+    const key = keys[index]!;
+    let at = index;
+    while (at > 0 && keys[at - 1]! > key) {
+      keys[at] = keys[at - 1]!;
+      at--;
+    }
+    keys[at] = key;
+  }
+  return keys;
+}
+
+/** Up to this length, quoted scans a string itself. */
+const SHORT_STRING = 64;
+
+/**
+ * Keys as quoted(key) writes them, kept for the few keys that messages and tool specs use on every
+ * step: a pure function's results, so nothing here can go stale. Bounded: at most KEPT_KEYS keys,
+ * each a short string.
+ */
+const quotedKeys = new Map<string, string>();
+const KEPT_KEYS = 1000;
+
+function quotedKey(key: string): string {
+  let text = quotedKeys.get(key);
+  if (text === undefined) {
+    text = quoted(key);
+    if (quotedKeys.size < KEPT_KEYS && key.length <= SHORT_STRING) quotedKeys.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * JSON.stringify's text of a string. Short strings with nothing to escape (keys, names, ids) are
+ * quoted directly, faster than a call to JSON.stringify; anything else (control characters,
+ * quotes, backslashes, surrogates, long text) is left to JSON.stringify.
+ */
+function quoted(text: string): string {
+  if (text.length > SHORT_STRING) return JSON.stringify(text);
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return JSON.stringify(text);
+  }
+  return `"${text}"`;
+}
+
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /**
@@ -97,7 +146,7 @@ export class ConversationHash {
 
   append(message: Message): void {
     // The SHA-256 of the previous hash's hex followed by the message's canonical JSON.
-    this.current = createHash('sha256').update(this.current).update(canonicalJson(message)).digest('hex');
+    this.current = sha256(this.current + canonicalJson(message));
   }
 
   get value(): string {
@@ -107,22 +156,19 @@ export class ConversationHash {
 
 /** The steps a run recorded before it stopped, read back in order as the loop asks for them. */
 export class Journal {
-  private readonly bySeq = new Map<number, StepRecord>();
+  /** By seq (an array: seqs count from 1, so it is dense, and quicker to fill than a Map). */
+  private readonly bySeq: (StepRecord | undefined)[] = [];
 
   constructor(
     private readonly runId: string,
     steps: readonly StepRecord[],
   ) {
-    for (const step of steps) this.bySeq.set(step.seq, step);
-  }
-
-  get size(): number {
-    return this.bySeq.size;
+    for (const step of steps) this.bySeq[step.seq] = step;
   }
 
   /** The recorded step at `seq`, checked to be of the kind and name the agent now expects. */
   recorded(seq: number, kind: StepKind, name: string, describe: () => string): StepRecord | undefined {
-    const step = this.bySeq.get(seq);
+    const step = this.bySeq[seq];
     if (!step) return undefined;
     if (step.kind !== kind || (kind === 'tool' && step.name !== name)) {
       throw new JournalDivergenceError(
@@ -139,7 +185,7 @@ export class Journal {
    * its maxSteps was lowered. The recorded steps, side effects among them, must not be dropped.
    */
   assertEndsAfter(seq: number, why: string): void {
-    const next = this.bySeq.get(seq + 1);
+    const next = this.bySeq[seq + 1];
     if (!next) return;
     throw new JournalDivergenceError(
       this.runId,

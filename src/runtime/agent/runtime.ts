@@ -617,7 +617,7 @@ class Execution {
     const idempotencyKey = `${this.run.id}:${modelSeq}:${callIndex}`;
     const recorded = this.journal.recorded(seq, 'tool', call.name, () => `a call to ${call.name}`);
     const input = { toolCallId: call.id, arguments: call.arguments };
-    if (recorded && canonicalJson(recorded.input) !== canonicalJson(input)) {
+    if (recorded && !sameToolInput(recorded.input, input)) {
       throw this.journal.diverged(seq, `the call to ${call.name} has other arguments than the recorded one`);
     }
     if (recorded && recorded.status !== 'in_progress') {
@@ -1044,6 +1044,28 @@ function canonicalArguments(raw: string): string {
   } catch {
     return raw;
   }
+}
+
+/**
+ * Whether a recorded tool step's input is the call's, by their canonical JSON. The record the loop
+ * writes (a plain object of exactly those two strings) against a call of two strings compares
+ * directly, to the same answer without writing either out: quoting strings is one-to-one.
+ */
+function sameToolInput(recorded: unknown, input: { readonly toolCallId: string; readonly arguments: string }): boolean {
+  if (typeof input.toolCallId === 'string' && typeof input.arguments === 'string' && isToolInputRecord(recorded)) {
+    return recorded.toolCallId === input.toolCallId && recorded.arguments === input.arguments;
+  }
+  return canonicalJson(recorded) === canonicalJson(input);
+}
+
+function isToolInputRecord(value: unknown): value is { readonly toolCallId: string; readonly arguments: string } {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  const keys = Object.keys(value);
+  if (keys.length !== 2 || !keys.includes('toolCallId') || !keys.includes('arguments')) return false;
+  const record = value as Record<string, unknown>;
+  return typeof record['toolCallId'] === 'string' && typeof record['arguments'] === 'string';
 }
 
 /** What a run records of its agent as it starts, for traces and audits long after. */

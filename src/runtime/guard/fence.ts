@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ToolChannel } from './config';
 
 /**
@@ -29,7 +29,7 @@ const SEPARATOR = '\n---\n';
 
 /** The fence id of a run's step: the same for the same run and step, whatever process asks. */
 export function fenceId(traceId: string, seq: number): string {
-  return createHash('sha256').update(`keel/fence/${traceId}/${seq}`).digest('hex').slice(0, 12);
+  return hash('sha256', `keel/fence/${traceId}/${seq}`, 'hex').slice(0, 12);
 }
 
 /** Content as the model reads it: fenced and labelled. */
@@ -48,7 +48,8 @@ export function fence(content: string, label: FenceLabel): string {
 
 /** Content with anything that looks like a fence marker made harmless: `<<keel:` becomes `‹‹keel:`. */
 export function escapeMarkers(content: string): string {
-  return content.replace(MARKER, '‹‹$1');
+  // Every marker starts with `<`: content without one (most tool output) is left as it is, unscanned.
+  return content.includes('<') ? content.replace(MARKER, '‹‹$1') : content;
 }
 
 /** The content inside a fence (markers escaped), or the text as it is when it is not fenced. */
