@@ -1,13 +1,10 @@
 import { StoreError } from '../errors';
-import { isContentChannel, type ContentChannel } from '../memory/channel';
 import {
   MEMORY_OP_SCHEMA,
   MEMORY_ROW_UPGRADES,
   latestMemorySchema,
-  upgradeMemoryValue,
   type MemoryHit,
   type MemoryItem,
-  type MemoryOpKind,
   type MemoryOpRecord,
   type MemoryRowUpgrade,
   type MemoryStore,
@@ -15,38 +12,10 @@ import {
   type NamespaceSummary,
   type NewMemoryOp,
 } from '../memory/memoryStore';
-import { decodeVector, encodeVector, keywordScore, queryTokens } from '../memory/search';
+import { keywordHits, memoryItem, memoryOp, memoryVectors, type MemoryOpRow, type MemoryRow } from './memoryRows';
+import { encodeVector, queryTokens } from '../memory/search';
 import { int, type Connection, type Int } from './postgresConnection';
 import type { SqlSession } from './postgresMigrations';
-
-interface MemoryRow {
-  namespace: string;
-  key: string;
-  schema: number;
-  value: string;
-  text: string;
-  channel: string;
-  revision: number;
-  written_by: string;
-  embedder: string | null;
-  embedding: Uint8Array | null;
-  created_at: Int;
-  updated_at: Int;
-}
-
-interface MemoryOpRow {
-  run_id: string;
-  seq: number;
-  op_index: number;
-  schema: number;
-  op: MemoryOpKind;
-  namespace: string | null;
-  key: string | null;
-  request: string;
-  result: string;
-  started_at: Int;
-  ended_at: Int;
-}
 
 /**
  * Long-term memory and the memory journal in the PostgreSQL store (its second migration), as the
@@ -61,12 +30,12 @@ export class PostgresMemoryStore implements MemoryStore {
 
   async get(namespace: string, key: string): Promise<MemoryItem | undefined> {
     const [row] = await this.connection.query('SELECT * FROM memory WHERE namespace = $1 AND key = $2', [namespace, key]);
-    return row === undefined ? undefined : this.toItem(row as MemoryRow);
+    return row === undefined ? undefined : memoryItem(row as MemoryRow, this.upgrades);
   }
 
   async list(namespace: string, options: { limit?: number } = {}): Promise<MemoryItem[]> {
     const rows = await this.connection.query('SELECT * FROM memory WHERE namespace = $1 ORDER BY key LIMIT $2', [namespace, options.limit ?? 1000]);
-    return (rows as MemoryRow[]).map((row) => this.toItem(row));
+    return (rows as MemoryRow[]).map((row) => memoryItem(row, this.upgrades));
   }
 
   async namespaces(): Promise<NamespaceSummary[]> {
@@ -113,7 +82,7 @@ export class PostgresMemoryStore implements MemoryStore {
           write.at,
         ],
       );
-      const item = this.toItem(rows[0] as MemoryRow);
+      const item = memoryItem(rows[0] as MemoryRow, this.upgrades);
       if (op) await insertOp(db, op, item, write.at);
       return item;
     });
@@ -133,21 +102,12 @@ export class PostgresMemoryStore implements MemoryStore {
     const tokens = queryTokens(query);
     if (tokens.length === 0 || namespaces.length === 0) return [];
     const rows = (await this.inNamespaces(namespaces)) as MemoryRow[];
-    return rows
-      .map((row) => ({ row, score: keywordScore(tokens, row.key, row.text) }))
-      .filter((hit) => hit.score > 0)
-      .sort((a, b) => b.score - a.score || compareRows(a.row, b.row))
-      .slice(0, limit)
-      .map(({ row, score }) => ({ item: this.toItem(row), score }));
+    return keywordHits(rows, tokens, limit, this.upgrades);
   }
 
   async vectors(namespaces: readonly string[], embedder: string): Promise<{ item: MemoryItem; text: string; vector: readonly number[] | null }[]> {
     const rows = (await this.inNamespaces(namespaces)) as MemoryRow[];
-    return rows.map((row) => ({
-      item: this.toItem(row),
-      text: row.text,
-      vector: row.embedder === embedder && row.embedding ? decodeVector(row.embedding) : null,
-    }));
+    return memoryVectors(rows, embedder, this.upgrades);
   }
 
   async setVector(namespace: string, key: string, revision: number, embedder: string, vector: readonly number[]): Promise<void> {
@@ -168,29 +128,13 @@ export class PostgresMemoryStore implements MemoryStore {
   }
 
   async ops(runId: string): Promise<MemoryOpRecord[]> {
-    return ((await this.connection.query('SELECT * FROM memory_ops WHERE run_id = $1 ORDER BY seq, op_index', [runId])) as MemoryOpRow[]).map(toOp);
+    return ((await this.connection.query('SELECT * FROM memory_ops WHERE run_id = $1 ORDER BY seq, op_index', [runId])) as MemoryOpRow[]).map(memoryOp);
   }
 
   private inNamespaces(namespaces: readonly string[]): Promise<unknown[]> {
     return this.connection.query('SELECT * FROM memory WHERE namespace = ANY($1::text[]) ORDER BY namespace, key', [[...namespaces]]);
   }
 
-  private toItem(row: MemoryRow): MemoryItem {
-    const where = `Memory value ${row.namespace}/${row.key}`;
-    if (!isContentChannel(row.channel)) throw new StoreError(`${where} has a channel this Keel does not know (${row.channel}).`);
-    const current = upgradeMemoryValue({ schema: row.schema, value: JSON.parse(row.value) as unknown, channel: row.channel as ContentChannel }, where, this.upgrades);
-    return {
-      namespace: row.namespace,
-      key: row.key,
-      value: current.value,
-      channel: current.channel,
-      schema: current.schema,
-      revision: row.revision,
-      writtenBy: row.written_by,
-      createdAt: int(row.created_at),
-      updatedAt: int(row.updated_at),
-    };
-  }
 }
 
 /** Holds, until the transaction ends, a lock on one value's name. */
@@ -218,27 +162,3 @@ async function insertOp(db: SqlSession, op: NewMemoryOp, result: unknown, endedA
   );
 }
 
-function compareRows(a: MemoryRow, b: MemoryRow): number {
-  return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
-
-function toOp(row: MemoryOpRow): MemoryOpRecord {
-  if (row.schema > MEMORY_OP_SCHEMA) {
-    throw new StoreError(
-      `Run ${row.run_id} recorded a memory operation in format ${row.schema}, which this Keel cannot read (it knows format ${MEMORY_OP_SCHEMA}). Upgrade keel-agents.`,
-    );
-  }
-  return {
-    runId: row.run_id,
-    seq: row.seq,
-    opIndex: row.op_index,
-    schema: row.schema,
-    op: row.op,
-    namespace: row.namespace,
-    key: row.key,
-    request: JSON.parse(row.request) as unknown,
-    result: JSON.parse(row.result) as unknown,
-    startedAt: int(row.started_at),
-    endedAt: int(row.ended_at),
-  };
-}

@@ -1,14 +1,11 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../errors';
-import { isContentChannel, type ContentChannel } from '../memory/channel';
 import {
   MEMORY_OP_SCHEMA,
   MEMORY_ROW_UPGRADES,
   latestMemorySchema,
-  upgradeMemoryValue,
   type MemoryHit,
   type MemoryItem,
-  type MemoryOpKind,
   type MemoryOpRecord,
   type MemoryRowUpgrade,
   type MemoryStore,
@@ -16,37 +13,8 @@ import {
   type NamespaceSummary,
   type NewMemoryOp,
 } from '../memory/memoryStore';
-import { decodeVector, encodeVector, ftsQuery, keywordScore, queryTokens } from '../memory/search';
-
-interface MemoryRow {
-  id: number;
-  namespace: string;
-  key: string;
-  schema: number;
-  value: string;
-  text: string;
-  channel: string;
-  revision: number;
-  written_by: string;
-  embedder: string | null;
-  embedding: Uint8Array | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface MemoryOpRow {
-  run_id: string;
-  seq: number;
-  op_index: number;
-  schema: number;
-  op: MemoryOpKind;
-  namespace: string | null;
-  key: string | null;
-  request: string;
-  result: string;
-  started_at: number;
-  ended_at: number;
-}
+import { keywordHits, memoryItem, memoryOp, memoryVectors, type MemoryOpRow, type MemoryRow } from './memoryRows';
+import { encodeVector, ftsQuery, queryTokens } from '../memory/search';
 
 /** Long-term memory and the memory journal in the run database (migration 6). */
 export class SqliteMemoryStore implements MemoryStore {
@@ -108,7 +76,7 @@ export class SqliteMemoryStore implements MemoryStore {
         embedding: write.embedding ? encodeVector(write.embedding.vector) : null,
         at: write.at,
       });
-      const item = this.toItem(this.statements.get.get(write.namespace, write.key) as MemoryRow);
+      const item = memoryItem(this.statements.get.get(write.namespace, write.key) as MemoryRow, this.upgrades);
       if (op) this.insertOp(op, item, endedAt);
       return item;
     });
@@ -121,12 +89,12 @@ export class SqliteMemoryStore implements MemoryStore {
 
   async get(namespace: string, key: string): Promise<MemoryItem | undefined> {
     const row = this.statements.get.get(namespace, key) as MemoryRow | undefined;
-    return row && this.toItem(row);
+    return row && memoryItem(row, this.upgrades);
   }
 
   async list(namespace: string, options: { limit?: number } = {}): Promise<MemoryItem[]> {
     const rows = this.statements.list.all(namespace, options.limit ?? 1000) as MemoryRow[];
-    return rows.map((row) => this.toItem(row));
+    return rows.map((row) => memoryItem(row, this.upgrades));
   }
 
   async namespaces(): Promise<NamespaceSummary[]> {
@@ -147,24 +115,15 @@ export class SqliteMemoryStore implements MemoryStore {
     if (tokens.length === 0 || namespaces.length === 0) return [];
     if (this.statements.fts) {
       const rows = this.statements.fts.all({ match: ftsQuery(tokens), namespaces: JSON.stringify(namespaces), limit }) as (MemoryRow & { rank: number })[];
-      return rows.map((row) => ({ item: this.toItem(row), score: -row.rank }));
+      return rows.map((row) => ({ item: memoryItem(row, this.upgrades), score: -row.rank }));
     }
     const rows = this.statements.inNamespaces.all(JSON.stringify(namespaces)) as MemoryRow[];
-    return rows
-      .map((row) => ({ row, score: keywordScore(tokens, row.key, row.text) }))
-      .filter((hit) => hit.score > 0)
-      .sort((a, b) => b.score - a.score || compareRows(a.row, b.row))
-      .slice(0, limit)
-      .map(({ row, score }) => ({ item: this.toItem(row), score }));
+    return keywordHits(rows, tokens, limit, this.upgrades);
   }
 
   async vectors(namespaces: readonly string[], embedder: string): Promise<{ item: MemoryItem; text: string; vector: readonly number[] | null }[]> {
     const rows = this.statements.inNamespaces.all(JSON.stringify(namespaces)) as MemoryRow[];
-    return rows.map((row) => ({
-      item: this.toItem(row),
-      text: row.text,
-      vector: row.embedder === embedder && row.embedding ? decodeVector(row.embedding) : null,
-    }));
+    return memoryVectors(rows, embedder, this.upgrades);
   }
 
   async setVector(namespace: string, key: string, revision: number, embedder: string, vector: readonly number[]): Promise<void> {
@@ -177,7 +136,7 @@ export class SqliteMemoryStore implements MemoryStore {
   }
 
   async ops(runId: string): Promise<MemoryOpRecord[]> {
-    return (this.statements.ops.all(runId) as MemoryOpRow[]).map(toOp);
+    return (this.statements.ops.all(runId) as MemoryOpRow[]).map(memoryOp);
   }
 
   private insertOp(op: NewMemoryOp, result: unknown, endedAt: number): void {
@@ -190,45 +149,5 @@ export class SqliteMemoryStore implements MemoryStore {
     });
   }
 
-  private toItem(row: MemoryRow): MemoryItem {
-    const where = `Memory value ${row.namespace}/${row.key}`;
-    if (!isContentChannel(row.channel)) throw new StoreError(`${where} has a channel this Keel does not know (${row.channel}).`);
-    const current = upgradeMemoryValue({ schema: row.schema, value: JSON.parse(row.value) as unknown, channel: row.channel as ContentChannel }, where, this.upgrades);
-    return {
-      namespace: row.namespace,
-      key: row.key,
-      value: current.value,
-      channel: current.channel,
-      schema: current.schema,
-      revision: row.revision,
-      writtenBy: row.written_by,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
-  }
 }
 
-function compareRows(a: MemoryRow, b: MemoryRow): number {
-  return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
-
-function toOp(row: MemoryOpRow): MemoryOpRecord {
-  if (row.schema > MEMORY_OP_SCHEMA) {
-    throw new StoreError(
-      `Run ${row.run_id} recorded a memory operation in format ${row.schema}, which this Keel cannot read (it knows format ${MEMORY_OP_SCHEMA}). Upgrade keel-agents.`,
-    );
-  }
-  return {
-    runId: row.run_id,
-    seq: row.seq,
-    opIndex: row.op_index,
-    schema: row.schema,
-    op: row.op,
-    namespace: row.namespace,
-    key: row.key,
-    request: JSON.parse(row.request) as unknown,
-    result: JSON.parse(row.result) as unknown,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-  };
-}
