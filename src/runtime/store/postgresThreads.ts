@@ -1,17 +1,8 @@
 import { StoreError } from '../errors';
 import type { ThreadRecord, ThreadStore, ThreadSummary } from '../threads/threadStore';
-import { int, type Connection, type Int } from './postgresConnection';
+import { checkThreadAgent, threadOf, threadTitle, type ThreadRow } from './threadRows';
+import type { Connection } from './postgresConnection';
 import type { SqlSession } from './postgresMigrations';
-
-interface ThreadRow {
-  id: string;
-  agent: string;
-  title: string;
-  summary: string | null;
-  created_at: Int;
-  updated_at: Int;
-  run_count: number;
-}
 
 const SELECT = 'SELECT t.*, (SELECT count(*) FROM runs r WHERE r.thread_id = t.id)::int AS run_count FROM threads t';
 
@@ -20,17 +11,17 @@ export class PostgresThreadStore implements ThreadStore {
   constructor(private readonly connection: Connection) {}
 
   ensure(thread: { id: string; agent: string; title: string; at: number }): Promise<ThreadRecord> {
-    return this.connection.transaction((db) => ensureThread(db, { ...thread, title: titleOf(thread.title) }));
+    return this.connection.transaction((db) => ensureThread(db, { ...thread, title: threadTitle(thread.title) }));
   }
 
   async get(id: string): Promise<ThreadRecord | undefined> {
     const [row] = await this.connection.query(`${SELECT} WHERE t.id = $1`, [id]);
-    return row === undefined ? undefined : toThread(row as ThreadRow);
+    return row === undefined ? undefined : threadOf(row as ThreadRow);
   }
 
   async list(options: { limit?: number } = {}): Promise<ThreadRecord[]> {
     const rows = await this.connection.query(`${SELECT} ORDER BY t.updated_at DESC, t.id LIMIT $1`, [options.limit ?? 100]);
-    return (rows as ThreadRow[]).map(toThread);
+    return (rows as ThreadRow[]).map(threadOf);
   }
 
   attachRun(runId: string, threadId: string, at: number): Promise<ThreadRecord> {
@@ -42,7 +33,7 @@ export class PostgresThreadStore implements ThreadStore {
       }[];
       if (!run) throw new StoreError(`There is no run ${runId}.`);
       if (run.thread_id !== null && run.thread_id !== threadId) throw new StoreError(`Run ${runId} is already in thread ${run.thread_id}.`);
-      const thread = await ensureThread(db, { id: threadId, agent: run.agent, title: titleOf(run.input), at });
+      const thread = await ensureThread(db, { id: threadId, agent: run.agent, title: threadTitle(run.input), at });
       await db.query('UPDATE runs SET thread_id = $1 WHERE id = $2', [threadId, runId]);
       return { ...thread, runCount: run.thread_id === null ? thread.runCount + 1 : thread.runCount };
     });
@@ -76,27 +67,6 @@ async function ensureThread(db: SqlSession, thread: { id: string; agent: string;
      RETURNING agent`,
     [thread.id, thread.agent, thread.title, thread.at],
   );
-  const agent = (rows[0] as { agent: string }).agent;
-  if (agent !== thread.agent) {
-    throw new StoreError(`Thread ${thread.id} is a conversation with the agent "${agent}", not "${thread.agent}"; start another thread.`);
-  }
-  return toThread((await db.query(`${SELECT} WHERE t.id = $1`, [thread.id])).rows[0] as ThreadRow);
-}
-
-/** A thread's title: its first input, on one line and short. */
-function titleOf(input: string): string {
-  const flat = input.replace(/\s+/g, ' ').trim();
-  return flat.length <= 80 ? flat : `${flat.slice(0, 79)}…`;
-}
-
-function toThread(row: ThreadRow): ThreadRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    title: row.title,
-    createdAt: int(row.created_at),
-    updatedAt: int(row.updated_at),
-    runCount: row.run_count,
-    summary: row.summary === null ? null : (JSON.parse(row.summary) as ThreadSummary),
-  };
+  checkThreadAgent(thread.id, (rows[0] as { agent: string }).agent, thread.agent);
+  return threadOf((await db.query(`${SELECT} WHERE t.id = $1`, [thread.id])).rows[0] as ThreadRow);
 }

@@ -1,16 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../errors';
 import type { ThreadRecord, ThreadStore, ThreadSummary } from '../threads/threadStore';
-
-interface ThreadRow {
-  id: string;
-  agent: string;
-  title: string;
-  summary: string | null;
-  created_at: number;
-  updated_at: number;
-  run_count: number;
-}
+import { checkThreadAgent, threadOf, threadTitle, type ThreadRow } from './threadRows';
 
 const SELECT = 'SELECT t.*, (SELECT count(*) FROM runs r WHERE r.thread_id = t.id) AS run_count FROM threads t';
 
@@ -40,17 +31,15 @@ export class SqliteThreadStore implements ThreadStore {
     };
     this.ensureThread = db.transaction((thread: { id: string; agent: string; title: string; at: number }): ThreadRecord => {
       const existing = this.statements.get.get(thread.id) as ThreadRow | undefined;
-      if (existing && existing.agent !== thread.agent) {
-        throw new StoreError(`Thread ${thread.id} is a conversation with the agent "${existing.agent}", not "${thread.agent}"; start another thread.`);
-      }
+      if (existing) checkThreadAgent(thread.id, existing.agent, thread.agent);
       this.statements.insert.run(thread);
-      return toThread(this.statements.get.get(thread.id) as ThreadRow);
+      return threadOf(this.statements.get.get(thread.id) as ThreadRow);
     });
     this.attach = db.transaction((runId: string, threadId: string, at: number): ThreadRecord => {
       const run = this.statements.run.get(runId) as { agent: string; input: string; thread_id: string | null } | undefined;
       if (!run) throw new StoreError(`There is no run ${runId}.`);
       if (run.thread_id !== null && run.thread_id !== threadId) throw new StoreError(`Run ${runId} is already in thread ${run.thread_id}.`);
-      const thread = this.ensureThread({ id: threadId, agent: run.agent, title: titleOf(run.input), at });
+      const thread = this.ensureThread({ id: threadId, agent: run.agent, title: threadTitle(run.input), at });
       this.statements.setRunThread.run(threadId, runId);
       return { ...thread, runCount: run.thread_id === null ? thread.runCount + 1 : thread.runCount };
     });
@@ -62,16 +51,16 @@ export class SqliteThreadStore implements ThreadStore {
   }
 
   async ensure(thread: { id: string; agent: string; title: string; at: number }): Promise<ThreadRecord> {
-    return this.ensureThread.immediate({ ...thread, title: titleOf(thread.title) });
+    return this.ensureThread.immediate({ ...thread, title: threadTitle(thread.title) });
   }
 
   async get(id: string): Promise<ThreadRecord | undefined> {
     const row = this.statements.get.get(id) as ThreadRow | undefined;
-    return row && toThread(row);
+    return row && threadOf(row);
   }
 
   async list(options: { limit?: number } = {}): Promise<ThreadRecord[]> {
-    return (this.statements.list.all(options.limit ?? 100) as ThreadRow[]).map(toThread);
+    return (this.statements.list.all(options.limit ?? 100) as ThreadRow[]).map(threadOf);
   }
 
   async attachRun(runId: string, threadId: string, at: number): Promise<ThreadRecord> {
@@ -85,22 +74,4 @@ export class SqliteThreadStore implements ThreadStore {
   async delete(id: string): Promise<{ deleted: boolean; detachedRuns: number }> {
     return this.remove.immediate(id);
   }
-}
-
-/** A thread's title: its first input, on one line and short. */
-function titleOf(input: string): string {
-  const flat = input.replace(/\s+/g, ' ').trim();
-  return flat.length <= 80 ? flat : `${flat.slice(0, 79)}…`;
-}
-
-function toThread(row: ThreadRow): ThreadRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    title: row.title,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    runCount: row.run_count,
-    summary: row.summary === null ? null : (JSON.parse(row.summary) as ThreadSummary),
-  };
 }
