@@ -16,6 +16,7 @@ import {
 } from '../support/keelCli';
 import { REPO_ROOT, testEnv } from '../support/processes';
 import { useTempDirs } from '../support/tempDir';
+import { seededRandom } from '../support/seededRandom';
 
 /**
  * The crash torture: a side-effecting agent books seats through a booking API that runs in its own
@@ -36,17 +37,6 @@ const MAX_PROCESSES_PER_RUN = 40;
 const HEADER = /^booking run_[0-9a-z]+ · /m;
 const EFFECT_OF: Readonly<Record<string, string>> = { fare: 'idempotent', check_passenger: 'none', book: 'unsafe' };
 
-/** mulberry32: a small seeded generator, so a failing plan of kills can be replayed with KEEL_TORTURE_SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type Phase = 'before the run existed' | 'model step' | 'idempotent tool' | 'none tool' | 'unsafe tool' | 'between steps or after the end';
 const PHASES: readonly Phase[] = ['before the run existed', 'model step', 'idempotent tool', 'none tool', 'unsafe tool', 'between steps or after the end'];

@@ -21,6 +21,7 @@ import type {
   ChatCompletionMessageFunctionToolCall,
 } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
+import { seededRandom } from './seededRandom';
 
 /** A chat completion request as the server received it. */
 export interface RecordedRequest {
@@ -365,7 +366,7 @@ function faultDrawer(config: RandomFaults): () => FaultReply | undefined {
   if (config.kinds.length === 0) throw new RangeError('faults.kinds must name at least one fault.');
   if (!Number.isSafeInteger(config.seed)) throw new RangeError(`faults.seed must be an integer, not ${config.seed}.`);
   const kinds = config.kinds.map((kind): FaultReply => (typeof kind === 'string' ? { fault: kind } : kind));
-  const next = mulberry32(config.seed);
+  const next = seededRandom(config.seed);
   return () => {
     const hit = next() < config.rate;
     const kind = kinds[Math.floor(next() * kinds.length)];
@@ -373,17 +374,6 @@ function faultDrawer(config: RandomFaults): () => FaultReply | undefined {
   };
 }
 
-/** A small seeded generator of numbers in [0, 1): Mulberry32. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function faultPlan(fault: FaultReply, planner: Planner): Plan {
   switch (fault.fault) {

@@ -1,4 +1,5 @@
 import type { AttributeValue, Flag, FlagKind, SpanKind, TraceSpan } from '../../src/runtime/trace/span';
+import { seededRandom } from './seededRandom';
 
 /**
  * Made-up traces of any size for the timeline's tests and benchmark, shaped like a long agent run:
@@ -151,14 +152,3 @@ export function syntheticTrace(count: number, options: SyntheticTraceOptions = {
   return drafts.map((draft) => ({ traceId: SYNTHETIC_TRACE_ID, ...draft }));
 }
 
-/** A small deterministic generator (mulberry32): the same seed, the same numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
