@@ -3,6 +3,7 @@ import { webviewHtml, webviewOptions } from './webviewHtml';
 import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../protocol/meter';
 import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
+import { CoalescedRefresh } from './coalescedRefresh';
 
 const VIEW_TYPE = 'keel.meter';
 /** Run events come in bursts; the spend is fetched again at most this often while a run goes. */
@@ -89,9 +90,7 @@ class MeterPanel implements vscode.Disposable {
   private title: string;
   private reports = 0;
   private shown: MeterShown | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private fetching = false;
-  private stale = false;
+  private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
   private disposed = false;
 
   constructor(
@@ -140,7 +139,7 @@ class MeterPanel implements vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.refresher.dispose();
     for (const subscription of this.subscriptions) subscription.dispose();
   }
 
@@ -152,19 +151,19 @@ class MeterPanel implements vscode.Disposable {
     switch (event.type) {
       case 'budget_warning':
         this.post({ type: 'warning', event });
-        this.schedule();
+        this.refresher.soon();
         break;
       case 'run_started':
         this.tree.add(event.run.id);
-        this.schedule();
+        this.refresher.soon();
         break;
       case 'step_started':
         // A model call reserves its worst case as it starts.
-        if (event.step.kind === 'model') this.schedule();
+        if (event.step.kind === 'model') this.refresher.soon();
         break;
       case 'step_finished':
       case 'run_finished':
-        this.schedule();
+        this.refresher.soon();
         break;
       case 'model_delta':
       case 'tool_log':
@@ -174,28 +173,8 @@ class MeterPanel implements vscode.Disposable {
     }
   }
 
-  private schedule(): void {
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.refresh();
-    }, REFRESH_DELAY_MS);
-  }
-
-  /** One fetch at a time; events during one lead to one more after it. */
   private refresh(): void {
-    if (this.disposed || !this.ready) return;
-    if (this.fetching) {
-      this.stale = true;
-      return;
-    }
-    this.fetching = true;
-    void this.fetchAndPost().finally(() => {
-      this.fetching = false;
-      if (this.stale) {
-        this.stale = false;
-        this.schedule();
-      }
-    });
+    if (this.ready) this.refresher.now();
   }
 
   private async fetchAndPost(): Promise<void> {

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { runIdOfEvent, type RunEvent } from '../runtime/agent/events';
 import { statusText, statusTooltip } from '../../webview/meter/model/meterView';
 import type { RuntimeClient } from './runtimeClient';
+import { CoalescedRefresh } from './coalescedRefresh';
 
 /** Run events come in bursts; the spend is fetched again at most this often. */
 const REFRESH_DELAY_MS = 400;
@@ -25,9 +26,7 @@ export class SpendStatusBar implements vscode.Disposable {
   private readonly running: string[] = [];
   /** Each sub-agent run's top-level run. */
   private readonly rootOf = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private fetching = false;
-  private stale = false;
+  private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.refresh());
   private visible = false;
 
   constructor(private readonly client: RuntimeClient) {
@@ -46,7 +45,7 @@ export class SpendStatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.refresher.dispose();
     for (const disposable of this.disposables) disposable.dispose();
   }
 
@@ -82,46 +81,18 @@ export class SpendStatusBar implements vscode.Disposable {
       return;
     }
     const root = this.rootOf.get(runIdOfEvent(event));
-    if (root === undefined || root === this.running.at(-1) || event.type === 'run_finished') this.schedule();
+    if (root === undefined || root === this.running.at(-1) || event.type === 'run_finished') this.refresher.soon();
   }
 
-  private schedule(): void {
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.refresh();
-    }, REFRESH_DELAY_MS);
-  }
-
-  private refresh(): void {
-    if (this.fetching) {
-      this.stale = true;
-      return;
-    }
+  private async refresh(): Promise<void> {
     const runId = this.running.at(-1);
     if (!runId) return;
-    this.fetching = true;
-    this.client.request('getSpend', { runId }).then(
-      (report) => {
-        this.fetching = false;
-        if (this.running.at(-1) === runId) {
-          this.item.text = statusText(report);
-          this.item.tooltip = statusTooltip(report, Date.now());
-          this.item.command = { command: 'keel.showBudget', title: 'Show Budget', arguments: [runId] };
-          this.item.show();
-          this.visible = true;
-        }
-        this.again();
-      },
-      () => {
-        this.fetching = false;
-        this.again();
-      },
-    );
-  }
-
-  private again(): void {
-    if (!this.stale) return;
-    this.stale = false;
-    this.schedule();
+    const report = await this.client.request('getSpend', { runId });
+    if (this.running.at(-1) !== runId) return;
+    this.item.text = statusText(report);
+    this.item.tooltip = statusTooltip(report, Date.now());
+    this.item.command = { command: 'keel.showBudget', title: 'Show Budget', arguments: [runId] };
+    this.item.show();
+    this.visible = true;
   }
 }

@@ -4,6 +4,7 @@ import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } fro
 import { runIdOfEvent } from '../runtime/agent/events';
 import type { RuntimeClient } from './runtimeClient';
 import { TraceFeed } from './traceFeed';
+import { CoalescedRefresh } from './coalescedRefresh';
 
 const VIEW_TYPE = 'keel.trace';
 /** Run events come in bursts; the trace is fetched again at most this often while a run goes. */
@@ -88,9 +89,7 @@ class TraceView implements vscode.Disposable {
   private live = false;
   private spanCount = 0;
   private shown: TimelineShown | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private fetching = false;
-  private stale = false;
+  private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
   private disposed = false;
 
   constructor(
@@ -106,7 +105,7 @@ class TraceView implements vscode.Disposable {
             // A fresh webview (opened, shown again, reloaded) has nothing: send it the whole trace.
             this.ready = true;
             this.feed.reset();
-            this.refresh();
+            this.refresher.now();
             break;
           case 'getSpan':
             this.post({ type: 'span', requestId: message.requestId, span: message.runId === runId ? (this.feed.span(message.spanId) ?? null) : null });
@@ -117,7 +116,7 @@ class TraceView implements vscode.Disposable {
         }
       }),
       client.onRunEvent((event) => {
-        if (this.ready && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.schedule();
+        if (this.ready && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.refresher.soon();
       }),
     );
   }
@@ -128,32 +127,8 @@ class TraceView implements vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.refresher.dispose();
     for (const subscription of this.subscriptions) subscription.dispose();
-  }
-
-  private schedule(): void {
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.refresh();
-    }, REFRESH_DELAY_MS);
-  }
-
-  /** One fetch at a time; events during one lead to one more after it. */
-  private refresh(): void {
-    if (this.disposed) return;
-    if (this.fetching) {
-      this.stale = true;
-      return;
-    }
-    this.fetching = true;
-    void this.fetchAndPost().finally(() => {
-      this.fetching = false;
-      if (this.stale) {
-        this.stale = false;
-        this.schedule();
-      }
-    });
   }
 
   private async fetchAndPost(): Promise<void> {
