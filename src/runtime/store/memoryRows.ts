@@ -10,12 +10,9 @@ import {
   type MemoryRowUpgrade,
 } from '../memory/memoryStore';
 import { decodeVector, keywordScore } from '../memory/search';
+import { int, type Int } from './storeRows';
 
-/**
- * The rows of the `memory` and `memory_ops` tables as SQLite and PostgreSQL return them, and what
- * both stores make of them. Times are numbers in SQLite and may be strings (BIGINT) in PostgreSQL.
- */
-type Time = number | string;
+/** The rows of the `memory` and `memory_ops` tables as SQLite and PostgreSQL return them, and what both stores make of them. */
 
 export interface MemoryRow {
   namespace: string;
@@ -28,8 +25,8 @@ export interface MemoryRow {
   written_by: string;
   embedder: string | null;
   embedding: Uint8Array | null;
-  created_at: Time;
-  updated_at: Time;
+  created_at: Int;
+  updated_at: Int;
 }
 
 export interface MemoryOpRow {
@@ -42,8 +39,8 @@ export interface MemoryOpRow {
   key: string | null;
   request: string;
   result: string;
-  started_at: Time;
-  ended_at: Time;
+  started_at: Int;
+  ended_at: Int;
 }
 
 /** A stored value, upgraded to the newest format this Keel knows; throws a StoreError naming it when it cannot be read. */
@@ -59,8 +56,8 @@ export function memoryItem(row: MemoryRow, upgrades: readonly MemoryRowUpgrade[]
     schema: current.schema,
     revision: row.revision,
     writtenBy: row.written_by,
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
+    createdAt: int(row.created_at),
+    updatedAt: int(row.updated_at),
   };
 }
 
@@ -81,8 +78,8 @@ export function memoryOp(row: MemoryOpRow): MemoryOpRecord {
     key: row.key,
     request: JSON.parse(row.request) as unknown,
     result: JSON.parse(row.result) as unknown,
-    startedAt: Number(row.started_at),
-    endedAt: Number(row.ended_at),
+    startedAt: int(row.started_at),
+    endedAt: int(row.ended_at),
   };
 }
 

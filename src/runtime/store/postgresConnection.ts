@@ -244,14 +244,3 @@ export function sentence(error: unknown): string {
   const text = parts.join('; ').trim();
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
-
-/** A BIGINT as node-postgres (a string) or PGlite (a number) returns it. */
-export type Int = number | string;
-
-export function int(value: Int): number {
-  return Number(value);
-}
-
-export function intOrNull(value: Int | null): number | null {
-  return value === null ? null : Number(value);
-}

@@ -14,7 +14,8 @@ import {
 } from '../memory/memoryStore';
 import { keywordHits, memoryItem, memoryOp, memoryVectors, type MemoryOpRow, type MemoryRow } from './memoryRows';
 import { encodeVector, queryTokens } from '../memory/search';
-import { int, type Connection, type Int } from './postgresConnection';
+import type { Connection } from './postgresConnection';
+import { int, type Int } from './storeRows';
 import type { SqlSession } from './postgresMigrations';
 
 /**

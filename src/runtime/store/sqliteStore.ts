@@ -11,20 +11,15 @@ import type {
   BudgetRecord,
   Decision,
   DecisionMeta,
-  DecisionSource,
   EffectRecord,
-  EffectStatus,
   NewApproval,
   NewReservation,
   NewRun,
-  RecordedAgent,
   ReservationRecord,
   RunEnd,
   RunRecord,
   RunState,
-  StepKind,
   StepRecord,
-  StepStatus,
   StepTransition,
 } from './checkpointStore';
 import { SQLITE_MIGRATIONS, type Migration } from './sqliteMigrations';
@@ -32,6 +27,7 @@ import type { MemoryCapableStore } from '../memory/memoryCapable';
 import type { MemoryRowUpgrade } from '../memory/memoryStore';
 import { SqliteMemoryStore } from './sqliteMemory';
 import { SqliteThreadStore } from './sqliteThreads';
+import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 /** `PRAGMA application_id` of Keel databases: "KEEL" in ASCII. */
 const KEEL_APPLICATION_ID = 0x4b45454c;
@@ -43,119 +39,6 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'NORMAL' | 'FULL';
   /** Upgrades of stored memory values; tests pass longer lists to exercise newer formats. */
   readonly memoryRowUpgrades?: readonly MemoryRowUpgrade[];
-}
-
-interface RunRow {
-  id: string;
-  agent: string;
-  agent_file: string | null;
-  model: string;
-  input: string;
-  state: RunState;
-  created_at: number;
-  updated_at: number;
-  ended_at: number | null;
-  step_count: number;
-  input_tokens: number;
-  output_tokens: number;
-  result: string | null;
-  error: string | null;
-  trace_id: string;
-  owner: string | null;
-  parent_run_id: string | null;
-  parent_seq: number | null;
-  cost_usd: number;
-  cost_known: number;
-  active_ms: number;
-  budget: string | null;
-  agent_facts: string | null;
-  thread_id: string | null;
-  task_id: string | null;
-}
-
-interface BudgetRow {
-  id: string;
-  kind: 'run' | 'pool';
-  limits: string;
-  spent_input: number;
-  spent_output: number;
-  spent_usd: number;
-  reserved_input: number;
-  reserved_output: number;
-  reserved_usd: number;
-  created_at: number;
-}
-
-interface ReservationRow {
-  id: string;
-  run_id: string;
-  seq: number;
-  model: string;
-  budget_ids: string;
-  input_tokens: number;
-  output_tokens: number;
-  usd: number;
-  status: 'held' | 'settled' | 'released';
-  actual_input: number | null;
-  actual_output: number | null;
-  actual_usd: number | null;
-  created_at: number;
-  closed_at: number | null;
-}
-
-interface StepRow {
-  run_id: string;
-  seq: number;
-  kind: StepKind;
-  name: string;
-  status: StepStatus;
-  input: string;
-  output: string | null;
-  error: string | null;
-  idempotency_key: string | null;
-  attempts: number;
-  attempt_log: string;
-  cost_usd: number | null;
-  started_at: number;
-  ended_at: number | null;
-}
-
-interface EffectRow {
-  key: string;
-  run_id: string;
-  seq: number;
-  tool: string;
-  effect: 'idempotent' | 'unsafe';
-  args_hash: string;
-  status: EffectStatus;
-  attempts: number;
-  result: string | null;
-  error: string | null;
-  started_at: number;
-  ended_at: number | null;
-}
-
-interface ApprovalRow {
-  id: string;
-  run_id: string;
-  seq: number;
-  kind: ApprovalKind;
-  agent: string;
-  tool: string;
-  args: string;
-  args_hash: string;
-  summary: string;
-  reason: string;
-  requested_at: number;
-  deadline: number | null;
-  on_expiry: 'reject' | 'escalate';
-  escalate_to: string | null;
-  escalated_at: number | null;
-  status: ApprovalStatus;
-  decision: string | null;
-  decided_by: string | null;
-  decided_via: DecisionSource | null;
-  decided_at: number | null;
 }
 
 /** Opens (creating and migrating as needed) a Keel database file. */
@@ -626,7 +509,7 @@ export class SqliteStore implements MemoryCapableStore {
     const held = this.statements.listReservations.all({ runId, status: 'held' }) as ReservationRow[];
     const settled = this.db.transaction(() =>
       held.flatMap((row) => {
-        const closed = this.closeReservation(row.id, { inputTokens: row.input_tokens, outputTokens: row.output_tokens, usd: row.usd }, at);
+        const closed = this.closeReservation(row.id, toReservation(row).amounts, at);
         return closed ? [closed] : [];
       }),
     )();
@@ -648,123 +531,3 @@ export class SqliteStore implements MemoryCapableStore {
     return toRun(row);
   }
 }
-
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    agentFile: row.agent_file,
-    model: row.model,
-    input: row.input,
-    state: row.state,
-    traceId: row.trace_id,
-    owner: row.owner,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    endedAt: row.ended_at,
-    stepCount: row.step_count,
-    usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
-    costUsd: row.cost_usd,
-    costKnown: row.cost_known === 1,
-    activeMs: row.active_ms,
-    budget: row.budget === null ? null : (JSON.parse(row.budget) as BudgetLimits),
-    agentFacts: row.agent_facts === null ? null : (JSON.parse(row.agent_facts) as RecordedAgent),
-    parentRunId: row.parent_run_id,
-    parentSeq: row.parent_seq,
-    threadId: row.thread_id,
-    taskId: row.task_id,
-    result: row.result,
-    error: row.error,
-  };
-}
-
-function toBudget(row: BudgetRow): BudgetRecord {
-  return {
-    id: row.id,
-    kind: row.kind,
-    limits: JSON.parse(row.limits) as BudgetLimits,
-    spent: { inputTokens: row.spent_input, outputTokens: row.spent_output, usd: row.spent_usd },
-    reserved: { inputTokens: row.reserved_input, outputTokens: row.reserved_output, usd: row.reserved_usd },
-    createdAt: row.created_at,
-  };
-}
-
-function toReservation(row: ReservationRow): ReservationRecord {
-  return {
-    id: row.id,
-    runId: row.run_id,
-    seq: row.seq,
-    model: row.model,
-    budgetIds: JSON.parse(row.budget_ids) as string[],
-    amounts: { inputTokens: row.input_tokens, outputTokens: row.output_tokens, usd: row.usd },
-    status: row.status,
-    actual:
-      row.actual_input === null
-        ? null
-        : { inputTokens: row.actual_input, outputTokens: row.actual_output ?? 0, usd: row.actual_usd ?? 0 },
-    createdAt: row.created_at,
-    closedAt: row.closed_at,
-  };
-}
-
-function toStep(row: StepRow): StepRecord {
-  return {
-    runId: row.run_id,
-    seq: row.seq,
-    kind: row.kind,
-    name: row.name,
-    status: row.status,
-    input: JSON.parse(row.input) as unknown,
-    output: row.output === null ? null : (JSON.parse(row.output) as unknown),
-    error: row.error,
-    idempotencyKey: row.idempotency_key,
-    attempts: row.attempts,
-    failedAttempts: JSON.parse(row.attempt_log) as FailedAttempt[],
-    costUsd: row.cost_usd,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-  };
-}
-
-function toEffect(row: EffectRow): EffectRecord {
-  return {
-    key: row.key,
-    runId: row.run_id,
-    seq: row.seq,
-    tool: row.tool,
-    effect: row.effect,
-    argsHash: row.args_hash,
-    status: row.status,
-    attempts: row.attempts,
-    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
-    error: row.error,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-  };
-}
-
-function toApproval(row: ApprovalRow): ApprovalRecord {
-  return {
-    id: row.id,
-    runId: row.run_id,
-    seq: row.seq,
-    kind: row.kind,
-    agent: row.agent,
-    tool: row.tool,
-    args: JSON.parse(row.args) as unknown,
-    argsHash: row.args_hash,
-    summary: row.summary,
-    reason: row.reason,
-    requestedAt: row.requested_at,
-    deadline: row.deadline,
-    onExpiry: row.on_expiry,
-    escalateTo: row.escalate_to,
-    escalatedAt: row.escalated_at,
-    status: row.status,
-    decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
-    decidedBy: row.decided_by,
-    decidedVia: row.decided_via,
-    decidedAt: row.decided_at,
-  };
-}
-

@@ -1,17 +1,15 @@
 import { StoreError } from '../errors';
 import type { ThreadRecord, ThreadSummary } from '../threads/threadStore';
+import { int, type Int } from './storeRows';
 
-/**
- * A row of the `threads` table with its run count, as SQLite and PostgreSQL return it, and what
- * both stores make of it. Times are numbers in SQLite and may be strings (BIGINT) in PostgreSQL.
- */
+/** A row of the `threads` table with its run count, as SQLite and PostgreSQL return it, and what both stores make of it. */
 export interface ThreadRow {
   id: string;
   agent: string;
   title: string;
   summary: string | null;
-  created_at: number | string;
-  updated_at: number | string;
+  created_at: Int;
+  updated_at: Int;
   run_count: number;
 }
 
@@ -20,8 +18,8 @@ export function threadOf(row: ThreadRow): ThreadRecord {
     id: row.id,
     agent: row.agent,
     title: row.title,
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
+    createdAt: int(row.created_at),
+    updatedAt: int(row.updated_at),
     runCount: row.run_count,
     summary: row.summary === null ? null : (JSON.parse(row.summary) as ThreadSummary),
   };
