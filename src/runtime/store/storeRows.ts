@@ -1,3 +1,8 @@
+/*
+ * The rows of the run tables as SQLite and PostgreSQL return them, and the records both stores
+ * make of them. Times and token counts are numbers in SQLite and may be strings (BIGINT) in
+ * PostgreSQL; `cost_known` is 0 or 1 in SQLite and a boolean in PostgreSQL.
+ */
 import type { BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type {
@@ -18,11 +23,6 @@ import type {
   StepStatus,
 } from './checkpointStore';
 
-/**
- * The rows of the run tables as SQLite and PostgreSQL return them, and the records both stores
- * make of them. Times and token counts are numbers in SQLite and may be strings (BIGINT) in
- * PostgreSQL; `cost_known` is 0 or 1 in SQLite and a boolean in PostgreSQL.
- */
 /** A time or token count: a number in SQLite and PGlite, a string where node-postgres returns a BIGINT. */
 export type Int = number | string;
 
