@@ -11,6 +11,7 @@ import { registerApprovals } from './registerApprovals';
 import { registerDebugger } from './registerDebugger';
 import { costSettings, registerBudget } from './registerBudget';
 import { registerMemory } from './registerMemory';
+import { watchDatabase } from './databaseChanges';
 import { RunPanels } from './runPanel';
 import { runAgent } from './runAgent';
 import { RuntimeClient } from './runtimeClient';
@@ -45,14 +46,15 @@ export function activate(context: vscode.ExtensionContext): void {
   const follow: FollowRunDeps = { client, log, showRun: (runId) => panels.show(runId), showTrace: (runId) => traces.show(runId) };
   context.subscriptions.push(log, client, approvals, tree, panels, traces);
 
-  registerRunsView(context, tree, client, approvals);
+  const databaseChanged = watchDatabase(context);
+  registerRunsView(context, tree, client, approvals, databaseChanged);
   registerApprovals(context, follow, approvals);
   registerResume(context, follow, tree);
   registerTraces(context, traces, client);
   const meter = new BudgetMeter(context.extensionUri, client);
   context.subscriptions.push(meter);
   registerBudget(context, { client, log, meter, runIdOf }, workspaceRoot);
-  registerMemory(context, { ...follow, runIdOf });
+  registerMemory(context, { ...follow, runIdOf, databaseChanged });
   registerGoldenTests(context, { client, log, settings, workspaceRoot });
   registerDebugger(context, {
     ...follow,
@@ -122,7 +124,13 @@ function runIdOf(target: string | RunsTreeNode): string {
   }
 }
 
-function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, client: RuntimeClient, approvals: PendingApprovals): void {
+function registerRunsView(
+  context: vscode.ExtensionContext,
+  tree: RunsTree,
+  client: RuntimeClient,
+  approvals: PendingApprovals,
+  databaseChanged: vscode.Event<void>,
+): void {
   const refresh = () =>
     Promise.all([
       tree.refresh().catch((error: unknown) => {
@@ -138,16 +146,5 @@ function registerRunsView(context: vscode.ExtensionContext, tree: RunsTree, clie
     }),
   );
   // Runs and approvals recorded by another process (the CLI, a second window) show up when the database changes.
-  const root = vscode.workspace.workspaceFolders?.[0];
-  if (root) {
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '.keel/keel.db*'));
-    let timer: NodeJS.Timeout | undefined;
-    const later = () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => void refresh(), 500);
-    };
-    context.subscriptions.push(watcher, watcher.onDidChange(later), watcher.onDidCreate(later), {
-      dispose: () => timer && clearTimeout(timer),
-    });
-  }
+  context.subscriptions.push(databaseChanged(() => void refresh()));
 }

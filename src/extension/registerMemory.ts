@@ -9,6 +9,8 @@ import type { RunsTreeNode } from './runsTree';
 
 export interface MemoryDeps extends FollowRunDeps {
   readonly runIdOf: (target: string | RunsTreeNode) => string;
+  /** Fires when another process changed the run database. */
+  readonly databaseChanged: vscode.Event<void>;
 }
 
 /** What Continue Thread… and the memory commands are given: a Runs view row, a Memory view row, or an id. */
@@ -59,16 +61,7 @@ export function registerMemory(context: vscode.ExtensionContext, deps: MemoryDep
     vscode.commands.registerCommand('keel._test.memoryView', () => tree.snapshot()),
   );
   // Memory written by another process (the CLI, a run elsewhere) shows up when the database changes.
-  const root = vscode.workspace.workspaceFolders?.[0];
-  if (root) {
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '.keel/keel.db*'));
-    let timer: NodeJS.Timeout | undefined;
-    const later = () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(refresh, 500);
-    };
-    context.subscriptions.push(watcher, watcher.onDidChange(later), watcher.onDidCreate(later), { dispose: () => timer && clearTimeout(timer) });
-  }
+  context.subscriptions.push(deps.databaseChanged(refresh));
 }
 
 const MEMORY_KINDS: ReadonlySet<string> = new Set<MemoryNode['kind']>(['group', 'thread', 'summary', 'turn', 'namespace', 'entry']);
