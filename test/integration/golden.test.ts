@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { until } from '../support/until';
 
 /** What `keel._test.goldenTests` reports (the extension's modules are not imported). */
 interface GoldenSnapshot {
@@ -39,16 +40,6 @@ function snapshot(rediscover = false): Thenable<GoldenSnapshot> {
 
 function runGolden(ids: readonly string[] | undefined, profile: 'cassette' | 'live'): Thenable<GoldenSnapshot> {
   return vscode.commands.executeCommand<GoldenSnapshot>('keel._test.runGolden', ids, profile);
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 describe('Golden tests in the Test Explorer', () => {
@@ -90,10 +81,10 @@ describe('Golden tests in the Test Explorer', () => {
 
   it('shows a failing case as a diff of expected and actual, linked to its trace', async () => {
     writeFileSync(join(workspace, 'failing.golden.yaml'), FAILING);
-    const id = await eventually('the failing case to be discovered', async () => {
+    const id = await until(async () => {
       const { files } = await snapshot();
       return files.find((candidate) => candidate.label === 'failing.golden.yaml')?.cases[0]?.id;
-    });
+    }, 'the failing case to be discovered');
     const { results } = await runGolden([id], 'live');
     const result = results[id];
     assert.equal(result?.status, 'failed', JSON.stringify(result));
@@ -109,10 +100,10 @@ describe('Golden tests in the Test Explorer', () => {
 
     // The link opens the run's timeline, read from the golden test store.
     await vscode.commands.executeCommand('keel.showTrace', runId);
-    const view = await eventually('the trace of the failed case', async () => {
+    const view = await until(async () => {
       const views = await vscode.commands.executeCommand<readonly TraceView[]>('keel._test.traceViews');
       return views.find((candidate) => candidate.runId === runId && candidate.spanCount > 0);
-    });
+    }, 'the trace of the failed case');
     assert.ok(view.spanCount >= 5);
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
@@ -120,18 +111,18 @@ describe('Golden tests in the Test Explorer', () => {
   it('puts a broken file\'s error on its item, and reads the file again when it changes', async () => {
     const file = join(workspace, 'broken.golden.yaml');
     writeFileSync(file, BROKEN);
-    const error = await eventually('the broken file to show its error', async () => {
+    const error = await until(async () => {
       const { files } = await snapshot();
       return files.find((candidate) => candidate.label === 'broken.golden.yaml')?.error ?? undefined;
-    });
+    }, 'the broken file to show its error');
     assert.match(error, /^line 5: case "a": tag "sunny" is not one of happy, edge, adversarial\.$/);
 
     writeFileSync(file, BROKEN.replace('[happy, sunny]', '[happy]'));
-    const fixed = await eventually('the fixed file to show its case', async () => {
+    const fixed = await until(async () => {
       const { files } = await snapshot();
       const item = files.find((candidate) => candidate.label === 'broken.golden.yaml');
       return item && item.error === null && item.cases.length === 1 ? item : undefined;
-    });
+    }, 'the fixed file to show its case');
     assert.equal(fixed.cases[0]?.label, 'a');
   });
 });

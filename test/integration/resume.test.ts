@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { until } from '../support/until';
 import { gatedAgent, killCliMidTool, type Effect, type GatedAgent } from '../vscode/interruptedRun';
 import { readTestContext } from '../vscode/testWorkspace';
 
@@ -121,7 +122,7 @@ describe('Keel in VS Code: interrupted runs', () => {
     const crash = agent('crash', 'idempotent');
     crash.close();
     const running = vscode.commands.executeCommand<Run | undefined>('keel.runAgent', vscode.Uri.file(crash.file), 'go');
-    await until(() => crash.calls().length === 1, 'the tool starting in the runtime process');
+    await until(() => (crash.calls().length === 1 ? true : undefined), 'the tool starting in the runtime process');
     const runId = crash.calls()[0]?.split(':')[0] ?? '';
     const daemon = runtimeProcessOf(workspace);
     process.kill(daemon, 'SIGKILL');
@@ -170,12 +171,4 @@ function runtimeProcessOf(workspace: string): number {
   }
   assert.equal(found.length, 1, `expected one runtime process in ${workspace}, found ${found.length}`);
   return found[0] ?? 0;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
