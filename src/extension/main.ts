@@ -15,7 +15,7 @@ import { watchDatabase } from './databaseChanges';
 import { RunPanels } from './runPanel';
 import { runAgent } from './runAgent';
 import { RuntimeClient } from './runtimeClient';
-import { RunsTree, type RunsTreeNode } from './runsTree';
+import { RunsTree, type RunRow } from './runsTree';
 import { TracePanels } from './tracePanel';
 
 /** The composition root: build the services, then register each feature. */
@@ -67,11 +67,12 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) =>
       runAgent({ ...follow, memory: context.workspaceState }, file, input),
     ),
-    vscode.commands.registerCommand('keel.showRun', (target: string | RunsTreeNode) => panels.show(runIdOf(target))),
+    vscode.commands.registerCommand('keel.showRun', (target: string | RunRow) => panels.show(runIdOf(target))),
     vscode.commands.registerCommand('keel.showLog', () => log.show()),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.agent.ts' }, new AgentCodeLensProvider()),
     // For integration tests, which must not import the extension's modules: what the Runs view shows.
     vscode.commands.registerCommand('keel._test.runsView', () => tree.snapshot()),
+    vscode.commands.registerCommand('keel._test.runsViewThreads', () => tree.threadsSnapshot()),
   );
 }
 
@@ -86,7 +87,7 @@ function registerTraces(context: vscode.ExtensionContext, traces: TracePanels, c
     }
   };
   context.subscriptions.push(
-    vscode.commands.registerCommand('keel.showTrace', (target?: string | RunsTreeNode) =>
+    vscode.commands.registerCommand('keel.showTrace', (target?: string | RunRow) =>
       target === undefined ? choose() : traces.show(runIdOf(target)),
     ),
     vscode.commands.registerCommand('keel.chooseTrace', choose),
@@ -99,7 +100,7 @@ function registerTraces(context: vscode.ExtensionContext, traces: TracePanels, c
 function registerResume(context: vscode.ExtensionContext, follow: FollowRunDeps, tree: RunsTree): void {
   const { client } = follow;
   context.subscriptions.push(
-    vscode.commands.registerCommand('keel.resumeRun', (target?: string | RunsTreeNode) =>
+    vscode.commands.registerCommand('keel.resumeRun', (target?: string | RunRow) =>
       resumeRun(follow, target === undefined ? undefined : runIdOf(target)),
     ),
     offerToResumeInterrupted({ ...follow, revealRuns: () => void vscode.commands.executeCommand('keel.runs.focus') }),
@@ -112,7 +113,7 @@ function registerResume(context: vscode.ExtensionContext, follow: FollowRunDeps,
   if (client.hasDatabase()) void client.info().catch(() => undefined);
 }
 
-function runIdOf(target: string | RunsTreeNode): string {
+function runIdOf(target: string | RunRow): string {
   if (typeof target === 'string') return target;
   switch (target.kind) {
     case 'run':
@@ -141,7 +142,7 @@ function registerRunsView(
   context.subscriptions.push(
     vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true }),
     vscode.commands.registerCommand('keel.refreshRuns', refresh),
-    vscode.commands.registerCommand('keel.cancelRun', (node: RunsTreeNode) => {
+    vscode.commands.registerCommand('keel.cancelRun', (node: RunRow) => {
       if (node.kind === 'run') void client.request('cancelRun', { runId: node.runId });
     }),
   );

@@ -146,13 +146,19 @@ export class MemoryTree implements vscode.TreeDataProvider<MemoryNode>, vscode.D
   }
 }
 
-function threadItem(thread: ThreadRecord): vscode.TreeItem {
+/** A thread's row, in the Memory view and in the Runs view's Threads group. */
+export function threadItem(thread: ThreadRecord): vscode.TreeItem {
   const item = new vscode.TreeItem(thread.title, vscode.TreeItemCollapsibleState.Collapsed);
   item.id = `thread:${thread.id}`;
   item.description = `${thread.id} · ${thread.runCount} run${thread.runCount === 1 ? '' : 's'}`;
   item.iconPath = new vscode.ThemeIcon('comment-discussion');
   item.contextValue = 'thread';
-  item.tooltip = `Thread ${thread.id} with ${thread.agent}, started ${new Date(thread.createdAt).toLocaleString()}. Continue it with Continue Thread….`;
+  const tooltip = new vscode.MarkdownString();
+  tooltip.appendMarkdown(`Thread \`${thread.id}\` with **${thread.agent}**, started ${new Date(thread.createdAt).toLocaleString()}, last run ${new Date(thread.updatedAt).toLocaleString()}.\n\n`);
+  if (thread.summary) tooltip.appendMarkdown(`Its first ${thread.summary.coveredRuns} runs reach the model as a summary.\n\n`);
+  tooltip.appendMarkdown('Continue it with **Continue Thread…** on its row, or in a terminal:\n\n');
+  tooltip.appendCodeblock(`keel run <agent file> --thread ${thread.id} --input "..."`, 'sh');
+  item.tooltip = tooltip;
   return item;
 }
 

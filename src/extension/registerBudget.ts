@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { BudgetMeter } from './budgetMeter';
 import { pickRecentRun } from './pickRun';
 import type { RuntimeClient } from './runtimeClient';
-import type { RunsTreeNode } from './runsTree';
+import type { RunRow } from './runsTree';
 import { costSettingsFrom } from './spendText';
 import { SpendStatusBar } from './spendStatusBar';
 
@@ -10,7 +10,7 @@ export interface BudgetDeps {
   readonly client: RuntimeClient;
   readonly log: vscode.LogOutputChannel;
   readonly meter: BudgetMeter;
-  readonly runIdOf: (target: string | RunsTreeNode) => string;
+  readonly runIdOf: (target: string | RunRow) => string;
 }
 
 /** The editor's cost settings, as the runtime process takes them. */
@@ -37,7 +37,7 @@ export function registerBudget(context: vscode.ExtensionContext, deps: BudgetDep
   };
   context.subscriptions.push(
     status,
-    vscode.commands.registerCommand('keel.showBudget', (target?: string | RunsTreeNode) =>
+    vscode.commands.registerCommand('keel.showBudget', (target?: string | RunRow) =>
       target === undefined ? choose() : meter.show(deps.runIdOf(target)),
     ),
     vscode.commands.registerCommand('keel.chooseBudget', choose),

@@ -7,10 +7,10 @@ import { pickRecentRun } from './pickRun';
 import { costSettings } from './registerBudget';
 import type { RuntimeClient } from './runtimeClient';
 import { locateRuntime } from './runtimeLocator';
-import type { RunsTreeNode } from './runsTree';
+import type { RunRow } from './runsTree';
 
 export interface DebuggerDeps extends FollowRunDeps {
-  readonly runIdOf: (target: string | RunsTreeNode) => string;
+  readonly runIdOf: (target: string | RunRow) => string;
   readonly nodePath: () => string;
   readonly workspaceRoot: string | undefined;
   readonly extensionPath: string;
@@ -54,7 +54,7 @@ export function registerDebugger(context: vscode.ExtensionContext, deps: Debugge
     }),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new LaunchConfigurations(deps)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, recent, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
-    vscode.commands.registerCommand('keel.replayRun', (target?: string | RunsTreeNode) => replayRun(deps, target)),
+    vscode.commands.registerCommand('keel.replayRun', (target?: string | RunRow) => replayRun(deps, target)),
     vscode.commands.registerCommand('keel.pickRunId', async () => (await pickRecentRun(deps.client, 'Keel: Replay a Run'))?.id),
     vscode.commands.registerCommand('keel.forkRun', () => openForkDraft(drafts)),
     vscode.commands.registerCommand('keel.startFork', (uri?: vscode.Uri) => startFork(deps, drafts, uri)),
@@ -63,7 +63,7 @@ export function registerDebugger(context: vscode.ExtensionContext, deps: Debugge
 }
 
 /** Keel: Replay Run: a debug session over a recorded run (the target, or one picked). */
-async function replayRun(deps: DebuggerDeps, target?: string | RunsTreeNode): Promise<boolean> {
+async function replayRun(deps: DebuggerDeps, target?: string | RunRow): Promise<boolean> {
   const runId = target === undefined ? (await pickRecentRun(deps.client, 'Keel: Replay Run'))?.id : deps.runIdOf(target);
   if (!runId) return false;
   return vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], {

@@ -5,16 +5,16 @@ import { truncate } from '../runtime/format';
 import { followRun, reportRefusal, type FollowRunDeps } from './followRun';
 import { MEMORY_SCHEME, MemoryDocuments, memoryUri } from './memoryDocuments';
 import { MemoryTree, type MemoryNode } from './memoryTree';
-import type { RunsTreeNode } from './runsTree';
+import type { RunRow } from './runsTree';
 
 export interface MemoryDeps extends FollowRunDeps {
-  readonly runIdOf: (target: string | RunsTreeNode) => string;
+  readonly runIdOf: (target: string | RunRow) => string;
   /** Fires when another process changed the run database. */
   readonly databaseChanged: vscode.Event<void>;
 }
 
 /** What Continue Thread… and the memory commands are given: a Runs view row, a Memory view row, or an id. */
-type Target = string | RunsTreeNode | MemoryNode;
+type Target = string | RunRow | MemoryNode;
 
 /**
  * Threads and memory in the editor: the Memory view (threads with their history, namespaces with
@@ -47,6 +47,7 @@ export function registerMemory(context: vscode.ExtensionContext, deps: MemoryDep
         return deleted;
       });
     }),
+    // From a thread row of the Memory view or of the Runs view, which have the same shape.
     vscode.commands.registerCommand('keel.deleteThread', async (node?: MemoryNode, confirmed?: boolean) => {
       if (node?.kind !== 'thread') return false;
       const { id } = node.thread;
@@ -54,6 +55,8 @@ export function registerMemory(context: vscode.ExtensionContext, deps: MemoryDep
       return run(deps, async () => {
         const { deleted } = await client.request('deleteThread', { threadId: id });
         refresh();
+        // The Runs view lists threads too.
+        await vscode.commands.executeCommand('keel.refreshRuns');
         return deleted;
       });
     }),
@@ -67,7 +70,7 @@ export function registerMemory(context: vscode.ExtensionContext, deps: MemoryDep
 const MEMORY_KINDS: ReadonlySet<string> = new Set<MemoryNode['kind']>(['group', 'thread', 'summary', 'turn', 'namespace', 'entry']);
 
 /** A run id or a Runs view row, as opposed to a row of the Memory view. */
-function isRunTarget(target: Target): target is string | RunsTreeNode {
+function isRunTarget(target: Target): target is string | RunRow {
   return typeof target === 'string' || !MEMORY_KINDS.has(target.kind);
 }
 

@@ -2,14 +2,32 @@ import * as vscode from 'vscode';
 import type { RunEvent } from '../runtime/agent/events';
 import { describeStep, totalTokens, truncate } from '../runtime/format';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
+import type { ThreadRecord } from '../runtime/threads/threadStore';
 import { approvalMessage, approvalRow, decideCommand } from './approvalText';
+import { threadItem } from './memoryTree';
 import type { RuntimeClient } from './runtimeClient';
 import { STATE_LABELS, runDescription } from './runStatus';
 
 export type RunsTreeNode =
-  | { readonly kind: 'run'; readonly runId: string }
+  /** `inThread`: the row is under its thread in the Threads group (the run also has its own row). */
+  | { readonly kind: 'run'; readonly runId: string; readonly inThread?: string }
   | { readonly kind: 'step'; readonly step: StepRecord }
-  | { readonly kind: 'approval'; readonly approval: ApprovalRecord };
+  | { readonly kind: 'approval'; readonly approval: ApprovalRecord }
+  | { readonly kind: 'threads' }
+  | { readonly kind: 'thread'; readonly thread: ThreadRecord };
+
+/** A row that names one run: the run, one of its steps, or one of its pending approvals. */
+export type RunRow = Extract<RunsTreeNode, { readonly kind: 'run' | 'step' | 'approval' }>;
+
+/** What the view shows of a thread, as plain data (for tests). */
+export interface ThreadRowSnapshot {
+  readonly id: string;
+  readonly label: string;
+  readonly description: string;
+  readonly contextValue: string;
+  /** Its runs, oldest first: run id, label and description. */
+  readonly runs: readonly { runId: string; label: string; description: string }[];
+}
 
 /** The pending approvals the view shows under their runs, with their decisions as inline buttons. */
 export interface ApprovalSource {
@@ -27,11 +45,19 @@ const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
   budget_exceeded: new vscode.ThemeIcon('credit-card', new vscode.ThemeColor('testing.iconFailed')),
 };
 
-/** The Runs view: every run in the workspace database, newest first, live while they go. */
+const THREADS_GROUP: RunsTreeNode = { kind: 'threads' };
+
+/**
+ * The Runs view: every run in the workspace database, newest first, live while they go; above
+ * them, when there are any, the Threads group: each thread with its runs, oldest first.
+ */
 export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
   private runs: RunRecord[] = [];
+  private threads: ThreadRecord[] = [];
   private readonly nodes = new Map<string, RunsTreeNode>();
   private readonly steps = new Map<string, StepRecord[]>();
+  /** The runs of the threads expanded, which may be older than the runs listed. */
+  private readonly threadRuns = new Map<string, RunRecord>();
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
@@ -50,8 +76,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
 
   /** Re-reads the runs from the database (runs started elsewhere, such as the CLI, appear). */
   refresh(): Promise<void> {
-    this.loaded = this.client.request('listRuns', { limit: 200 }).then((runs) => {
+    this.loaded = Promise.all([this.client.request('listRuns', { limit: 200 }), this.client.request('listThreads', { limit: 100 })]).then(([runs, threads]) => {
       this.runs = runs;
+      this.threads = threads;
       this.steps.clear();
       this.changed.fire(undefined);
       this.tick();
@@ -86,14 +113,41 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     );
   }
 
+  /** The Threads group, fully expanded. */
+  async threadsSnapshot(): Promise<readonly ThreadRowSnapshot[]> {
+    await (this.loaded ?? this.refresh());
+    return Promise.all(
+      this.threads.map(async (thread) => {
+        const item = threadItem(thread);
+        const runs = await this.getChildren({ kind: 'thread', thread });
+        return {
+          id: thread.id,
+          label: String(item.label),
+          description: String(item.description),
+          contextValue: item.contextValue ?? '',
+          runs: runs.map((node) => {
+            const runItem = this.getTreeItem(node);
+            return { runId: node.kind === 'run' ? node.runId : '', label: String(runItem.label), description: String(runItem.description ?? '') };
+          }),
+        };
+      }),
+    );
+  }
+
   getRun(runId: string): RunRecord | undefined {
-    return this.runs.find((run) => run.id === runId);
+    return this.runs.find((run) => run.id === runId) ?? this.threadRuns.get(runId);
   }
 
   async getChildren(node?: RunsTreeNode): Promise<RunsTreeNode[]> {
     if (!node) {
       await (this.loaded ?? this.refresh());
-      return this.runs.map((run) => this.runNode(run.id));
+      return [...(this.threads.length > 0 ? [THREADS_GROUP] : []), ...this.runs.map((run) => this.runNode(run.id))];
+    }
+    if (node.kind === 'threads') return this.threads.map((thread): RunsTreeNode => ({ kind: 'thread', thread }));
+    if (node.kind === 'thread') {
+      const { runs } = await this.client.request('getThread', { threadId: node.thread.id });
+      for (const run of runs) this.threadRuns.set(run.id, run);
+      return runs.map((run): RunsTreeNode => ({ kind: 'run', runId: run.id, inThread: node.thread.id }));
     }
     if (node.kind !== 'run') return [];
     const approvals = this.approvals.forRun(node.runId).map((approval): RunsTreeNode => ({ kind: 'approval', approval }));
@@ -108,10 +162,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
     if (node.kind === 'step') return stepItem(node.step);
     if (node.kind === 'approval') return approvalItem(node.approval);
+    if (node.kind === 'threads') return threadsItem(this.threads.length);
+    if (node.kind === 'thread') return threadItem(node.thread);
     const run = this.getRun(node.runId);
     if (!run) return new vscode.TreeItem(node.runId);
-    const item = new vscode.TreeItem(run.agent, vscode.TreeItemCollapsibleState.Collapsed);
-    item.id = run.id;
+    const item = new vscode.TreeItem(node.inThread ? truncate(run.input, 60) : run.agent, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = node.inThread ? `${node.inThread}/${run.id}` : run.id;
     item.description = runDescription(run);
     item.iconPath = STATE_ICONS[run.state];
     item.contextValue = `run.${run.state}`;
@@ -152,6 +208,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       case 'run_started':
       case 'run_finished':
         this.upsert(event.run);
+        if (event.run.threadId) void this.refreshThreads();
         break;
       case 'step_started':
       case 'step_finished': {
@@ -191,6 +248,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     this.tick();
   }
 
+  /** A run started or ended in a thread: its count and order in the Threads group change. */
+  private async refreshThreads(): Promise<void> {
+    this.threads = await this.client.request('listThreads', { limit: 100 }).catch(() => this.threads);
+    this.changed.fire(undefined);
+  }
+
   /** While a run is going, its duration in the view counts up. */
   private tick(): void {
     const running = this.runs.some((run) => run.state === 'running');
@@ -203,6 +266,16 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       this.ticker = undefined;
     }
   }
+}
+
+function threadsItem(count: number): vscode.TreeItem {
+  const item = new vscode.TreeItem('Threads', vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = 'threads';
+  item.description = `${count}`;
+  item.iconPath = new vscode.ThemeIcon('comment-discussion');
+  item.tooltip = 'Conversations that go on across runs: each thread with its runs, oldest first. Continue Thread… on a run or a thread starts its next run.';
+  item.contextValue = 'threads';
+  return item;
 }
 
 function stepItem(step: StepRecord): vscode.TreeItem {

@@ -18,6 +18,15 @@ interface MemoryView {
   readonly namespaces: readonly { namespace: string; count: number; entries: readonly { key: string; description: string; channel: string; revision: number }[] }[];
 }
 
+/** What `keel._test.runsViewThreads` reports: the Threads group of the Runs view. */
+interface ThreadRow {
+  readonly id: string;
+  readonly label: string;
+  readonly description: string;
+  readonly contextValue: string;
+  readonly runs: readonly { runId: string; label: string; description: string }[];
+}
+
 /**
  * An agent that remembers each input in the memory namespace `notes-it`, then answers with the
  * input and the earlier user messages of its conversation: in a thread, the earlier turns.
@@ -60,7 +69,7 @@ describe('Keel in VS Code: threads and memory', () => {
 
   after(() => rmSync(agentFile, { force: true }));
 
-  it('continues a thread from a run and from the Memory view, and shows its history there', async () => {
+  it('continues a thread from a run and from the Memory view, and shows its history there and in the Runs view', async () => {
     const first = await vscode.commands.executeCommand<Run | undefined>('keel.runAgent', vscode.Uri.file(agentFile), 'alpha');
     assert.equal(first?.state, 'completed', first?.error ?? '');
     assert.equal(first?.result, 'Noted alpha. Earlier: nothing');
@@ -83,6 +92,25 @@ describe('Keel in VS Code: threads and memory', () => {
       thread.rows.map((row) => row.label),
       ['You: alpha', 'memo: Noted alpha. Earlier: nothing', 'You: beta', 'memo: Noted beta. Earlier: alpha', 'You: gamma', 'memo: Noted gamma. Earlier: alpha | beta'],
     );
+
+    // The Runs view lists the thread above the runs, with its runs in order, each by its input.
+    const row = (await runsViewThreads()).find((candidate) => candidate.id === threadId);
+    assert.ok(row, `thread ${threadId} is not in the Runs view`);
+    assert.deepEqual([row.label, row.description, row.contextValue], ['alpha', `${threadId} · 3 runs`, 'thread']);
+    assert.deepEqual(
+      row.runs.map((turn) => [turn.runId, turn.label]),
+      [first?.id, second?.id, third?.id].map((id, index) => [id, ['alpha', 'beta', 'gamma'][index]]),
+    );
+  });
+
+  it('deletes a thread from the Runs view, keeping its runs', async () => {
+    const row = (await runsViewThreads()).find((candidate) => candidate.label === 'alpha');
+    assert.ok(row, 'the thread of the test before is not in the Runs view');
+    assert.equal(await vscode.commands.executeCommand('keel.deleteThread', { kind: 'thread', thread: { id: row.id } }, true), true);
+    assert.equal((await runsViewThreads()).find((candidate) => candidate.id === row.id), undefined);
+    assert.equal((await memoryView()).threads.find((candidate) => candidate.id === row.id), undefined);
+    const runs = await vscode.commands.executeCommand<readonly { runId: string }[]>('keel._test.runsView');
+    for (const turn of row.runs) assert.ok(runs.some((run) => run.runId === turn.runId), `run ${turn.runId} went with its thread`);
   });
 
   it('shows memory namespaces and values, edits a value as JSON keeping its channel, and deletes it', async () => {
@@ -114,6 +142,10 @@ describe('Keel in VS Code: threads and memory', () => {
     assert.equal((await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes-it'), undefined);
   });
 });
+
+function runsViewThreads(): Thenable<readonly ThreadRow[]> {
+  return vscode.commands.executeCommand<readonly ThreadRow[]>('keel._test.runsViewThreads');
+}
 
 function memoryView(): Thenable<MemoryView> {
   return vscode.commands.executeCommand<MemoryView>('keel._test.memoryView');
