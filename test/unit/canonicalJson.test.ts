@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConversationHash, canonicalJson, sha256 } from '../../src/runtime/agent/journal';
+import { ConversationHash, canonicalJson, messageJson, sha256 } from '../../src/runtime/agent/journal';
+import type { Message } from '../../src/runtime/model/model';
 
 /** canonicalJson as it was first written: every journal's hashes were computed with it. */
 function reference(value: unknown): string {
@@ -61,6 +62,61 @@ describe('canonicalJson', () => {
     const message = { role: 'assistant', toolCalls: [{ name: 'pay', id: 'call_1', arguments: '{"b":1,"a":2}' }], content: null };
     assert.equal(canonicalJson(message), '{"content":null,"role":"assistant","toolCalls":[{"arguments":"{\\"b\\":1,\\"a\\":2}","id":"call_1","name":"pay"}]}');
     assert.equal(canonicalJson({ b: { d: 1, c: [{ f: 1, e: 2 }] }, a: undefined }), '{"b":{"c":[{"e":2,"f":1}],"d":1}}');
+  });
+
+  it('writes every message the loop builds as canonicalJson does, directly, and leaves any other shape to it', () => {
+    const next = random(20_261_127);
+    const text = (): string => {
+      const pick = STRINGS[Math.floor(next() * STRINGS.length)] ?? '';
+      return next() < 0.2 ? pick.repeat(20) : pick;
+    };
+    const message = (): Record<string, unknown> => {
+      switch (Math.floor(next() * 4)) {
+        case 0:
+          return { role: 'system', content: text() };
+        case 1:
+          return { content: text(), role: 'user' };
+        case 2:
+          return { role: 'tool', toolCallId: text(), name: text(), content: text(), isError: next() < 0.5 };
+        default:
+          return {
+            role: 'assistant',
+            content: next() < 0.3 ? null : text(),
+            toolCalls: Array.from({ length: Math.floor(next() * 3) }, () => ({ name: text(), id: text(), arguments: `{"n":${Math.floor(next() * 100)},"s":${JSON.stringify(text())}}` })),
+          };
+      }
+    };
+    // Shapes the fast path must not claim: a key more or less, a value of another type, another prototype.
+    const perturb = (original: Record<string, unknown>): Record<string, unknown> => {
+      const changed: Record<string, unknown> = { ...original };
+      switch (Math.floor(next() * 6)) {
+        case 0:
+          changed[KEYS[Math.floor(next() * KEYS.length)] ?? 'k'] = value(next, 2);
+          return changed;
+        case 1:
+          delete changed[Object.keys(changed).filter((key) => key !== 'role')[0] ?? 'content'];
+          return changed;
+        case 2:
+          changed['content'] = value(next, 2);
+          return changed;
+        case 3:
+          return Object.assign(Object.create(null) as Record<string, unknown>, changed);
+        case 4:
+          changed['toolCalls'] = [{ id: 'a', name: 'b', arguments: 'c', extra: value(next, 2) }, null];
+          return changed;
+        default:
+          Object.defineProperty(changed, 'content', { value: text(), enumerable: false });
+          return changed;
+      }
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const built = message();
+      const direct = messageJson(built as unknown as Message);
+      assert.equal(direct, reference(built), `message ${i}: ${reference(built)}`);
+      const odd = perturb(built);
+      const written = messageJson(odd as unknown as Message) ?? canonicalJson(odd);
+      assert.equal(written, reference(odd), `changed message ${i}: ${reference(odd)}`);
+    }
   });
 
   it('chains the conversation hash as recorded journals expect: SHA-256 of the previous hash and each message', () => {

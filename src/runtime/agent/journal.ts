@@ -129,6 +129,58 @@ function quoted(text: string): string {
   return `"${text}"`;
 }
 
+const PLAIN_MESSAGE_KEYS = new Set(['role', 'content']);
+const TOOL_MESSAGE_KEYS = new Set(['role', 'toolCallId', 'name', 'content', 'isError']);
+const ASSISTANT_MESSAGE_KEYS = new Set(['role', 'content', 'toolCalls']);
+const TOOL_CALL_KEYS = new Set(['id', 'name', 'arguments']);
+
+/** Whether `value` is a plain object whose own enumerable keys are exactly `keys`. */
+function plainWithKeys(value: object, keys: ReadonlySet<string>): boolean {
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const own = Object.keys(value);
+  return own.length === keys.size && own.every((key) => keys.has(key));
+}
+
+/**
+ * canonicalJson's text of a message of exactly the shape the loop builds (a plain object with its
+ * role's keys and no others, each of its type), written straight out in sorted key order: the
+ * conversation hash takes every message of every run, and this skips the general walk. Undefined
+ * for anything else, which canonicalJson then writes.
+ */
+export function messageJson(message: Message): string | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return typeof message.content === 'string' && plainWithKeys(message, PLAIN_MESSAGE_KEYS)
+        ? `{"content":${quoted(message.content)},"role":"${message.role}"}`
+        : undefined;
+    case 'tool':
+      return typeof message.content === 'string' &&
+        typeof message.isError === 'boolean' &&
+        typeof message.name === 'string' &&
+        typeof message.toolCallId === 'string' &&
+        plainWithKeys(message, TOOL_MESSAGE_KEYS)
+        ? `{"content":${quoted(message.content)},"isError":${message.isError ? 'true' : 'false'},"name":${quoted(message.name)},"role":"tool","toolCallId":${quoted(message.toolCallId)}}`
+        : undefined;
+    case 'assistant': {
+      const { content, toolCalls } = message;
+      if ((content !== null && typeof content !== 'string') || !Array.isArray(toolCalls) || !plainWithKeys(message, ASSISTANT_MESSAGE_KEYS)) return undefined;
+      let calls = '';
+      for (let index = 0; index < toolCalls.length; index++) {
+        const call = toolCalls[index];
+        if (typeof call !== 'object' || call === null || typeof call.arguments !== 'string' || typeof call.id !== 'string' || typeof call.name !== 'string' || !plainWithKeys(call, TOOL_CALL_KEYS)) {
+          return undefined;
+        }
+        calls += `${index === 0 ? '' : ','}{"arguments":${quoted(call.arguments)},"id":${quoted(call.id)},"name":${quoted(call.name)}}`;
+      }
+      return `{"content":${content === null ? 'null' : quoted(content)},"role":"assistant","toolCalls":[${calls}]}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
 export function sha256(text: string): string {
   return hash('sha256', text, 'hex');
 }
@@ -146,7 +198,7 @@ export class ConversationHash {
 
   append(message: Message): void {
     // The SHA-256 of the previous hash's hex followed by the message's canonical JSON.
-    this.current = sha256(this.current + canonicalJson(message));
+    this.current = sha256(this.current + (messageJson(message) ?? canonicalJson(message)));
   }
 
   get value(): string {

@@ -445,7 +445,7 @@ class Execution {
       this.signal.throwIfAborted();
       const modelSeq = ++this.seq;
       const model = this.modelFor(turn, messages);
-      await this.services.inspector?.beforeStep({
+      const inspected = this.services.inspector?.beforeStep({
         run: this.run,
         seq: modelSeq,
         kind: 'model',
@@ -455,6 +455,8 @@ class Execution {
         messages,
         requestHash: conversation.value,
       });
+      // Awaited only when the inspector is asynchronous: a replay inspects every step.
+      if (inspected) await inspected;
       const response = await this.modelStep(modelSeq, model, messages, specs, conversation.value);
       say(response.message);
       if (response.message.toolCalls.length === 0) {
@@ -482,7 +484,8 @@ class Execution {
         this.signal.throwIfAborted();
         this.services.budget.checkRunLimits(this.stepsDone);
         const toolSeq = ++this.seq;
-        await this.services.inspector?.beforeStep({ run: this.run, seq: toolSeq, kind: 'tool', name: call.name, turn, call, messages, requestHash: null });
+        const inspectedTool = this.services.inspector?.beforeStep({ run: this.run, seq: toolSeq, kind: 'tool', name: call.name, turn, call, messages, requestHash: null });
+        if (inspectedTool) await inspectedTool;
         const outcome = await this.toolStep(toolSeq, modelSeq, callIndex, call);
         if ('approval' in outcome) return { kind: 'paused', approval: outcome.approval };
         say({
