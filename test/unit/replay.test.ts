@@ -208,6 +208,20 @@ describe('replay engine', () => {
     assert.match(engine.conditionErrors[0] ?? '', /The condition state\.nothing\.here failed at step 6: .*undefined/);
   });
 
+  it('stops where a condition runs out of time, saying so, and still stops later where it holds', async () => {
+    const { recording } = await recorded();
+    const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents().lead) }));
+    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    engine.setFunctionBreakpoints([{ id: 1, name: 'lookup', condition: 'args.n === 4 ? (() => { for (;;) {} })() : args.n === 5' }]);
+    await engine.start(true);
+    const looping = await engine.continue();
+    assert.equal(looping.reason, 'function breakpoint');
+    assert.equal((engine.view(engine.position!).args as { n: number }).n, 4);
+    assert.equal(engine.conditionErrors.length, 1);
+    assert.match(engine.conditionErrors[0] ?? '', new RegExp(`failed at step ${engine.position!.seq}: .*timed out`));
+    assert.equal(where(await engine.continue()), 'lead:7', 'the condition holds at the lookup of n=5');
+  });
+
   it('reports where the agent no longer matches the recording, and stops the replay there', async () => {
     const { recording } = await recorded();
     const changed = await replayRecording(recording, { agents: agentsOf(countingAgents({ instructions: 'Something else.' }).lead) });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describeError } from '../errors';
-import { Condition } from './sandboxEval';
+import { Condition, type ConditionResult } from './sandboxEval';
 import { STEP_VIEW_NAMES, stepView, type StepView } from './stepView';
 import type { Position, Timeline } from './timeline';
 import { renderTranscript, type Transcript } from './transcript';
@@ -56,6 +56,22 @@ interface EngineEvents {
   stopped: [Stop];
 }
 
+/** A breakpoint condition, compiled, with what it made of the steps tested so far (by position). */
+interface CompiledCondition {
+  readonly condition: Condition;
+  readonly results: Map<number, ConditionResult>;
+  /** How many positions the next batch tests; 0 once a batch failed, and each is tested alone. */
+  batch: number;
+}
+
+const FIRST_BATCH = 16;
+const MAX_BATCH = 1024;
+
+/** Whether a function breakpoint is on the tool a position calls. */
+function calls(breakpoint: FunctionBreakpoint, position: Position): boolean {
+  return position.kind === 'tool' && (breakpoint.name === '*' || breakpoint.name === position.name);
+}
+
 /**
  * Moves through a timeline as a debugger does: step (over sub-agent runs), step in, step out,
  * step back, continue and reverse continue to the next breakpoint, go to any step. Every move is a
@@ -73,7 +89,9 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
   private readonly transcripts = new Map<string, { readonly version: number; readonly transcript: Transcript }>();
   private moving: Promise<unknown> = Promise.resolve();
   /** The breakpoints' conditions, compiled, by their text. */
-  private readonly conditions = new Map<string, Condition>();
+  private readonly conditions = new Map<string, CompiledCondition>();
+  /** Which way the move under way walks the timeline: the way conditions are tested ahead. */
+  private heading: 1 | -1 = 1;
   /** Errors of breakpoint conditions since they were last taken, for the session to show. */
   readonly conditionErrors: string[] = [];
 
@@ -195,6 +213,7 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
 
   private forward(stopsHere: (position: Position) => boolean, reason: StopReason, description: string): Promise<Stop> {
     return this.serially(async () => {
+      this.heading = 1;
       const { positions } = this.timeline;
       let index = this.current;
       for (;;) {
@@ -226,6 +245,7 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
 
   private backward(stopsHere: (position: Position) => boolean, reason: StopReason, description: string): Promise<Stop> {
     return this.serially(() => {
+      this.heading = -1;
       const { positions } = this.timeline;
       for (let index = this.current - 1; index >= 0; index--) {
         const position = positions[index];
@@ -287,8 +307,8 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
     }
     if (position.kind === 'tool') {
       const ids = this.functionBreakpoints
-        .filter((breakpoint) => breakpoint.name === '*' || breakpoint.name === position.name)
-        .filter((breakpoint) => this.holds(breakpoint.condition, position))
+        .filter((breakpoint) => calls(breakpoint, position))
+        .filter((breakpoint) => this.holds(breakpoint.condition, position, (other) => calls(breakpoint, other)))
         .map(({ id }) => id);
       if (ids.length > 0) return { reason: 'function breakpoint', description: `Breakpoint on ${position.name} at step ${position.seq}.`, breakpointIds: ids };
       if (this.pauseBeforeTools && !step) return { reason: 'breakpoint', description: `Before the call to ${position.name} (step ${position.seq}).` };
@@ -296,20 +316,60 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
     return undefined;
   }
 
-  /** A condition holds when it is empty or true; one that throws stops too, so that its error is seen. */
-  private holds(condition: string | undefined, position: Position): boolean {
+  /**
+   * A condition holds when it is empty or true; one that throws stops too, so that its error is
+   * seen. `tested`, when given, says at which other positions the same breakpoint tests the same
+   * condition: in a replay (whose steps no longer change) the next of those ahead are tested
+   * with this one, in one entry into the sandbox.
+   */
+  private holds(condition: string | undefined, position: Position, tested?: (position: Position) => boolean): boolean {
     if (!condition?.trim()) return true;
+    let result: ConditionResult;
     try {
       let compiled = this.conditions.get(condition);
       if (!compiled) {
-        compiled = new Condition(condition, STEP_VIEW_NAMES);
+        compiled = { condition: new Condition(condition, STEP_VIEW_NAMES), results: new Map(), batch: FIRST_BATCH };
         this.conditions.set(condition, compiled);
       }
-      return compiled.holds({ ...this.view(position, condition.includes('messages')) });
+      result =
+        compiled.results.get(position.index) ??
+        (tested && !this.live && compiled.batch > 0 ? this.testAhead(compiled, condition, position, tested) : compiled.condition.holds(this.scope(condition, position)));
     } catch (error) {
-      this.conditionErrors.push(`The condition ${condition} failed at step ${position.seq}: ${describeError(error)}`);
-      return true;
+      result = { error: describeError(error) };
     }
+    if (typeof result === 'boolean') return result;
+    this.conditionErrors.push(`The condition ${condition} failed at step ${position.seq}: ${result.error}`);
+    return true;
+  }
+
+  /**
+   * Tests the condition at `position` and at the next positions ahead that `tested` picks, all in
+   * one go, and keeps the results. Each batch is twice the last, up to MAX_BATCH, so a stop close
+   * by costs little and a long walk enters the sandbox seldom. A batch that fails as a whole
+   * (out of time) leaves this test and every later one of this condition to be made alone.
+   */
+  private testAhead(compiled: CompiledCondition, condition: string, position: Position, tested: (position: Position) => boolean): ConditionResult {
+    const { positions } = this.timeline;
+    const batch: Position[] = [position];
+    for (let index = position.index + this.heading; batch.length < compiled.batch && index >= 0 && index < positions.length; index += this.heading) {
+      const next = positions[index];
+      if (next && tested(next) && !compiled.results.has(index)) batch.push(next);
+    }
+    compiled.batch = Math.min(compiled.batch * 2, MAX_BATCH);
+    let results: ConditionResult[];
+    try {
+      results = compiled.condition.holdsEach(batch.map((each) => this.scope(condition, each)));
+    } catch {
+      compiled.batch = 0;
+      return compiled.condition.holds(this.scope(condition, position));
+    }
+    batch.forEach((each, at) => compiled.results.set(each.index, results[at] ?? { error: 'The condition gave no result.' }));
+    return results[0] ?? { error: 'The condition gave no result.' };
+  }
+
+  /** A step's view as a condition sees it: with the messages only if it names them (or all its arguments). */
+  private scope(condition: string, position: Position): Record<string, unknown> {
+    return { ...this.view(position, condition.includes('messages') || condition.includes('arguments')) };
   }
 
   /** What the debugger shows of a step; its messages only when asked for (they grow with the run). */

@@ -75,6 +75,9 @@ export function evaluateExpression(expression: string, scope: Readonly<Record<st
   return described.startsWith('J') ? { json: text } : { text };
 }
 
+/** What a condition made of one step's data in a batch: whether it holds, or what it threw. */
+export type ConditionResult = boolean | { readonly error: string };
+
 /**
  * A breakpoint condition: an expression over a step's data, tested at step after step. It is
  * compiled once into a sandbox of its own, as evaluateExpression's (built-ins only, no code from
@@ -83,6 +86,7 @@ export function evaluateExpression(expression: string, scope: Readonly<Record<st
  */
 export class Condition {
   private static readonly test = new vm.Script('__keelTest()');
+  private static readonly testEach = new vm.Script('__keelTestEach()');
   private readonly context: vm.Context;
 
   constructor(
@@ -108,11 +112,19 @@ export class Condition {
   delete globalThis.__keelCondition;
   const names = ${JSON.stringify(names)};
   ${FREEZE}
-  Object.defineProperty(globalThis, '__keelTest', {
-    value: () => {
-      const scope = JSON.parse(globalThis.__keelScope);
-      return Boolean(condition(...names.map((name) => freeze(scope[name]))));
-    },
+  const test = (scope) => Boolean(condition(...names.map((name) => freeze(scope[name]))));
+  Object.defineProperty(globalThis, '__keelTest', { value: () => test(JSON.parse(globalThis.__keelScope)) });
+  Object.defineProperty(globalThis, '__keelTestEach', {
+    value: () =>
+      JSON.stringify(
+        JSON.parse(globalThis.__keelScopes).map((scope) => {
+          try {
+            return test(scope);
+          } catch (error) {
+            return { error: error instanceof Error ? error.name + ': ' + error.message : 'threw ' + String(error) };
+          }
+        }),
+      ),
   });
 })();`).runInContext(this.context);
   }
@@ -122,6 +134,19 @@ export class Condition {
     // Only a string crosses into the sandbox.
     (this.context as Record<string, unknown>)['__keelScope'] = JSON.stringify(scope);
     return runScript(Condition.test, this.context, this.options) === true;
+  }
+
+  /**
+   * The condition over each of `scopes` in one go, under one time limit for them all: a time
+   * limit costs a watchdog thread each time the sandbox is entered, far more than a test. Throws
+   * a KeelError when the batch as a whole fails (runs out of time), which says nothing of which
+   * scope was at fault: test those one by one with holds().
+   */
+  holdsEach(scopes: readonly Readonly<Record<string, unknown>>[]): ConditionResult[] {
+    (this.context as Record<string, unknown>)['__keelScopes'] = JSON.stringify(scopes);
+    const results = runScript(Condition.testEach, this.context, this.options);
+    if (typeof results !== 'string') throw new KeelError('The condition gave no results.');
+    return JSON.parse(results) as ConditionResult[];
   }
 }
 
