@@ -222,6 +222,20 @@ describe('replay engine', () => {
     assert.equal(where(await engine.continue()), 'lead:7', 'the condition holds at the lookup of n=5');
   });
 
+  it('tests conditions over the messages of each step, forwards and backwards', async () => {
+    const { recording } = await recorded();
+    const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents().lead) }));
+    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    engine.setFunctionBreakpoints([{ id: 1, name: 'lookup', condition: 'messages.length === 3 || messages.at(-1).role === "tool"' }]);
+    await engine.start(true);
+    const first = await engine.continue();
+    assert.equal(first.reason, 'function breakpoint');
+    assert.equal(where(first), 'lead:2', 'the first lookup comes after the system, user and assistant messages');
+    assert.equal(where(await engine.continue()), 'lead:7', 'the second comes after a tool result');
+    assert.equal(where(await engine.reverseContinue()), 'lead:2');
+    assert.deepEqual(engine.conditionErrors, []);
+  });
+
   it('reports where the agent no longer matches the recording, and stops the replay there', async () => {
     const { recording } = await recorded();
     const changed = await replayRecording(recording, { agents: agentsOf(countingAgents({ instructions: 'Something else.' }).lead) });

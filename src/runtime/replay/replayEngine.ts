@@ -67,6 +67,11 @@ interface CompiledCondition {
 const FIRST_BATCH = 16;
 const MAX_BATCH = 1024;
 
+/** Whether a condition can read the messages: it names them, or `arguments`, which holds every name. */
+function readsMessages(condition: string): boolean {
+  return condition.includes('messages') || condition.includes('arguments');
+}
+
 /** Whether a function breakpoint is on the tool a position calls. */
 function calls(breakpoint: FunctionBreakpoint, position: Position): boolean {
   return position.kind === 'tool' && (breakpoint.name === '*' || breakpoint.name === position.name);
@@ -328,7 +333,8 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
     try {
       let compiled = this.conditions.get(condition);
       if (!compiled) {
-        compiled = { condition: new Condition(condition, STEP_VIEW_NAMES), results: new Map(), batch: FIRST_BATCH };
+        // A condition over the messages is not batched: each step's copy of them grows with the run.
+        compiled = { condition: new Condition(condition, STEP_VIEW_NAMES), results: new Map(), batch: readsMessages(condition) ? 0 : FIRST_BATCH };
         this.conditions.set(condition, compiled);
       }
       result =
@@ -367,9 +373,9 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
     return results[0] ?? { error: 'The condition gave no result.' };
   }
 
-  /** A step's view as a condition sees it: with the messages only if it names them (or all its arguments). */
+  /** A step's view as a condition sees it: with the messages only if it can read them. */
   private scope(condition: string, position: Position): Record<string, unknown> {
-    return { ...this.view(position, condition.includes('messages') || condition.includes('arguments')) };
+    return { ...this.view(position, readsMessages(condition)) };
   }
 
   /** What the debugger shows of a step; its messages only when asked for (they grow with the run). */
