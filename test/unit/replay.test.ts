@@ -37,6 +37,14 @@ describe('replay engine', () => {
     return timeline.positions.map((position) => `${position.run.run.agent}:${position.seq}`);
   }
 
+  /** Where an engine stopped, as path() names positions. */
+  function placeOf(engine: ReplayEngine): (stop: Stop) => string {
+    return (stop) => {
+      const position = engine.timeline.positions[stop.index];
+      return position ? `${position.run.run.agent}:${position.seq}` : `nowhere (${stop.index})`;
+    };
+  }
+
   const ORDER = ['lead:1', 'lead:2', 'lead:3', 'lead:4', 'researcher:1', 'researcher:2', 'researcher:3', 'lead:5', 'lead:6', 'lead:7', 'lead:8'];
 
   it('re-executes a run with its agent: every step in order, sub-agent runs nested, no model or tool called', async () => {
@@ -146,7 +154,7 @@ describe('replay engine', () => {
   it('steps over, into and out of sub-agent runs, continues and reverse-continues between breakpoints', async () => {
     const { recording } = await recorded();
     const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents().lead) }));
-    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    const where = placeOf(engine);
 
     assert.equal(where(await engine.start(true)), 'lead:1');
     await engine.goTo(3);
@@ -182,7 +190,7 @@ describe('replay engine', () => {
     const variant = { amount: 5000, secondLookup: 4 };
     const { recording } = await recorded(variant);
     const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents(variant).lead) }));
-    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    const where = placeOf(engine);
     engine.setExceptionFilters(['errors', 'flags']);
     await engine.start(true);
 
@@ -211,7 +219,7 @@ describe('replay engine', () => {
   it('stops where a condition runs out of time, saying so, and still stops later where it holds', async () => {
     const { recording } = await recorded();
     const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents().lead) }));
-    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    const where = placeOf(engine);
     engine.setFunctionBreakpoints([{ id: 1, name: 'lookup', condition: 'args.n === 4 ? (() => { for (;;) {} })() : args.n === 5' }]);
     await engine.start(true);
     const looping = await engine.continue();
@@ -225,7 +233,7 @@ describe('replay engine', () => {
   it('tests conditions over the messages of each step, forwards and backwards', async () => {
     const { recording } = await recorded();
     const engine = new ReplayEngine(await replayRecording(recording, { agents: agentsOf(countingAgents().lead) }));
-    const where = (stop: Stop) => `${engine.timeline.positions[stop.index]!.run.run.agent}:${engine.timeline.positions[stop.index]!.seq}`;
+    const where = placeOf(engine);
     engine.setFunctionBreakpoints([{ id: 1, name: 'lookup', condition: 'messages.length === 3 || messages.at(-1).role === "tool"' }]);
     await engine.start(true);
     const first = await engine.continue();
