@@ -82,8 +82,17 @@ describe('API faults: 30% of model requests fail', function () {
           `attempt ${failure.attempt} (${failure.reason}) waited ${failure.delayMs} ms, outside the policy`,
         );
       }
-      const jittered = failures.filter((failure) => failure.reason !== 'HTTP 429').map((failure) => failure.delayMs);
-      assert.ok(new Set(jittered).size > jittered.length / 2, `backoff delays are not jittered: ${jittered.join(', ')}`);
+      // Full jitter: each delay uniform in [0, ceiling). Delays of the same attempt differ, and
+      // their share of the ceiling averages about a half (with 30 or more delays, outside 0.25-0.75
+      // only if the delays are not uniform, or not random).
+      const jittered = failures.filter((failure) => failure.reason !== 'HTTP 429');
+      const shares = jittered.map((failure) => (failure.delayMs ?? 0) / Math.min(MODEL_RETRY.capMs!, MODEL_RETRY.baseMs! * 2 ** (failure.attempt - 1)));
+      const shown = jittered.map((failure) => `${failure.delayMs} (attempt ${failure.attempt})`).join(', ');
+      assert.ok(jittered.length >= 30, `too few backoff delays to judge their jitter: ${shown}`);
+      const firstRetries = new Set(jittered.filter((failure) => failure.attempt === 1).map((failure) => failure.delayMs));
+      assert.ok(firstRetries.size >= 2, `every first retry waited the same: ${shown}`);
+      const meanShare = shares.reduce((sum, share) => sum + share, 0) / shares.length;
+      assert.ok(meanShare > 0.25 && meanShare < 0.75, `backoff delays average ${meanShare.toFixed(2)} of their ceiling, not about a half: ${shown}`);
 
       const byReason = new Map<string, number>();
       for (const failure of failures) byReason.set(failure.reason, (byReason.get(failure.reason) ?? 0) + 1);
