@@ -16,7 +16,7 @@ import { memoryStoreOf } from '../../src/runtime/memory/memoryCapable';
 import type { MemoryWrite, NewMemoryOp } from '../../src/runtime/memory/memoryStore';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel } from '../../src/runtime/model/scripted';
-import type { CheckpointStore, NewApproval, NewReservation, NewRun, RunRecord } from '../../src/runtime/store/checkpointStore';
+import type { CheckpointStore, NewApproval, NewReservation, NewRun, RunRecord, StepTransition } from '../../src/runtime/store/checkpointStore';
 import { openStore } from '../../src/runtime/store/openStore';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from '../../src/runtime/store/postgresMigrations';
 import { PostgresStore, openPostgresStore } from '../../src/runtime/store/postgresStore';
@@ -61,6 +61,15 @@ export default defineAgent({
 
 function newRun(id: string, createdAt: number, extra: Partial<NewRun> = {}): NewRun {
   return { id, agent: 'travel', agentFile: '/a.agent.ts', model: 'openai:x', input: 'hi', traceId: 'ab'.repeat(16), owner: 'host/1/t', createdAt, ...extra };
+}
+
+/** Step 1 of a run begun as a call to `charge` with a side effect of its own, written durably. */
+function chargeBegun(runId: string, effect: 'idempotent' | 'unsafe'): StepTransition {
+  const key = `${runId}:1:0`;
+  return {
+    begin: { runId, seq: 1, kind: 'tool', name: 'charge', input: { amount: 5 }, idempotencyKey: key, startedAt: T + 1, effect: { key, tool: 'charge', effect, argsHash: 'h5' } },
+    durable: true,
+  };
 }
 
 function reservation(runId: string, seq: number, budgetIds: readonly string[], amounts: Amounts, at = T): NewReservation {
@@ -295,19 +304,7 @@ for (const backend of BACKENDS) {
       it('records an effect as started before the call, its attempts, and how it ended', async () => {
         const store = await open();
         await store.createRun(newRun('run_e', T));
-        await store.transition({
-          begin: {
-            runId: 'run_e',
-            seq: 1,
-            kind: 'tool',
-            name: 'charge',
-            input: { amount: 5 },
-            idempotencyKey: 'run_e:1:0',
-            startedAt: T + 1,
-            effect: { key: 'run_e:1:0', tool: 'charge', effect: 'idempotent', argsHash: 'h5' },
-          },
-          durable: true,
-        });
+        await store.transition(chargeBegun('run_e', 'idempotent'));
         const [started] = await store.getEffects('run_e');
         assert.deepEqual([started?.status, started?.attempts, started?.endedAt], ['started', 1, null]);
 
@@ -344,19 +341,7 @@ for (const backend of BACKENDS) {
       it('claims each attempt of a side effect once, so an execution that runs again can tell it was begun', async () => {
         const store = await open();
         await store.createRun(newRun('run_c', T));
-        await store.transition({
-          begin: {
-            runId: 'run_c',
-            seq: 1,
-            kind: 'tool',
-            name: 'charge',
-            input: { amount: 5 },
-            idempotencyKey: 'run_c:1:0',
-            startedAt: T + 1,
-            effect: { key: 'run_c:1:0', tool: 'charge', effect: 'unsafe', argsHash: 'h5' },
-          },
-          durable: true,
-        });
+        await store.transition(chargeBegun('run_c', 'unsafe'));
         assert.equal(await store.claimEffect('run_c:1:0', 1), true);
         assert.equal(await store.claimEffect('run_c:1:0', 1), false, 'attempt 1 was claimed already');
         assert.equal(await store.claimEffect('run_c:1:0', 2), true);
