@@ -81,10 +81,11 @@ export function retryLine(failure: FailedAttempt, style: Style): string {
 }
 
 /** A decision a person must make, and the commands that make it. */
-export function pendingApproval(approval: ApprovalRecord, style: Style): string {
+export function pendingApproval(approval: ApprovalRecord, style: Style, root?: RunRecord): string {
   const deadline = approval.deadline === null ? '' : ` · decide by ${new Date(approval.deadline).toISOString()}${approval.escalatedAt !== null && approval.escalateTo ? ` (escalated to ${approval.escalateTo})` : ''}`;
   return [
     style.yellow(`? ${approval.id}: ${approval.agent} wants to ${approval.tool}: ${truncate(approval.summary, 80)} (${approval.reason})${deadline}`),
+    ...(root && root.id !== approval.runId ? [style.dim(`  sub-agent run ${approval.runId}, under run ${root.id} (${root.agent}), which waits for this decision`)] : []),
     `  ${approval.tool}(${truncate(JSON.stringify(approval.args), 100)})`,
     approval.kind === 'policy'
       ? `  keel approve ${approval.id} [--args edited.json]   |   keel reject ${approval.id} --reason '<why>'`

@@ -18,7 +18,7 @@ import { agentFacts } from '../runtime/trace/agentFacts';
 import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
 import { exportRunTrace, runTrace, traceOptions, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
 import { forkRun } from '../runtime/replay/fork';
-import { rootRunOf } from '../runtime/engine/engine';
+import { rootRunOf, treeToContinue } from '../runtime/store/runTree';
 import { RestateEngine } from '../runtime/engine/restateEngine';
 import { isRestateOwned } from '../runtime/engine/restate/naming';
 import { ingressUrlFrom } from '../runtime/engine/restate/restateHttp';
@@ -127,24 +127,25 @@ export function serve(): void {
     if (event.type === 'approval_requested' && event.approval.deadline !== null) deadlines.wake(event.approval.deadline);
   };
 
-  /** Continues a run in this process from its checkpoint, with the agent loaded again from its file. */
+  /**
+   * Continues a run's tree in this process from its checkpoint, from the tree's root (a sub-agent's
+   * run goes on as its parent replays to it), with the agent loaded again from its file.
+   */
   const resumeHere = async (runId: string): Promise<{ runId: string }> => {
     const { runtime: rt, store: s } = ready();
-    const run = await s.getRun(runId);
-    if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
-    if (!run.agentFile) throw new KeelError(`Run ${runId} was not started from an agent file, so it cannot be resumed here.`);
-    const { agent } = await loadAgentFile(run.agentFile);
-    return track(await rt.resume(agent, runId, { onEvent }));
+    const run = await rootRunOf(s, runId);
+    if (!run.agentFile) throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here.`);
+    const { agent } = await loadAgentFile(run.agentFile, { agent: run.agent });
+    return track(await rt.resume(agent, run.id, { onEvent }));
   };
 
-  /** After a decision: the run goes on here when it is paused and waits for no other decision. */
+  /** After a decision: the run's tree goes on here, by the one rule (see treeToContinue). */
   const continueAfter = async (approval: ApprovalRecord): Promise<boolean> => {
     const { store: s } = ready();
-    const run = await s.getRun(approval.runId);
+    const root = await treeToContinue(s, approval.runId);
     // A run on Restate goes on there: its decisions reach it through Restate, its deadlines by its own timer.
-    if (run?.state !== 'waiting_approval' || isRestateOwned(run)) return false;
-    if ((await s.listApprovals({ runId: run.id, status: 'pending' })).length > 0) return false;
-    await resumeHere(run.id);
+    if (!root || isRestateOwned(root) || active.has(root.id)) return false;
+    await resumeHere(root.id);
     return true;
   };
 
@@ -219,7 +220,7 @@ export function serve(): void {
       const { store: s } = ready();
       const run = await s.getRun(params.runId);
       if (!run?.agentFile) throw new KeelError(`Run ${params.runId} was not started from an agent file, so it cannot be forked.`);
-      const fork = await forkRun(s, params, (await loadAgentFile(run.agentFile)).agent);
+      const fork = await forkRun(s, params, (await loadAgentFile(run.agentFile, { agent: run.agent })).agent);
       return resumeHere(fork.id);
     },
     cancelRun: ({ runId }) => {

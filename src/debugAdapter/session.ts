@@ -145,7 +145,7 @@ export class KeelDebugSession extends LoggingDebugSession {
     else if (!run.agentFile) unchecked = 'the run was not started from an agent file';
     else {
       try {
-        agents = agentsOf((await loadAgentFile(run.agentFile)).agent);
+        agents = agentsOf((await loadAgentFile(run.agentFile, { agent: run.agent })).agent);
       } catch (error) {
         unchecked = `its agent file no longer loads: ${describeError(error)}`;
       }

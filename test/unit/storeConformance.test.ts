@@ -16,7 +16,7 @@ import { memoryStoreOf } from '../../src/runtime/memory/memoryCapable';
 import type { MemoryWrite, NewMemoryOp } from '../../src/runtime/memory/memoryStore';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel } from '../../src/runtime/model/scripted';
-import type { CheckpointStore, NewApproval, NewReservation, NewRun, RunRecord, StepTransition } from '../../src/runtime/store/checkpointStore';
+import { UnfinishedSubRunError, type CheckpointStore, type NewApproval, type NewReservation, type NewRun, type RunRecord, type StepTransition } from '../../src/runtime/store/checkpointStore';
 import { openStore } from '../../src/runtime/store/openStore';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from '../../src/runtime/store/postgresMigrations';
 import { PostgresStore, openPostgresStore } from '../../src/runtime/store/postgresStore';
@@ -297,6 +297,30 @@ for (const backend of BACKENDS) {
           ],
         );
         assert.deepEqual(await store.childRuns('run_child_a'), []);
+      });
+
+      it('refuses to complete a run while a sub-agent run under it is paused or unfinished, and changes nothing', async () => {
+        const store = await open();
+        await store.createRun(newRun('run_parent', T));
+        await store.createRun(newRun('run_child', T + 1, { parentRunId: 'run_parent', parentSeq: 2 }));
+        await store.finishRun({ runId: 'run_child', state: 'waiting_approval', result: null, error: 'over $300', endedAt: null, at: T + 2 });
+        for (const state of ['waiting_approval', 'interrupted', 'running'] as const) {
+          if (state !== 'waiting_approval') await store.finishRun({ runId: 'run_child', state: state === 'running' ? 'interrupted' : state, result: null, error: null, endedAt: null, at: T + 3 });
+          if (state === 'running') await store.claimRun('run_child', 'someone', ['interrupted'], T + 4);
+          await assert.rejects(
+            store.finishRun({ runId: 'run_parent', state: 'completed', result: 'done', error: null, endedAt: T + 5, at: T + 5 }),
+            (error: unknown) =>
+              error instanceof UnfinishedSubRunError &&
+              error.child.id === 'run_child' &&
+              error.message.startsWith('Run run_parent cannot complete while its travel sub-agent (run run_child) is '),
+            `a ${state} sub-agent run`,
+          );
+          assert.equal((await store.getRun('run_parent'))?.state, 'running', `nothing changed with a ${state} sub-agent run`);
+        }
+        // Completing is possible once the sub-agent run has ended.
+        await store.finishRun({ runId: 'run_child', state: 'completed', result: 'booked', error: null, endedAt: T + 6, at: T + 6 });
+        const parent = await store.finishRun({ runId: 'run_parent', state: 'completed', result: 'done', error: null, endedAt: T + 7, at: T + 7 });
+        assert.equal(parent.state, 'completed');
       });
     });
 

@@ -7,9 +7,9 @@ import { formatDuration } from '../../runtime/format';
 import type { ApprovalRecord, CheckpointStore } from '../../runtime/store/checkpointStore';
 import { approvalLine, pendingApproval } from '../render';
 import { UsageError, out, parse, style, withStore, type Command } from '../shared';
-import { resumeRun } from './runCommands';
+import { reportStopped, resumeRun } from './runCommands';
 import { RESTATE_FLAGS, restateEngine } from '../engines';
-import { rootRunOf } from '../../runtime/engine/engine';
+import { rootRunOf, treeToContinue } from '../../runtime/store/runTree';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
 
 /**
@@ -36,7 +36,9 @@ async function list(args: readonly string[]): Promise<number> {
       out.write(`${style.yellow(`${approval.id} expired and was rejected; continue its run with: keel resume ${approval.runId}`)}\n`);
     }
     if (approvals.length === 0) out.write(values.all ? 'No approvals yet.\n' : 'Nothing is waiting for a decision.\n');
-    for (const approval of approvals) out.write(`${approval.status === 'pending' ? pendingApproval(approval, style) : approvalLine(approval, style)}\n`);
+    for (const approval of approvals) {
+      out.write(`${approval.status === 'pending' ? pendingApproval(approval, style, await rootRunOf(store, approval.runId).catch(() => undefined)) : approvalLine(approval, style)}\n`);
+    }
     return 0;
   });
 }
@@ -111,7 +113,13 @@ async function decideAndResume(
     const decided = onRestate ? await restateEngine(store, flags).decide(id, request(approval), meta) : await decide(store, id, request(approval), meta);
     if (!json) out.write(`${approvalLine(decided, style)}\n`);
     if (flags['no-resume'] === true) return 0;
-    return resumeRun(store, onRestate ? root.id : decided.runId, json, { flags, since: meta.at });
+    if (onRestate) return resumeRun(store, root.id, json, { flags, since: meta.at });
+    // The one rule: the tree goes on from its root once nothing in it waits for a decision.
+    const next = await treeToContinue(store, decided.runId);
+    if (next) return resumeRun(store, next.id, json, { flags, since: meta.at });
+    const now = (await store.getRun(root.id)) ?? root;
+    if (!json && now.state === 'waiting_approval') out.write(`${style.dim(`Run ${now.id} goes on once these are decided too:`)}\n`);
+    return reportStopped(store, now, json);
   });
 }
 

@@ -9,6 +9,7 @@ import { forecast } from '../../runtime/budget/forecast';
 import { sandboxOptionsFromEnv } from '../../runtime/sandbox/toolRunner';
 import type { Engine } from '../../runtime/engine/engine';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
+import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
 import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
 import { ENGINE_FLAGS, RESTATE_FLAGS, engineKind, restateEngine } from '../engines';
 import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
@@ -120,18 +121,20 @@ export async function resumeRun(
   json: boolean,
   restate: { flags?: { 'restate-url'?: string | undefined; 'restate-admin'?: string | undefined }; since?: number } = {},
 ): Promise<number> {
-  const record = await store.getRun(runId);
-  if (record && isRestateOwned(record)) {
+  const record = await rootRunOf(store, runId);
+  if (isRestateOwned(record)) {
     const engine = restateEngine(store, restate.flags ?? {});
     await engine.resume(runId);
     if (!json) engine.follow(runId, liveView(), restate.since);
     return followElsewhere(engine, runId, json);
   }
-  if (!record?.agentFile) {
-    throw new KeelError(`Run ${runId} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
+  // A tree goes on from its root: the sub-agent's run continues as its parent replays to it.
+  if (record.id !== runId && !json) out.write(`${style.dim(`Run ${runId} is a sub-agent run under ${record.id}: continuing that run, which continues it.`)}\n`);
+  if (!record.agentFile) {
+    throw new KeelError(`Run ${record.id} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
   }
-  const { agent } = await loadAgentFile(record.agentFile);
-  const handle = await newRuntime(store).resume(agent, runId, { onEvent: json ? undefined : liveView() });
+  const { agent } = await loadAgentFile(record.agentFile, { agent: record.agent });
+  const handle = await newRuntime(store).resume(agent, record.id, { onEvent: json ? undefined : liveView() });
   return follow(store, handle, json);
 }
 
@@ -146,14 +149,22 @@ async function follow(store: CheckpointStore, handle: RunHandle, json: boolean):
   const stopped = await handle.done;
   process.off('SIGINT', onSigint);
   await exportEndedTrace(store, stopped.id);
-  const approvals = await store.listApprovals({ status: 'pending', runId: stopped.id });
+  const code = await reportStopped(store, stopped, json);
+  return interrupted ? 130 : code;
+}
+
+/**
+ * Prints a run that stopped (as JSON if asked), with the decisions it waits for, its sub-agents'
+ * included, and gives its exit code.
+ */
+export async function reportStopped(store: CheckpointStore, stopped: RunRecord, json: boolean): Promise<number> {
+  const approvals = await approvalsOfTree(store, stopped.id, 'pending');
   if (json) {
     const steps = await store.getSteps(stopped.id);
     out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
   } else {
-    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
+    for (const approval of approvals) out.write(`${pendingApproval(approval, style, stopped)}\n`);
   }
-  if (interrupted) return 130;
   return EXIT_CODES[stopped.state];
 }
 
@@ -186,14 +197,8 @@ async function followElsewhere(engine: Engine, runId: string, json: boolean): Pr
   } finally {
     process.off('SIGINT', onSigint);
   }
-  const approvals = await engine.store.listApprovals({ status: 'pending', runId: stopped.id });
-  if (json) {
-    const steps = await engine.store.getSteps(stopped.id);
-    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
-  } else {
-    for (const approval of approvals) out.write(`${pendingApproval(approval, style)}\n`);
-  }
-  return interrupted ? 130 : EXIT_CODES[stopped.state];
+  const code = await reportStopped(engine.store, stopped, json);
+  return interrupted ? 130 : code;
 }
 
 const EXIT_CODES: Record<RunState, number> = {

@@ -7,6 +7,7 @@ import * as zod from 'zod';
 import * as agentApi from '../agentApi';
 import { AgentDefinitionError, AgentLoadError, describeError } from '../errors';
 import { isAgent, type Agent } from './define';
+import { reachableAgents } from './subAgent';
 
 export interface LoadedAgent {
   readonly agent: Agent;
@@ -20,10 +21,11 @@ const PROVIDED_KEY = Symbol.for('keel.providedModules');
 
 /**
  * Loads an agent file (`*.agent.ts`): bundles it with esbuild (its own relative imports included,
- * npm packages left to Node), evaluates it, and returns the agent it exports. Every failure is an
- * AgentLoadError that names the file, line and cause.
+ * npm packages left to Node), evaluates it, and returns the agent it exports, or with `agent`, the
+ * agent of that name it exports or calls as a sub-agent (how a sub-agent's run is loaded again).
+ * Every failure is an AgentLoadError that names the file, line and cause.
  */
-export async function loadAgentFile(path: string): Promise<LoadedAgent> {
+export async function loadAgentFile(path: string, options: { readonly agent?: string } = {}): Promise<LoadedAgent> {
   const file = resolve(path);
   const shown = displayPath(file);
   if (!existsSync(file)) throw new AgentLoadError(`Agent file not found: ${shown}`, file, undefined, undefined);
@@ -49,7 +51,21 @@ export async function loadAgentFile(path: string): Promise<LoadedAgent> {
   const code = result.outputFiles.find((output) => output.path.endsWith('.js'))?.text ?? '';
   const mapText = result.outputFiles.find((output) => output.path.endsWith('.map'))?.text;
   const exported = evaluate(code, file, mapText);
-  return { agent: pickAgent(exported, file), file };
+  return { agent: options.agent === undefined ? pickAgent(exported, file) : findAgent(exported, file, options.agent), file };
+}
+
+/** The agent named `name` among those a file exports and the sub-agents they call, however deep. */
+function findAgent(exported: unknown, file: string, name: string): Agent {
+  const exports = (typeof exported === 'object' && exported !== null ? exported : {}) as Record<string, unknown>;
+  const found = reachableAgents(Object.values(exports).filter(isAgent));
+  const agent = found.find((candidate) => candidate.name === name);
+  if (agent) return agent;
+  throw new AgentLoadError(
+    `${displayPath(file)} no longer defines the agent "${name}"${found.length > 0 ? ` (it defines ${[...new Set(found.map((candidate) => candidate.name))].join(', ')})` : ''}.`,
+    file,
+    undefined,
+    undefined,
+  );
 }
 
 const providedModulesPlugin: esbuild.Plugin = {

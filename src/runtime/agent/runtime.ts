@@ -29,6 +29,7 @@ import { RUN_STATE_LABELS } from '../format';
 import {
   RESUMABLE_STATES,
   TERMINAL_STATES,
+  UnfinishedSubRunError,
   type ApprovalRecord,
   type CheckpointStore,
   type Decision,
@@ -50,8 +51,11 @@ import { ToolRunner, type SandboxOptions } from '../sandbox/toolRunner';
 import { withBuiltinTools } from '../memory/builtinTools';
 import { RunMemory, outputChannelOf } from '../memory/runMemory';
 import { threadAndTask } from '../threads/startThread';
+import { approvalsOfTree } from '../store/runTree';
 import { RunGuard } from '../guard/runGuard';
 import { AttemptInterruptedError, DIRECT_STEPS, type StepRunner } from './steps';
+import { RunPausedError, SubAgentPausedError } from './pause';
+import { reachableAgents } from './subAgent';
 import { guardFields, readToolResultGuard, type TaintDecision, type ToolResultGuard } from '../guard/record';
 
 export interface RuntimeOptions {
@@ -190,7 +194,9 @@ export class Runtime {
 
   /**
    * Runs `agent` as a sub-agent of a run's step, to its end: a new run the first time, the same
-   * run (resumed, or just read back) when the step runs again.
+   * run (resumed, or just read back) when the step runs again. A sub-agent run that stops before
+   * its end (waiting for a decision, interrupted, running elsewhere) pauses the calling step with
+   * SubAgentPausedError: its parent waits for it, and never reads the pause as a failure.
    */
   private async subAgent(agent: Agent, input: string, parent: RunRecord, seq: number, key: string, emit: RunEventListener): Promise<string> {
     const id = `run_${sha256(key).slice(0, 22)}`;
@@ -204,6 +210,7 @@ export class Runtime {
       const created = await this.store.createRun({
         id,
         agent: agent.name,
+        // Loaded again from the file its parent came from: the loader finds a sub-agent there by its name.
         agentFile: parent.agentFile,
         model: modelLabel(model),
         input,
@@ -216,17 +223,19 @@ export class Runtime {
         ...(agent.budget ? { budget: agent.budget } : {}),
       });
       child = await (await this.launch(agent, model, created, [], emit)).done;
-    } else if (child.state === 'interrupted' || child.state === 'waiting_approval') {
-      child = await (await this.resume(agent, id, { onEvent: emit })).done;
+    } else if (RESUMABLE_STATES.includes(child.state) && (await this.store.listApprovals({ status: 'pending', runId: id })).length === 0) {
+      try {
+        child = await (await this.resume(agent, id, { onEvent: emit })).done;
+      } catch (error) {
+        // Another process took it over just now, say: the parent stops as the sub-agent stands.
+        const now = await this.store.getRun(id);
+        if (!now || TERMINAL_STATES.includes(now.state)) throw error;
+        child = now;
+      }
     }
-    switch (child.state) {
-      case 'completed':
-        return child.result ?? '';
-      case 'waiting_approval':
-        throw new SubAgentWaitingError(child);
-      default:
-        throw new KeelError(`The ${agent.name} sub-agent (run ${child.id}) ${RUN_STATE_LABELS[child.state]}: ${child.error ?? 'no answer'}`);
-    }
+    if (child.state === 'completed') return child.result ?? '';
+    if (!TERMINAL_STATES.includes(child.state)) throw new SubAgentPausedError(child);
+    throw new KeelError(`The ${agent.name} sub-agent (run ${child.id}) ${RUN_STATE_LABELS[child.state]}: ${child.error ?? 'no answer'}`);
   }
 
   /**
@@ -252,11 +261,10 @@ export class Runtime {
           : `Run ${runId} has ${existing.state === 'completed' ? 'completed' : `ended ${existing.state}`}; only interrupted or paused runs can be resumed.`,
       );
     }
-    const pending = await this.store.listApprovals({ status: 'pending', runId });
-    if (pending.length > 0) {
-      throw new KeelError(
-        `Run ${runId} is waiting for a decision on approval ${pending[0]!.id} (${pending[0]!.tool}): ${pending[0]!.reason}`,
-      );
+    const [pending] = await approvalsOfTree(this.store, runId, 'pending');
+    if (pending) {
+      const where = pending.runId === runId ? '' : ` of its ${pending.agent} sub-agent (run ${pending.runId})`;
+      throw new KeelError(`Run ${runId} is waiting for a decision on approval ${pending.id} (${pending.tool})${where}: ${pending.reason}`);
     }
     // The model the run recorded: the agent's own, or the spec it was started with instead.
     const own = resolveModel(agent.model);
@@ -284,6 +292,7 @@ export class Runtime {
       tools: this.tools,
       budget,
       subAgent: (child, input, seq, key) => this.subAgent(child, input, run, seq, key, emit),
+      continueSubAgent: (child, runId) => this.resume(child, runId, { onEvent: emit }),
       inspector: this.inspector,
       memory: await RunMemory.open(this.store, run, agent, this.now),
       guard: this.guard,
@@ -308,18 +317,13 @@ interface Services {
   readonly tools: ToolRunner;
   readonly budget: RunBudget;
   readonly subAgent: (agent: Agent, input: string, seq: number, key: string) => Promise<string>;
+  /** Resumes a sub-agent run of this run's tree that its step no longer waits for. */
+  readonly continueSubAgent: (agent: Agent, runId: string) => Promise<RunHandle>;
   readonly inspector: RunInspector | undefined;
   readonly memory: RunMemory;
   /** Whether the untrusted-content defenses are on (the agent may still turn them off for its runs). */
   readonly guard: boolean;
   readonly steps: StepRunner;
-}
-
-/** A sub-agent stopped to wait for a person: its parent waits too, until the sub-agent can go on. */
-export class SubAgentWaitingError extends KeelError {
-  constructor(readonly child: RunRecord) {
-    super(`The ${child.agent} sub-agent (run ${child.id}) is waiting for a decision: ${child.error ?? ''}`);
-  }
 }
 
 /** One run executing in this process: the loop, its replay of the journal and its checkpoints. */
@@ -356,14 +360,13 @@ class Execution {
   }
 
   async execute(): Promise<RunRecord> {
-    const runId = this.run.id;
     let stopped: RunRecord;
     try {
       const result = await this.loop();
       await this.flush();
       switch (result.kind) {
         case 'completed':
-          stopped = await this.finish({ state: 'completed', result: result.answer, error: null });
+          stopped = await this.complete(result.answer);
           break;
         case 'failed':
           stopped = await this.finish({ state: 'failed', result: null, error: result.error });
@@ -376,18 +379,10 @@ class Execution {
       await this.flush();
       if (error instanceof BudgetExceededError) {
         stopped = await this.finish({ state: 'budget_exceeded', result: null, error: `Stopped: ${error.message}` });
-      } else if (error instanceof SubAgentWaitingError) {
-        stopped = await this.pause(error.message);
+      } else if (error instanceof SubAgentPausedError) {
+        stopped = error.parentState === 'waiting_approval' ? await this.pause(error.message) : await this.interrupt(error.message);
       } else if (error instanceof JournalDivergenceError) {
-        stopped = await this.store.finishRun({
-          runId,
-          state: 'interrupted',
-          result: null,
-          error: error.message,
-          endedAt: null,
-          at: this.now(),
-          activeMs: this.now() - this.launchedAt,
-        });
+        stopped = await this.interrupt(error.message);
       } else if (this.signal.aborted) {
         stopped = await this.finish({ state: 'cancelled', result: null, error: describeError(this.signal.reason) });
       } else {
@@ -405,6 +400,36 @@ class Execution {
   }): Promise<RunRecord> {
     const at = this.now();
     return this.store.finishRun({ runId: this.run.id, ...end, endedAt: at, at, activeMs: at - this.launchedAt });
+  }
+
+  /**
+   * Ends the run with its answer, unless a sub-agent run under it has not ended (a tool that let
+   * one go on without waiting for it, say): then the run stops as that sub-agent stands, so that
+   * it never completes without the sub-agent's work or decision.
+   */
+  private async complete(answer: string): Promise<RunRecord> {
+    for (const continued = new Set<string>(); ; ) {
+      try {
+        return await this.finish({ state: 'completed', result: answer, error: null });
+      } catch (error) {
+        if (!(error instanceof UnfinishedSubRunError)) throw error;
+        // A sub-agent run whose decisions are all made, that its tool no longer waits for: it goes on here, once.
+        const { child } = error;
+        const agent = reachableAgents([this.agent]).find((candidate) => candidate.name === child.agent);
+        const ready = RESUMABLE_STATES.includes(child.state) && (await approvalsOfTree(this.store, child.id, 'pending')).length === 0;
+        if (!agent || !ready || continued.has(child.id)) {
+          return child.state === 'waiting_approval' ? this.pause(error.message) : this.interrupt(error.message);
+        }
+        continued.add(child.id);
+        await (await this.services.continueSubAgent(agent, child.id)).done;
+      }
+    }
+  }
+
+  /** Stops the run for now: it goes on when resumed (after a divergence is fixed, or a sub-agent can go on). */
+  private interrupt(reason: string): Promise<RunRecord> {
+    const at = this.now();
+    return this.store.finishRun({ runId: this.run.id, state: 'interrupted', result: null, error: reason, endedAt: null, at, activeMs: at - this.launchedAt });
   }
 
   private pause(reason: string): Promise<RunRecord> {
@@ -651,7 +676,10 @@ class Execution {
     }
     const { args } = gate;
     let earlier: FailedAttempt[] = [];
-    if (recorded) {
+    if (recorded && pausedAttempt(recorded)) {
+      // Its last attempt paused for a sub-agent, and no attempt began since: the call goes on, as a new attempt.
+      earlier = await this.resumeAfterPause(recorded, effectKey);
+    } else if (recorded) {
       if (tool.effect === 'unsafe') {
         const decided = await this.decideUnknownOutcome(recorded, tool, args, idempotencyKey);
         if (decided !== 'retry') return decided;
@@ -850,19 +878,25 @@ class Execution {
     // Each attempt numbers the sub-agents it starts, in the order it starts them: the first keeps
     // the call's key, the next ones get `key:1`, `key:2`..., so a tool may start several at once
     // and an attempt that runs again continues the same sub-agent runs.
-    const attemptContext = (): ToolContext => {
+    const attempt = async (): Promise<unknown> => {
       let started = 0;
+      const subAgents: Promise<string>[] = [];
       // Memory operations are numbered per attempt too: one that runs again reads what the first read.
       const memory = this.services.memory.forStep(seq, this.signal, outputChannelOf(tool));
-      return {
+      const context: ToolContext = {
         ...ctx,
         memory,
         progress: memory.progress,
         subAgent: (agent: Agent, input: string) => {
           const index = started++;
-          return this.services.subAgent(agent, input, seq, index === 0 ? call.idempotencyKey : `${call.idempotencyKey}:${index}`);
+          const answer = this.services.subAgent(agent, input, seq, index === 0 ? call.idempotencyKey : `${call.idempotencyKey}:${index}`);
+          // Held here until the attempt ends, so a tool that does not await it leaves no unhandled rejection.
+          answer.catch(() => undefined);
+          subAgents.push(answer);
+          return answer;
         },
       };
+      return afterSubAgents(this.services.tools.run(tool, args, context), subAgents);
     };
     const breaker = this.services.breakers.for(`tool ${tool.name}`);
     const effectKey = tool.effect === 'none' ? undefined : call.idempotencyKey;
@@ -871,13 +905,11 @@ class Execution {
         breaker.admit();
         try {
           const step = { runId: this.run.id, seq, kind: 'tool', key: call.idempotencyKey, attempt: failures.length + 1 } as const;
-          const result = await this.services.steps.run(tool.effect === 'none' ? step : { ...step, effect: tool.effect }, () =>
-            this.services.tools.run(tool, args, attemptContext()),
-          );
+          const result = await this.services.steps.run(tool.effect === 'none' ? step : { ...step, effect: tool.effect }, attempt);
           breaker.succeeded();
           return result;
         } catch (error) {
-          if (!this.signal.aborted && classifyError(error, tool.retry).class === 'retry') breaker.failed();
+          if (!this.signal.aborted && !(error instanceof RunPausedError) && classifyError(error, tool.retry).class === 'retry') breaker.failed();
           throw error;
         }
       });
@@ -885,8 +917,16 @@ class Execution {
     } catch (caught) {
       // Not a failure of the call: its process stopped during it. The step stays in progress.
       if (caught instanceof AttemptInterruptedError) throw caught;
+      // Not a failure either: the attempt paused for a sub-agent. The step stays in progress, its
+      // attempt recorded as paused, and goes on as a new attempt once the sub-agent can.
+      if (caught instanceof RunPausedError) {
+        failures.push({ attempt: failures.length + 1, error: caught.message, class: 'retry', reason: PAUSED, at: this.now() });
+        await this.flush();
+        await this.store.recordFailedAttempts(this.run.id, seq, failures, effectKey);
+        throw caught;
+      }
       const error = caught instanceof AttemptsExhaustedError && caught.lastError instanceof CircuitOpenError ? caught.lastError : caught;
-      if (this.signal.aborted || error instanceof CircuitOpenError || error instanceof SubAgentWaitingError) {
+      if (this.signal.aborted || error instanceof CircuitOpenError) {
         const message = failureMessage(error, this.signal);
         await this.end(seq, { status: 'failed', output: null, error: message, usage: NO_USAGE, ...optionalKey(effectKey) }, failures);
         await this.flush();
@@ -972,6 +1012,22 @@ class Execution {
     return [...recorded.failedAttempts, interruption];
   }
 
+  /**
+   * A tool step whose last attempt paused for a sub-agent goes on as a new attempt: the pause is
+   * recorded with how long it lasted, which also marks that an attempt began after it.
+   */
+  private async resumeAfterPause(recorded: StepRecord, effectKey: string | undefined): Promise<FailedAttempt[]> {
+    await this.flush();
+    const at = this.now();
+    const failures = recorded.failedAttempts.map((failure, index) =>
+      index === recorded.failedAttempts.length - 1 ? { ...failure, delayMs: Math.max(0, at - failure.at) } : failure,
+    );
+    await this.store.recordFailedAttempts(this.run.id, recorded.seq, failures, effectKey);
+    const { kind, name, input, idempotencyKey, startedAt } = recorded;
+    this.started.set(recorded.seq, { kind, name, input, idempotencyKey, startedAt });
+    return failures;
+  }
+
   /** Remembers a step's end; it is written with the next step's start, or flushed. */
   private end(
     seq: number,
@@ -1012,6 +1068,41 @@ class Execution {
     await this.store.transition({ end: ended.end, ...(ended.close ? { close: ended.close } : {}) });
     this.emit({ type: 'step_finished', step: ended.record });
   }
+}
+
+/** The reason recorded for a tool call's attempt that paused for a sub-agent. */
+const PAUSED = 'paused';
+
+/**
+ * Whether a tool step in progress paused for a sub-agent and no attempt began after: its last
+ * attempt is recorded as paused, with no wait after it yet. An attempt that began after a pause
+ * and never ended (its process died) leaves the pause with its wait: its outcome is unknown.
+ */
+function pausedAttempt(step: StepRecord): boolean {
+  const last = step.failedAttempts.at(-1);
+  return last !== undefined && last.reason === PAUSED && last.delayMs === undefined && step.attempts === step.failedAttempts.length + 1;
+}
+
+/**
+ * One attempt of a tool call ends once every sub-agent it started has stopped; if one of them
+ * paused, so does the attempt, whatever the tool made of it (a tool that caught the pause and
+ * answered something else must not end the call without the sub-agent's work).
+ */
+async function afterSubAgents<T>(result: Promise<T>, subAgents: readonly Promise<string>[]): Promise<T> {
+  const settled = await Promise.allSettled([result]);
+  let pause: RunPausedError | undefined;
+  // A sub-agent may start another while the first ones settle: wait until none is new.
+  for (let seen = 0; seen < subAgents.length; ) {
+    const batch = subAgents.slice(seen);
+    seen = subAgents.length;
+    for (const outcome of await Promise.allSettled(batch)) {
+      if (outcome.status === 'rejected' && outcome.reason instanceof RunPausedError) pause ??= outcome.reason;
+    }
+  }
+  if (pause) throw pause;
+  const [own] = settled;
+  if (own?.status === 'rejected') throw own.reason;
+  return (own as PromiseFulfilledResult<T>).value;
 }
 
 function optionalKey(effectKey: string | undefined): { effectKey?: string } {

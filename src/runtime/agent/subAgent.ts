@@ -30,3 +30,15 @@ const subAgents = new WeakMap<Tool, Agent>();
 export function subAgentOf(tool: Tool): Agent | undefined {
   return subAgents.get(tool);
 }
+
+/** The agents among `agents` and the sub-agents they call, however deep, each once. */
+export function reachableAgents(agents: readonly Agent[]): Agent[] {
+  const found = [...new Set(agents)];
+  for (let index = 0; index < found.length; index++) {
+    for (const tool of found[index]!.tools.values()) {
+      const sub = subAgentOf(tool);
+      if (sub && !found.includes(sub)) found.push(sub);
+    }
+  }
+  return found;
+}

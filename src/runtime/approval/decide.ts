@@ -1,6 +1,8 @@
 import { canonicalJson, sha256 } from '../agent/journal';
 import { KeelError } from '../errors';
-import type { ApprovalRecord, CheckpointStore, Decision, DecisionMeta } from '../store/checkpointStore';
+import { RUN_STATE_LABELS } from '../format';
+import { TERMINAL_STATES, type ApprovalRecord, type CheckpointStore, type Decision, type DecisionMeta } from '../store/checkpointStore';
+import { rootRunOf } from '../store/runTree';
 
 /** SHA-256 of the canonical JSON of a call's arguments: what an approval names to approve them. */
 export function argsHash(args: unknown): string {
@@ -31,6 +33,12 @@ export async function decide(
 ): Promise<ApprovalRecord> {
   const approval = await store.getApproval(approvalId);
   if (!approval) throw new DecisionError(`There is no approval ${approvalId}.`);
+  // Checked before anything is recorded: a decision nothing can act on any more is refused.
+  for (const run of approval.status === 'pending' ? [await store.getRun(approval.runId), await rootRunOf(store, approval.runId)] : []) {
+    if (run && TERMINAL_STATES.includes(run.state)) {
+      throw new DecisionError(`Run ${run.id} has ended (${RUN_STATE_LABELS[run.state]}), so approval ${approvalId} can no longer be decided.`);
+    }
+  }
   return store.decideApproval(approvalId, toDecision(approval, request), meta);
 }
 

@@ -1,3 +1,4 @@
+import { RunPausedError } from '../agent/pause';
 import { AttemptInterruptedError } from '../agent/steps';
 import { KeelError, describeError } from '../errors';
 import { optional } from '../objects';
@@ -193,7 +194,8 @@ export async function withRetries<T>(operation: (attempt: number) => Promise<T>,
     try {
       return await operation(attempt);
     } catch (error) {
-      if (options.signal.aborted || error instanceof AttemptInterruptedError) throw error;
+      // Not a failed attempt: the run stopped around it (cancelled, its process died, or it pauses).
+      if (options.signal.aborted || error instanceof AttemptInterruptedError || error instanceof RunPausedError) throw error;
       const classification = classifyError(error, options.policy);
       const last = attempt >= options.policy.attempts;
       const tooLong =

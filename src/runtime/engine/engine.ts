@@ -82,30 +82,3 @@ export async function pollRun(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
-
-/** The run that started the tree `runId` belongs to (itself, unless it is a sub-agent's). */
-export async function rootRunOf(store: CheckpointStore, runId: string): Promise<RunRecord> {
-  let run = await store.getRun(runId);
-  if (!run) throw new KeelError(`There is no run ${runId} in ${store.location}.`);
-  while (run.parentRunId) {
-    const parent: RunRecord | undefined = await store.getRun(run.parentRunId);
-    if (!parent) break;
-    run = parent;
-  }
-  return run;
-}
-
-/** The ids of a run and of every sub-agent run under it. */
-export async function runTree(store: CheckpointStore, runId: string): Promise<string[]> {
-  const ids = [runId];
-  for (let index = 0; index < ids.length; index++) {
-    for (const child of await store.childRuns(ids[index] ?? '')) ids.push(child.id);
-  }
-  return ids;
-}
-
-/** Approvals of a run and its sub-agents' runs with the given status. */
-export async function approvalsOfTree(store: CheckpointStore, runId: string, status: ApprovalRecord['status']): Promise<ApprovalRecord[]> {
-  const tree = new Set(await runTree(store, runId));
-  return (await store.listApprovals({ status })).filter((approval) => tree.has(approval.runId));
-}

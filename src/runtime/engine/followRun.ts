@@ -1,6 +1,7 @@
 import type { RunEvent, RunEventListener } from '../agent/events';
 import type { CheckpointStore, RunRecord, StepRecord } from '../store/checkpointStore';
-import { approvalsOfTree, hasStopped } from './engine';
+import { approvalsOfTree } from '../store/runTree';
+import { hasStopped } from './engine';
 
 /**
  * Whether a run executing in another process has stopped for now: ended, or waiting for a

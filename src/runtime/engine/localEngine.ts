@@ -6,8 +6,8 @@ import type { BudgetPool } from '../budget/budget';
 import { CircuitBreakers } from '../effects/circuitBreaker';
 import { KeelError } from '../errors';
 import type { ApprovalRecord, CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
-import { RESUMABLE_STATES } from '../store/checkpointStore';
-import { approvalsOfTree, pollRun, rootRunOf, type Engine, type StartRequest, type WaitOptions } from './engine';
+import { rootRunOf, treeToContinue } from '../store/runTree';
+import { pollRun, type Engine, type StartRequest, type WaitOptions } from './engine';
 
 export type LocalEngineOptions = Omit<RuntimeOptions, 'store'>;
 
@@ -68,21 +68,20 @@ export class LocalEngine implements Engine {
     return stopped;
   }
 
+  /** Continues the tree the run belongs to, from its root: a sub-agent's run goes on as its parent replays to it. */
   async resume(runId: string, options: { onEvent?: RunEventListener } = {}): Promise<void> {
-    const run = await this.store.getRun(runId);
-    if (!run) throw new KeelError(`There is no run ${runId} in ${this.store.location}.`);
+    const run = await rootRunOf(this.store, runId);
     if (!run.agentFile) {
-      throw new KeelError(`Run ${runId} was not started from an agent file, so it cannot be resumed here; resume it in code with runtime.resume(agent, runId).`);
+      throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here; resume it in code with runtime.resume(agent, runId).`);
     }
-    const { agent } = await loadAgentFile(run.agentFile);
-    this.track(await this.runtime().resume(agent, runId, options.onEvent ? { onEvent: options.onEvent } : {}));
+    const { agent } = await loadAgentFile(run.agentFile, { agent: run.agent });
+    this.track(await this.runtime().resume(agent, run.id, options.onEvent ? { onEvent: options.onEvent } : {}));
   }
 
   async decide(approvalId: string, request: DecisionRequest, meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' }): Promise<ApprovalRecord> {
     const decided = await decide(this.store, approvalId, request, meta);
-    const root = await rootRunOf(this.store, decided.runId);
-    const waiting = await approvalsOfTree(this.store, root.id, 'pending');
-    if (waiting.length === 0 && RESUMABLE_STATES.includes(root.state) && !this.handles.has(root.id)) await this.resume(root.id);
+    const root = await treeToContinue(this.store, decided.runId);
+    if (root && !this.handles.has(root.id)) await this.resume(root.id);
     return decided;
   }
 

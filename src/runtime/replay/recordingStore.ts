@@ -60,6 +60,8 @@ function recordingStore(recording: Recording): { readonly store: CheckpointStore
     getRun: (runId) => Promise.resolve(runId === recorded.id ? paused : undefined),
     getSteps: (runId) => Promise.resolve(runId === recorded.id ? [...recording.steps] : []),
     listApprovals: () => Promise.resolve([]),
+    // Its sub-agents' runs are replayed as recordings of their own: none is served under it.
+    childRuns: () => Promise.resolve([]),
     findApproval: () => Promise.resolve(undefined),
     markInterrupted: () => Promise.resolve([]),
     claimRun: () => Promise.resolve({ ...paused, state: 'running' }),

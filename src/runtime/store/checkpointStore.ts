@@ -1,6 +1,7 @@
 import type { Amounts, BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type { Usage } from '../model/model';
+import { StoreError } from '../errors';
 
 /**
  * - `running`: a runtime process is executing it now.
@@ -317,7 +318,10 @@ export interface CheckpointStore {
    * ended, so whether it took effect is unknown. True when there is no such entry.
    */
   claimEffect(key: string, attempt: number): Promise<boolean>;
-  /** Stops a run: ended, paused for a decision, or interrupted. */
+  /**
+   * Stops a run: ended, paused for a decision, or interrupted. Refuses (UnfinishedSubRunError,
+   * changing nothing) to complete a run while a sub-agent run under it has not ended.
+   */
   finishRun(end: RunEnd): Promise<RunRecord>;
   /** Makes `owner` the run's process and its state `running`, if the run is in one of `from`. */
   claimRun(runId: string, owner: string, from: readonly RunState[], at: number): Promise<RunRecord | undefined>;
@@ -354,4 +358,16 @@ export interface CheckpointStore {
   /** The runs started by a run as sub-agents. */
   childRuns(parentRunId: string): Promise<RunRecord[]>;
   close(): Promise<void>;
+}
+
+/** A run cannot complete while a sub-agent run it started is paused or unfinished: its work would be lost. */
+export class UnfinishedSubRunError extends StoreError {
+  constructor(
+    readonly runId: string,
+    readonly child: RunRecord,
+  ) {
+    super(
+      `Run ${runId} cannot complete while its ${child.agent} sub-agent (run ${child.id}) is ${child.state === 'waiting_approval' ? 'waiting for a decision' : child.state}.`,
+    );
+  }
 }

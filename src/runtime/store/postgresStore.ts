@@ -1,23 +1,24 @@
 import { StoreError } from '../errors';
 import { BudgetExceededError, exceeded, type Amounts, type BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
-import type {
-  ApprovalKind,
-  ApprovalRecord,
-  ApprovalStatus,
-  BudgetRecord,
-  Decision,
-  DecisionMeta,
-  EffectRecord,
-  NewApproval,
-  NewReservation,
-  NewRun,
-  ReservationRecord,
-  RunEnd,
-  RunRecord,
-  RunState,
-  StepRecord,
-  StepTransition,
+import {
+  UnfinishedSubRunError,
+  type ApprovalKind,
+  type ApprovalRecord,
+  type ApprovalStatus,
+  type BudgetRecord,
+  type Decision,
+  type DecisionMeta,
+  type EffectRecord,
+  type NewApproval,
+  type NewReservation,
+  type NewRun,
+  type ReservationRecord,
+  type RunEnd,
+  type RunRecord,
+  type RunState,
+  type StepRecord,
+  type StepTransition,
 } from './checkpointStore';
 import { POSTGRES_MIGRATIONS, type PostgresMigration, type SqlSession } from './postgresMigrations';
 import type { MemoryCapableStore } from '../memory/memoryCapable';
@@ -259,11 +260,21 @@ export class PostgresStore implements MemoryCapableStore {
   }
 
   async finishRun(end: RunEnd): Promise<RunRecord> {
+    // One statement: a run completes only while no sub-agent run under it is unfinished.
     const rows = await this.connection.query(
       `UPDATE runs SET state = $2, result = $3, error = $4, ended_at = $5, updated_at = $6, active_ms = active_ms + $7
-       WHERE id = $1 RETURNING *`,
+       WHERE id = $1 AND NOT ($2 = 'completed' AND EXISTS (
+         SELECT 1 FROM runs child WHERE child.parent_run_id = $1 AND child.state NOT IN ('completed', 'failed', 'cancelled', 'budget_exceeded')))
+       RETURNING *`,
       [end.runId, end.state, end.result, end.error, end.endedAt, end.at, Math.max(0, Math.round(end.activeMs ?? 0))],
     );
+    if (rows.length === 0 && end.state === 'completed') {
+      const open = await this.connection.query(
+        `SELECT * FROM runs WHERE parent_run_id = $1 AND state NOT IN ('completed', 'failed', 'cancelled', 'budget_exceeded') ORDER BY created_at, id LIMIT 1`,
+        [end.runId],
+      );
+      if (open[0]) throw new UnfinishedSubRunError(end.runId, toRun(open[0] as RunRow));
+    }
     return this.requireRun(end.runId, rows);
   }
 

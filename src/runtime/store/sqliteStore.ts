@@ -4,23 +4,24 @@ import { dirname } from 'node:path';
 import { StoreError, describeError } from '../errors';
 import { BudgetExceededError, exceeded, type Amounts, type BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
-import type {
-  ApprovalKind,
-  ApprovalRecord,
-  ApprovalStatus,
-  BudgetRecord,
-  Decision,
-  DecisionMeta,
-  EffectRecord,
-  NewApproval,
-  NewReservation,
-  NewRun,
-  ReservationRecord,
-  RunEnd,
-  RunRecord,
-  RunState,
-  StepRecord,
-  StepTransition,
+import {
+  UnfinishedSubRunError,
+  type ApprovalKind,
+  type ApprovalRecord,
+  type ApprovalStatus,
+  type BudgetRecord,
+  type Decision,
+  type DecisionMeta,
+  type EffectRecord,
+  type NewApproval,
+  type NewReservation,
+  type NewRun,
+  type ReservationRecord,
+  type RunEnd,
+  type RunRecord,
+  type RunState,
+  type StepRecord,
+  type StepTransition,
 } from './checkpointStore';
 import { SQLITE_MIGRATIONS, type Migration } from './sqliteMigrations';
 import type { MemoryCapableStore } from '../memory/memoryCapable';
@@ -143,6 +144,10 @@ export class SqliteStore implements MemoryCapableStore {
       ),
       threadRuns: db.prepare('SELECT * FROM runs WHERE thread_id = ? ORDER BY ended_at IS NULL, ended_at, created_at, id'),
       childRuns: db.prepare('SELECT * FROM runs WHERE parent_run_id = ? ORDER BY created_at, id'),
+      unfinishedChild: db.prepare(
+        `SELECT * FROM runs WHERE parent_run_id = ? AND state NOT IN ('completed', 'failed', 'cancelled', 'budget_exceeded')
+         ORDER BY created_at, id LIMIT 1`,
+      ),
       insertBudget: db.prepare(
         `INSERT INTO budgets (id, kind, limits, created_at) VALUES (@id, @kind, @limits, @at) ON CONFLICT (id) DO NOTHING`,
       ),
@@ -372,7 +377,15 @@ export class SqliteStore implements MemoryCapableStore {
   }
 
   finishRun(end: RunEnd): Promise<RunRecord> {
-    this.statements.finishRun.run({ ...end, activeMs: Math.max(0, Math.round(end.activeMs ?? 0)) });
+    try {
+      this.db.transaction(() => {
+        const open = end.state === 'completed' ? (this.statements.unfinishedChild.get(end.runId) as RunRow | undefined) : undefined;
+        if (open) throw new UnfinishedSubRunError(end.runId, toRun(open));
+        this.statements.finishRun.run({ ...end, activeMs: Math.max(0, Math.round(end.activeMs ?? 0)) });
+      })();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return Promise.resolve(this.requireRun(end.runId));
   }
 

@@ -8,7 +8,8 @@ import { applyDeadlines } from '../../approval/decide';
 import type { ApprovalRecord, CheckpointStore, Decision, RunState } from '../../store/checkpointStore';
 import { DEFAULT_TOOL_RETRY, classifyError } from '../../effects/retry';
 import { KeelError, describeError } from '../../errors';
-import { approvalsOfTree, type StartRequest } from '../engine';
+import { approvalsOfTree } from '../../store/runTree';
+import type { StartRequest } from '../engine';
 import { workflowNameFor } from './naming';
 import { RestateJournal } from './restateJournal';
 

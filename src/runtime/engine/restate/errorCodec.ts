@@ -1,4 +1,4 @@
-import { SubAgentWaitingError } from '../../agent/runtime';
+import { SubAgentPausedError } from '../../agent/pause';
 import { AttemptInterruptedError } from '../../agent/steps';
 import { BudgetExceededError, type BudgetDimension } from '../../budget/budget';
 import { DEFAULT_TOOL_RETRY, NonRetryableError, RetryableError, classifyError } from '../../effects/retry';
@@ -8,12 +8,12 @@ import type { RunRecord } from '../../store/checkpointStore';
 /**
  * Errors as values, so that what a journaled step threw is journaled with it and thrown again, as
  * the same kind of error, on every replay. Only what Keel reads of an error crosses: its class
- * where Keel checks it (budget, sub-agent waiting, retryable or not, store), its name, message and
+ * where Keel checks it (budget, sub-agent paused, retryable or not, store), its name, message and
  * the facts its retry classification reads (HTTP status, error code, Retry-After).
  */
 export type EncodedError =
   | { readonly kind: 'budget'; readonly message: string; readonly budgetId: string; readonly dimension: BudgetDimension }
-  | { readonly kind: 'subAgentWaiting'; readonly child: RunRecord }
+  | { readonly kind: 'subAgentPaused'; readonly child: RunRecord }
   | { readonly kind: 'interrupted'; readonly message: string }
   | {
       readonly kind: 'error';
@@ -28,7 +28,7 @@ export type EncodedError =
 
 export function encodeError(error: unknown): EncodedError {
   if (error instanceof BudgetExceededError) return { kind: 'budget', message: error.message, budgetId: error.budgetId, dimension: error.dimension };
-  if (error instanceof SubAgentWaitingError) return { kind: 'subAgentWaiting', child: error.child };
+  if (error instanceof SubAgentPausedError) return { kind: 'subAgentPaused', child: error.child };
   if (error instanceof AttemptInterruptedError) return { kind: 'interrupted', message: error.message };
   const record = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
   const context = objectOf(record['context']);
@@ -61,8 +61,8 @@ export function decodeError(encoded: EncodedError): Error {
   switch (encoded.kind) {
     case 'budget':
       return new BudgetExceededError(encoded.message, encoded.budgetId, encoded.dimension);
-    case 'subAgentWaiting':
-      return new SubAgentWaitingError(encoded.child);
+    case 'subAgentPaused':
+      return new SubAgentPausedError(encoded.child);
     case 'interrupted':
       return new AttemptInterruptedError(encoded.message);
   }
