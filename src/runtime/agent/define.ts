@@ -292,7 +292,7 @@ export function defineAgent(config: AgentConfig): Agent {
       throw new AgentDefinitionError(`${where}: \`requiredTools\` names ${JSON.stringify(name)}, which is not one of the agent's tools.`);
     }
   }
-  return Object.freeze({
+  const agent: Agent = Object.freeze({
     kind: AGENT,
     name: config.name,
     instructions: config.instructions,
@@ -314,6 +314,23 @@ export function defineAgent(config: AgentConfig): Agent {
     thread: threadOf(config.thread, where),
     guard: withPolicy(where, () => resolveGuard(config.guard)),
   });
+  collecting?.push(agent);
+  return agent;
+}
+
+/** The agents defined while `collectDefinedAgents` runs its function, in order. */
+let collecting: Agent[] | undefined;
+
+/** Runs `evaluate` (loading an agent file, say) and returns what it returned with every agent it defined. */
+export function collectDefinedAgents<T>(evaluate: () => T): { readonly value: T; readonly agents: readonly Agent[] } {
+  const outer = collecting;
+  const agents: Agent[] = [];
+  collecting = agents;
+  try {
+    return { value: evaluate(), agents };
+  } finally {
+    collecting = outer;
+  }
 }
 
 /** Tool names Keel's memory tools use: an agent with memory tools cannot have its own of these names. */

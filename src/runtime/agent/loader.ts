@@ -6,8 +6,8 @@ import vm from 'node:vm';
 import * as zod from 'zod';
 import * as agentApi from '../agentApi';
 import { AgentDefinitionError, AgentLoadError, describeError } from '../errors';
-import { isAgent, type Agent } from './define';
-import { reachableAgents } from './subAgent';
+import { collectDefinedAgents, isAgent, type Agent } from './define';
+import { reachableAgents, relateAgents } from './subAgent';
 
 export interface LoadedAgent {
   readonly agent: Agent;
@@ -50,7 +50,8 @@ export async function loadAgentFile(path: string, options: { readonly agent?: st
   }
   const code = result.outputFiles.find((output) => output.path.endsWith('.js'))?.text ?? '';
   const mapText = result.outputFiles.find((output) => output.path.endsWith('.map'))?.text;
-  const exported = evaluate(code, file, mapText);
+  const { value: exported, agents } = collectDefinedAgents(() => evaluate(code, file, mapText));
+  relateAgents(agents);
   return { agent: options.agent === undefined ? pickAgent(exported, file) : findAgent(exported, file, options.agent), file };
 }
 

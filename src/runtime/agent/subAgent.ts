@@ -31,14 +31,27 @@ export function subAgentOf(tool: Tool): Agent | undefined {
   return subAgents.get(tool);
 }
 
-/** The agents among `agents` and the sub-agents they call, however deep, each once. */
+/** The agents each agent was defined with (loading one file), as `relateAgents` recorded them. */
+const definedWith = new WeakMap<Agent, readonly Agent[]>();
+
+/** Records agents defined together, so that a sub-agent a tool starts by itself is found by its name. */
+export function relateAgents(agents: readonly Agent[]): void {
+  for (const agent of agents) definedWith.set(agent, agents);
+}
+
+/**
+ * The agents among `agents`, the sub-agents their tools call and the agents defined with them,
+ * however deep, each once.
+ */
 export function reachableAgents(agents: readonly Agent[]): Agent[] {
   const found = [...new Set(agents)];
+  const add = (agent: Agent | undefined) => {
+    if (agent && !found.includes(agent)) found.push(agent);
+  };
   for (let index = 0; index < found.length; index++) {
-    for (const tool of found[index]!.tools.values()) {
-      const sub = subAgentOf(tool);
-      if (sub && !found.includes(sub)) found.push(sub);
-    }
+    const agent = found[index]!;
+    for (const tool of agent.tools.values()) add(subAgentOf(tool));
+    for (const other of definedWith.get(agent) ?? []) add(other);
   }
   return found;
 }
