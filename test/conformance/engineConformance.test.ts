@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DecisionRequest } from '../../src/runtime/approval/decide';
 import type { BudgetPool } from '../../src/runtime/budget/budget';
 import type { ApprovalRecord, RunRecord } from '../../src/runtime/store/checkpointStore';
+import { approvalsOfTree } from '../../src/runtime/store/runTree';
 import { startConformanceApi, type ConformanceApi } from '../support/conformanceApi';
 import { localPglite, localPostgres, localSqlite, restateOn, sharedPostgres, type EngineBackend, type EngineHarness, type SuiteContext } from '../support/engineBackends';
 import { showRun } from '../support/keelCli';
@@ -194,6 +195,25 @@ for (const backend of BACKENDS) {
       const decided = await h.store.getApproval(approval.id);
       assert.equal(decided?.status, 'decided');
       assert.equal(decided?.decidedBy, 'conformance');
+    });
+
+    it('pauses a run for its sub-agent’s approval, and finishes the tree once that is approved, buying once', async () => {
+      const { runId } = await h.startKillable({ agentFile: agentFile('errand'), input: 'Buy for 300' });
+      const paused = await h.engine.wait(runId, WAIT);
+      assert.equal(paused.state, 'waiting_approval', described(paused));
+      assert.match(paused.error ?? '', /^The buyer sub-agent \(run run_\w+\) is waiting for a decision: over \$100$/);
+      const [approval, ...more] = await approvalsOfTree(h.store, runId, 'pending');
+      assert.ok(approval && more.length === 0, 'one decision waits, the sub-agent’s');
+      assert.equal(approval.agent, 'buyer');
+      assert.notEqual(approval.runId, runId);
+
+      await h.engine.decide(approval.id, approve(approval), { ...BY, at: Date.now() });
+      const run = await h.engine.wait(runId, WAIT);
+      assert.equal(run.state, 'completed', described(run));
+      const [bought] = api.charges.filter((made) => made.key.startsWith(`${approval.runId}:`));
+      assert.equal(run.result, `Errand done: ${bought?.confirmation ?? '?'}`);
+      assert.equal(api.requestsOf(approval.runId, '/buy').length, 1);
+      assert.equal((await h.store.getRun(approval.runId))?.state, 'completed');
     });
 
     it(`never lets ${CONCURRENT} runs at once spend more than the budget they share`, async () => {
