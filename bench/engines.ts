@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../src/runtime/engine/engine';
-import { LocalEngine } from '../src/runtime/engine/localEngine';
 import { RestateEngine } from '../src/runtime/engine/restateEngine';
+import { Host } from '../src/runtime/host/host';
 import { serveAgents, type RestateService } from '../src/runtime/engine/restate/restateService';
 import type { CheckpointStore, RunRecord } from '../src/runtime/store/checkpointStore';
 import { openStore } from '../src/runtime/store/openStore';
@@ -107,20 +107,22 @@ function missingOf(found: object): string | undefined {
   return 'missing' in found && typeof found.missing === 'string' ? found.missing : undefined;
 }
 
-function local(label: string, store: CheckpointStore): Subject {
-  const engine = new LocalEngine(store);
+async function local(label: string, store: CheckpointStore): Promise<Subject> {
+  const host = await Host.open({ cwd: tmpdir(), store });
   return {
     label,
-    engine,
+    engine: host.local,
     close: async () => {
-      await engine.close();
+      await host.close();
       await store.close();
     },
   };
 }
 
 async function onRestate(label: string, server: RestateServer, store: CheckpointStore, agentFile: string): Promise<Subject> {
-  const service: RestateService = await serveAgents({ store, agentFiles: [agentFile], port: 0, adminUrl: server.adminUrl, log: () => undefined });
+  const host = await Host.open({ cwd: tmpdir(), store });
+  const service: RestateService = await serveAgents({ store, agentFiles: [agentFile], port: 0, adminUrl: server.adminUrl, runtime: host.runtime, log: () => undefined });
+  // Followed through the store every 5 ms rather than the default 50, so that following adds little to what is measured.
   const engine = new RestateEngine(store, { ingressUrl: server.ingressUrl, adminUrl: server.adminUrl, pollMs: 5 });
   return {
     label,

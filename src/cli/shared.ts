@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { KeelError, describeError } from '../runtime/errors';
+import { Host } from '../runtime/host/host';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
-import { openStore } from '../runtime/store/openStore';
-import { databasePathFor, findWorkspaceRoot } from '../runtime/workspace';
+import { KEEL_VERSION } from '../version';
 import { styleFor } from './style';
 
 /** What every command shares: output, argument parsing, the database. */
@@ -28,12 +28,29 @@ export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[],
   }
 }
 
-/** The store `--db` names, else `KEEL_DB`, else the workspace's SQLite file. */
-export async function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
-  const store = await openStore(db ?? process.env['KEEL_DB'] ?? databasePathFor(findWorkspaceRoot(process.cwd())));
+/**
+ * The host of a command: the project found from the working folder, its keel.config.ts, the
+ * environment and the command's flags on top (see docs/configuration.md).
+ */
+export async function withHost<T>(flags: Readonly<Record<string, unknown>>, use: (host: Host) => Promise<T>): Promise<T> {
+  const err = styleFor(process.stderr);
+  const host = await Host.open({
+    cwd: process.cwd(),
+    flags: Object.fromEntries(Object.entries(flags).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),
+    version: KEEL_VERSION,
+    log: (line) => process.stderr.write(`${err.dim(line)}\n`),
+  });
   try {
-    return await use(store);
+    // A flag given to this command that cannot be used is a mistake in how keel was called.
+    const misused = host.config.problems.find((problem) => String(problem.context['source']).startsWith('flag '));
+    if (misused) throw new UsageError(misused.message);
+    return await use(host);
   } finally {
-    await store.close();
+    await host.close();
   }
+}
+
+/** The store of the command's project (`--db`, else KEEL_DB, else keel.config.ts, else .keel/keel.db). */
+export function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
+  return withHost({ db }, (host) => use(host.store));
 }

@@ -1,40 +1,16 @@
-import { describeError } from '../runtime/errors';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { agentFacts, type AgentFacts } from '../runtime/trace/agentFacts';
 import type { AuditCall, AuditDecision } from '../runtime/trace/audit';
 import type { Flag, TraceSpan } from '../runtime/trace/span';
-import { exportRunTrace, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
 import { compactArgs, truncate } from '../runtime/format';
-import { KEEL_VERSION } from '../version';
-import { styleFor, type Style } from './style';
+import type { Style } from './style';
 
-/** What the trace commands share: settings from the environment, agent facts, and text views. */
-
-export function cliTraceSettings(input: TraceSettingsInput = {}): TraceSettings {
-  return traceSettings({ ...input, version: KEEL_VERSION });
-}
+/** What the trace commands share: agent facts and text views. */
 
 /** What the run recorded of its agent (required tools, instructions), for its trace. */
 export async function factsForRun(store: CheckpointStore, runId: string): Promise<AgentFacts> {
   const run = await store.getRun(runId);
   return run ? agentFacts(run) : {};
-}
-
-/**
- * After a run stops: exports its trace if an OTLP endpoint is configured and the run has ended.
- * Says so on stderr (stdout may carry JSON); a failed export never changes the exit code.
- */
-export async function exportEndedTrace(store: CheckpointStore, runId: string): Promise<void> {
-  const err = styleFor(process.stderr);
-  try {
-    const settings = cliTraceSettings();
-    if (!settings.otlp) return;
-    if (await exportRunTrace(store, runId, settings, await factsForRun(store, runId))) {
-      process.stderr.write(`${err.dim(`trace exported to ${settings.redactor.redact(settings.otlp.url)}`)}\n`);
-    }
-  } catch (error) {
-    process.stderr.write(`${err.yellow('keel: could not export the trace:')} ${describeError(error)}\n`);
-  }
 }
 
 /** `⚑ step 4 repeated_call: ...`, one line per flag, errors in red. */

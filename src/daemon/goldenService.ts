@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { DaemonNotifications, DaemonRequests, GoldenFileCases } from '../protocol/daemon';
 import type { RequestHandlers } from '../protocol/jsonRpc';
-import { costOptions, type CostSettings } from '../runtime/budget/config';
+import type { Host } from '../runtime/host/host';
 import { describeError } from '../runtime/errors';
 import { GoldenFileError, parseGoldenFile } from '../runtime/golden/goldenFile';
 import { runGoldenFile } from '../runtime/golden/runGolden';
@@ -22,7 +22,7 @@ export class GoldenService {
 
   constructor(
     private readonly notify: <M extends keyof DaemonNotifications>(method: M, params: DaemonNotifications[M]) => void,
-    private readonly cost: () => CostSettings,
+    private readonly host: () => Host,
   ) {}
 
   readonly handlers: RequestHandlers<GoldenRequests> = {
@@ -35,7 +35,7 @@ export class GoldenService {
           store: this.store(databasePath),
           mode,
           ...(cases ? { cases } : {}),
-          runtime: { prices: this.prices() },
+          runtime: this.host().runtime,
           signal: controller.signal,
           onEvent: (event) => this.notify('goldenEvent', { token, event }),
         });
@@ -72,13 +72,6 @@ export class GoldenService {
     return store;
   }
 
-  private prices(): ReturnType<typeof costOptions>['prices'] {
-    try {
-      return costOptions(this.cost()).prices;
-    } catch {
-      return [];
-    }
-  }
 }
 
 function listCases(file: string): GoldenFileCases {

@@ -1,28 +1,21 @@
 import { resolve } from 'node:path';
-import type { DaemonNotifications, DaemonRequests, InitializeResult } from '../protocol/daemon';
+import type { DaemonNotifications, DaemonRequests, InitializeParams, InitializeResult } from '../protocol/daemon';
 import { RpcPeer, type RequestHandlers } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
 import { loadAgentFile } from '../runtime/agent/loader';
 import { isOwnerAlive } from '../runtime/agent/owner';
-import { Runtime, currentUser, type RunHandle } from '../runtime/agent/runtime';
-import { applyDeadlines, decide } from '../runtime/approval/decide';
-import { costOptions, type CostSettings } from '../runtime/budget/config';
-import { sandboxOptionsFromEnv } from '../runtime/sandbox/toolRunner';
-import { forecast } from '../runtime/budget/forecast';
-import { CircuitBreakers } from '../runtime/effects/circuitBreaker';
+import { currentUser } from '../runtime/agent/runtime';
+import { applyDeadlines } from '../runtime/approval/decide';
+import { forecast, forecastForFile } from '../runtime/budget/forecast';
+import { isRestateOwned } from '../runtime/engine/restate/naming';
 import { KeelError, describeError } from '../runtime/errors';
-import type { ApprovalRecord, CheckpointStore } from '../runtime/store/checkpointStore';
-import { openStore } from '../runtime/store/openStore';
-import { normalizeStoreLocation } from '../runtime/store/storeLocation';
+import { Host } from '../runtime/host/host';
+import { forkRun } from '../runtime/replay/fork';
+import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { rootRunOf } from '../runtime/store/runTree';
 import { agentFacts } from '../runtime/trace/agentFacts';
 import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
-import { exportRunTrace, runTrace, traceOptions, traceSettings, type TraceSettings, type TraceSettingsInput } from '../runtime/trace/traceSettings';
-import { forkRun } from '../runtime/replay/fork';
-import { rootRunOf, treeToContinue } from '../runtime/store/runTree';
-import { RestateEngine } from '../runtime/engine/restateEngine';
-import { isRestateOwned } from '../runtime/engine/restate/naming';
-import { ingressUrlFrom } from '../runtime/engine/restate/restateHttp';
-import { databasePathFor } from '../runtime/workspace';
+import { runTrace, traceOptions } from '../runtime/trace/traceSettings';
 import { KEEL_VERSION } from '../version';
 import { DeadlineTimer } from './deadlineTimer';
 import { GoldenService } from './goldenService';
@@ -36,89 +29,19 @@ type ExtensionNotifications = Record<never, never>;
 /**
  * The runtime process: serves the runtime to the extension over JSON-RPC on stdin/stdout. Stdout
  * carries only protocol lines; anything else written to it (an agent's console.log) goes to
- * stderr, which the extension shows in its log.
+ * stderr, which the extension shows in its log. Runs go through the host's engine, configured from
+ * the workspace's keel.config.ts, the editor's settings and this process's environment.
  */
 export function serve(): void {
   const writeProtocol = process.stdout.write.bind(process.stdout);
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
 
-  let store: CheckpointStore | undefined;
-  /** Where the store is, as it was asked for: a file path or a connection string (with its password). */
-  let storeTarget: string | undefined;
-  let runtime: Runtime | undefined;
-  const active = new Map<string, RunHandle>();
-  /** When this process began executing each run it executes now: the start of its active time here. */
-  const executing = new Map<string, number>();
-  let cost: CostSettings = {};
-  let runtimeKey = '';
-  const breakers = new CircuitBreakers();
-  /**
-   * The Runtime for the cost settings and today's date (the daily pool is per day), made again
-   * when either changed; runs under way keep theirs. Throws when the settings are not usable.
-   */
-  const currentRuntime = (s: CheckpointStore): Runtime => {
-    const now = Date.now();
-    const key = `${JSON.stringify(cost)} ${new Date(now).toISOString().slice(0, 10)}`;
-    if (!runtime || key !== runtimeKey) {
-      runtime = new Runtime({ store: s, breakers, ...costOptions(cost, now), sandbox: sandboxOptionsFromEnv() });
-      runtimeKey = key;
-    }
-    return runtime;
-  };
-  /** The shared pools runs started here draw on now, without their `pool:` prefix. */
-  const pools = (): string[] => {
-    try {
-      return costOptions(cost).pools.map((pool) => pool.id);
-    } catch {
-      return [];
-    }
-  };
-  let traceInput: TraceSettingsInput = {};
-  // Read again for each use, so a bad KEEL_REDACT fails the request that needs it, not the process.
-  const settings = (): TraceSettings => traceSettings({ ...traceInput, version: KEEL_VERSION });
+  let host: Host | undefined;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
 
-  /** Exports an ended run's trace when an OTLP endpoint is configured; failures are logged, never fatal. */
-  const exportTrace = async (runId: string): Promise<void> => {
-    try {
-      const current = settings();
-      if (!current.otlp || !store) return;
-      const run = await store.getRun(runId);
-      if (!run) return;
-      if (await exportRunTrace(store, runId, current, agentFacts(run))) {
-        process.stderr.write(`exported the trace of run ${runId} to ${current.redactor.redact(current.otlp.url)}\n`);
-      }
-    } catch (error) {
-      process.stderr.write(`could not export the trace of run ${runId}: ${describeError(error)}\n`);
-    }
-  };
-
-  const ready = (): { store: CheckpointStore; readonly runtime: Runtime } => {
-    const s = store;
-    if (!s) throw new KeelError('The runtime process was not initialized.');
-    return {
-      store: s,
-      get runtime() {
-        return currentRuntime(s);
-      },
-    };
-  };
-
-  const track = (handle: RunHandle): { runId: string } => {
-    active.set(handle.runId, handle);
-    executing.set(handle.runId, Date.now());
-    void handle.done.then(
-      () => {
-        active.delete(handle.runId);
-        executing.delete(handle.runId);
-        return exportTrace(handle.runId);
-      },
-      (error: unknown) => {
-        active.delete(handle.runId);
-        executing.delete(handle.runId);
-        process.stderr.write(`run ${handle.runId} could not be recorded: ${describeError(error)}\n`);
-      },
-    );
-    return { runId: handle.runId };
+  const ready = (): Host => {
+    if (!host) throw new KeelError('The runtime process was not initialized.');
+    return host;
   };
 
   /** Every event of the runs here goes to the extension; a deadline they announce sets the timer. */
@@ -128,68 +51,43 @@ export function serve(): void {
   };
 
   /**
-   * Continues a run's tree in this process from its checkpoint, from the tree's root (a sub-agent's
-   * run goes on as its parent replays to it), with the agent loaded again from its file.
-   */
-  const resumeHere = async (runId: string): Promise<{ runId: string }> => {
-    const { runtime: rt, store: s } = ready();
-    const run = await rootRunOf(s, runId);
-    if (!run.agentFile) throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here.`);
-    const { agent } = await loadAgentFile(run.agentFile, { agent: run.agent });
-    return track(await rt.resume(agent, run.id, { onEvent }));
-  };
-
-  /** After a decision: the run's tree goes on here, by the one rule (see treeToContinue). */
-  const continueAfter = async (approval: ApprovalRecord): Promise<boolean> => {
-    const { store: s } = ready();
-    const root = await treeToContinue(s, approval.runId);
-    // A run on Restate goes on there: its decisions reach it through Restate, its deadlines by its own timer.
-    if (!root || isRestateOwned(root) || active.has(root.id)) return false;
-    await resumeHere(root.id);
-    return true;
-  };
-
-  /**
-   * Applies approval deadlines (rejecting or escalating what expired) and resumes the runs whose
-   * approvals they settled; resolves with the next deadline still ahead.
+   * Applies approval deadlines (rejecting or escalating what expired) and continues the trees whose
+   * approvals they settled, by the engine's one rule; resolves with the next deadline still ahead.
    */
   const applyDeadlinesHere = async (): Promise<number | null> => {
-    const { store: s } = ready();
+    const { store, local } = ready();
     const now = Date.now();
-    for (const approval of await applyDeadlines(s, now)) {
+    for (const approval of await applyDeadlines(store, now)) {
       if (approval.status === 'pending') continue;
-      process.stderr.write(`approval ${approval.id} expired at its deadline and was rejected\n`);
-      await continueAfter(approval).catch((error: unknown) =>
-        process.stderr.write(`run ${approval.runId} could not go on after its approval expired: ${describeError(error)}\n`),
-      );
+      log(`approval ${approval.id} expired at its deadline and was rejected`);
+      // A run on Restate goes on there: its deadlines reach it by its own timer.
+      if (await rootRunOf(store, approval.runId).then(isRestateOwned, () => true)) continue;
+      await local.continueAfter(approval.runId).catch((error: unknown) => log(`run ${approval.runId} could not go on after its approval expired: ${describeError(error)}`));
     }
-    const ahead = (await s.listApprovals({ status: 'pending' }))
+    const ahead = (await store.listApprovals({ status: 'pending' }))
       .map((approval) => approval.deadline)
       .filter((deadline): deadline is number => deadline !== null && deadline > now);
     return ahead.length === 0 ? null : Math.min(...ahead);
   };
-  const deadlines = new DeadlineTimer(applyDeadlinesHere, (error) =>
-    process.stderr.write(`could not apply approval deadlines: ${describeError(error)}\n`),
-  );
+  const deadlines = new DeadlineTimer(applyDeadlinesHere, (error) => log(`could not apply approval deadlines: ${describeError(error)}`));
 
-  const golden = new GoldenService((method, params) => peer.notify(method, params), () => cost);
+  const golden = new GoldenService((method, params) => peer.notify(method, params), () => ready());
   /** The store that holds a run: the workspace's, or a golden test store. */
   const storeOf = async (runId: string): Promise<CheckpointStore> => {
-    const { store: s } = ready();
-    return (await s.getRun(runId)) ? s : ((await golden.storeHolding(runId)) ?? s);
+    const { store } = ready();
+    return (await store.getRun(runId)) ? store : ((await golden.storeHolding(runId)) ?? store);
   };
 
   const handlers: RequestHandlers<DaemonRequests> = {
     ...memoryHandlers(() => ready().store),
     initialize: async (params) => {
-      const target = normalizeStoreLocation(params.databasePath ?? databasePathFor(params.workspaceRoot));
-      if (store && storeTarget !== target) throw new KeelError('The runtime process is already serving another database.');
-      if (!store) {
-        store = await openStore(target);
-        storeTarget = target;
+      const settings = editorSettings(params);
+      if (host) {
+        await host.reconfigure(settings);
+      } else {
+        host = await Host.open({ cwd: params.workspaceRoot, settings, onEvent, version: KEEL_VERSION, log });
       }
-      traceInput = params.trace ?? {};
-      cost = params.cost ?? {};
+      const { store } = host;
       await store.markInterrupted(isOwnerAlive, Date.now());
       void deadlines.runNow();
       const result: InitializeResult = {
@@ -202,108 +100,106 @@ export function serve(): void {
       return result;
     },
     startRun: async (params) => {
-      const { runtime: rt } = ready();
-      const { agent, file } = await loadAgentFile(params.agentFile);
-      return track(
-        await rt.start(agent, {
+      const { local, config } = ready();
+      const model = params.model ?? config.model;
+      return {
+        runId: await local.start({
+          agentFile: params.agentFile,
           input: params.input,
-          agentFile: file,
-          ...(params.model ? { model: params.model } : {}),
+          ...(model ? { model } : {}),
+          ...(config.runBudget ? { budget: config.runBudget } : {}),
           ...(params.threadId ? { threadId: params.threadId } : {}),
           ...(params.taskId ? { taskId: params.taskId } : {}),
-          onEvent,
         }),
-      );
+      };
     },
-    resumeRun: ({ runId }) => resumeHere(runId),
+    resumeRun: async ({ runId }) => ({ runId: await ready().local.resume(runId) }),
     forkRun: async (params) => {
-      const { store: s } = ready();
-      const run = await s.getRun(params.runId);
+      const { store, local } = ready();
+      const run = await store.getRun(params.runId);
       if (!run?.agentFile) throw new KeelError(`Run ${params.runId} was not started from an agent file, so it cannot be forked.`);
-      const fork = await forkRun(s, params, (await loadAgentFile(run.agentFile, { agent: run.agent })).agent);
-      return resumeHere(fork.id);
+      const fork = await forkRun(store, params, (await loadAgentFile(run.agentFile, { agent: run.agent })).agent);
+      return { runId: await local.resume(fork.id) };
     },
-    cancelRun: ({ runId }) => {
-      const handle = active.get(runId);
-      handle?.cancel();
-      return Promise.resolve({ cancelled: handle !== undefined });
+    cancelRun: async ({ runId }) => {
+      const { local } = ready();
+      if (!local.executes(runId)) return { cancelled: false };
+      await local.cancel(runId);
+      return { cancelled: true };
     },
     // Like `keel runs` and `keel show`: a run whose process died since (a killed CLI) reads as interrupted.
     listRuns: async ({ limit }) => {
-      const { store: s } = ready();
-      await s.markInterrupted(isOwnerAlive, Date.now());
-      return s.listRuns(limit === undefined ? {} : { limit });
+      const { store } = ready();
+      await store.markInterrupted(isOwnerAlive, Date.now());
+      return store.listRuns(limit === undefined ? {} : { limit });
     },
     getRun: async ({ runId }) => {
-      const s = await storeOf(runId);
-      await s.markInterrupted(isOwnerAlive, Date.now());
-      const run = await s.getRun(runId);
-      if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
-      return { run, steps: await s.getSteps(runId) };
+      const store = await storeOf(runId);
+      await store.markInterrupted(isOwnerAlive, Date.now());
+      const run = await store.getRun(runId);
+      if (!run) throw new KeelError(`No run ${runId} in ${store.location}.`);
+      return { run, steps: await store.getSteps(runId) };
     },
     getTrace: async ({ runId }) => {
-      const s = await storeOf(runId);
-      await s.markInterrupted(isOwnerAlive, Date.now());
-      const run = await s.getRun(runId);
-      if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
-      return { spans: await runTrace(s, runId, settings(), agentFacts(run)) };
+      const store = await storeOf(runId);
+      await store.markInterrupted(isOwnerAlive, Date.now());
+      const run = await store.getRun(runId);
+      if (!run) throw new KeelError(`No run ${runId} in ${store.location}.`);
+      return { spans: await runTrace(store, runId, ready().trace, agentFacts(run)) };
     },
     getFlagCounts: async ({ runIds }) => {
-      const { store: s } = ready();
-      const current = settings();
+      const { store, trace } = ready();
       const counts: Record<string, number> = {};
       for (const runId of runIds) {
-        const source = await loadTraceSource(s, runId).catch(() => undefined);
+        const source = await loadTraceSource(store, runId).catch(() => undefined);
         if (!source) continue;
-        counts[runId] = traceFlags(buildTrace(source, traceOptions(current, agentFacts(source.run)))).length;
+        counts[runId] = traceFlags(buildTrace(source, traceOptions(trace, agentFacts(source.run)))).length;
       }
       return { counts };
     },
     listApprovals: ({ runId, status }) => ready().store.listApprovals({ runId, status }),
     decide: async ({ approvalId, request }) => {
-      const { store: s } = ready();
+      const current = ready();
       const decision = decisionRequestFrom(request);
       // As the CLI does: a decision that comes after the deadline finds the approval settled.
       await deadlines.runNow();
-      const asked = await s.getApproval(approvalId);
-      const onRestate = asked ? await rootRunOf(s, asked.runId).then(isRestateOwned, () => false) : false;
-      if (onRestate) {
-        // Recorded, then passed to the run's workflow through the Restate ingress (KEEL_RESTATE_URL).
-        const approval = await new RestateEngine(s, { ingressUrl: ingressUrlFrom() }).decide(approvalId, decision, { by: currentUser(), via: 'vscode', at: Date.now() });
-        return { approval, resumed: true };
-      }
-      const approval = await decide(s, approvalId, decision, { by: currentUser(), via: 'vscode', at: Date.now() });
+      const asked = await current.store.getApproval(approvalId);
+      const onRestate = asked ? await rootRunOf(current.store, asked.runId).then(isRestateOwned, () => false) : false;
+      // A run on Restate is told through its ingress, and goes on there.
+      const engine = onRestate ? current.restate : current.local;
+      const meta = { by: currentUser(), via: 'vscode', at: Date.now() } as const;
       try {
-        return { approval, resumed: await continueAfter(approval) };
+        const { approval, continued } = await engine.decide(approvalId, decision, meta);
+        return { approval, resumed: continued !== undefined };
       } catch (error) {
-        throw new KeelError(`The decision on ${approvalId} is recorded, but run ${approval.runId} could not go on: ${describeError(error)}`, {
-          cause: error,
-        });
+        const recorded = await current.store.getApproval(approvalId);
+        if (recorded?.status !== 'decided' || asked?.status !== 'pending') throw error;
+        throw new KeelError(`The decision on ${approvalId} is recorded, but run ${recorded.runId} could not go on: ${describeError(error)}`, { cause: error });
       }
     },
     getSpend: async ({ runId }) => {
-      const { store: s } = ready();
-      await s.markInterrupted(isOwnerAlive, Date.now());
-      return spendReport(s, runId, { now: Date.now(), executingSince: executing.get(runId), pools: pools() });
+      const { store, local } = ready();
+      await store.markInterrupted(isOwnerAlive, Date.now());
+      const pools = ready()
+        .pools()
+        .map((pool) => pool.id);
+      return spendReport(store, runId, { now: Date.now(), executingSince: local.executingSince(runId), pools });
     },
     forecast: async ({ agent, agentFile }) => {
-      const { store: s } = ready();
-      const file = agentFile === undefined ? undefined : resolve(agentFile);
-      // Sub-agent runs record their parent's file: the agent of a file is that of its top-level runs.
-      const name = agent ?? (file ? (await s.listRuns({ limit: 1000 })).find((run) => run.agentFile === file && run.parentRunId === null)?.agent : undefined);
-      return { agent: name ?? null, forecast: name ? ((await forecast(s, name)) ?? null) : null };
+      const { store } = ready();
+      if (agent !== undefined) return { agent, forecast: (await forecast(store, agent)) ?? null };
+      return agentFile === undefined ? { agent: null, forecast: null } : forecastForFile(store, resolve(agentFile));
     },
-    configure: (params) => {
-      cost = params.cost;
-      return Promise.resolve(null);
+    configure: async (params) => {
+      await ready().reconfigure(editorSettings(params));
+      return null;
     },
     ...golden.handlers,
     shutdown: async () => {
       deadlines.dispose();
-      for (const handle of active.values()) handle.cancel();
-      await Promise.allSettled([...active.values()].map((handle) => handle.done));
+      await host?.local.cancelAll();
       await golden.close();
-      await store?.close();
+      await host?.close();
       setImmediate(() => process.exit(0));
       return null;
     },
@@ -315,10 +211,8 @@ export function serve(): void {
   );
 
   // A misbehaving agent must not take the runtime process down: report and keep serving.
-  process.on('uncaughtException', (error) => process.stderr.write(`uncaught error in agent code: ${error.stack ?? error}\n`));
-  process.on('unhandledRejection', (reason) =>
-    process.stderr.write(`unhandled rejection in agent code: ${reason instanceof Error ? reason.stack : String(reason)}\n`),
-  );
+  process.on('uncaughtException', (error) => log(`uncaught error in agent code: ${error.stack ?? String(error)}`));
+  process.on('unhandledRejection', (reason) => log(`unhandled rejection in agent code: ${reason instanceof Error ? reason.stack : String(reason)}`));
 
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk: string) => peer.receive(chunk));
@@ -326,4 +220,15 @@ export function serve(): void {
     peer.close('The extension closed the connection.');
     process.exit(0);
   });
+}
+
+/** The editor's settings, by full name, from what the extension sends. */
+function editorSettings(params: Pick<InitializeParams, 'settings' | 'databasePath' | 'cost' | 'trace'>): Record<string, unknown> {
+  return {
+    ...params.settings,
+    ...(params.databasePath === undefined ? {} : { 'keel.databasePath': params.databasePath }),
+    ...(params.cost?.prices === undefined ? {} : { 'keel.prices': params.cost.prices }),
+    ...(params.cost?.dailyUsd === undefined ? {} : { 'keel.budget.dailyUsd': params.cost.dailyUsd }),
+    ...(params.trace?.captureContent === undefined ? {} : { 'keel.trace.captureContent': params.trace.captureContent }),
+  };
 }

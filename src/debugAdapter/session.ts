@@ -13,7 +13,9 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { loadAgentFile } from '../runtime/agent/loader';
-import { costOptions, type CostSettings } from '../runtime/budget/config';
+import type { CostSettings } from '../runtime/budget/config';
+import { Host } from '../runtime/host/host';
+import { KEEL_VERSION } from '../version';
 import { describeError } from '../runtime/errors';
 import { forkDocument } from '../runtime/replay/fork';
 import { LiveRun } from '../runtime/replay/liveRun';
@@ -24,7 +26,6 @@ import { evaluateExpression } from '../runtime/replay/sandboxEval';
 import type { Position } from '../runtime/replay/timeline';
 import { runIdOfTranscript, transcriptUri } from '../runtime/replay/transcript';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
-import { openStore } from '../runtime/store/openStore';
 
 /** What a `keel` launch configuration holds (see package.json, contributes.debuggers). */
 export interface KeelLaunchArguments extends DebugProtocol.LaunchRequestArguments {
@@ -65,7 +66,7 @@ const NOT_STOPPED = 1002;
 export class KeelDebugSession extends LoggingDebugSession {
   private engine: ReplayEngine | undefined;
   private live: LiveRun | undefined;
-  private store: CheckpointStore | undefined;
+  private host: Host | undefined;
   private readonly handles = new Handles<Container>();
   private functionBreakpoints: FunctionBreakpoint[] = [];
   private readonly lineBreakpoints = new Map<string, LineBreakpoint[]>();
@@ -116,19 +117,28 @@ export class KeelDebugSession extends LoggingDebugSession {
     let stopOnEntry: boolean;
     try {
       if (!args.databasePath) throw new Error('The launch configuration names no run database (databasePath).');
-      this.store = await openStore(args.databasePath);
+      // The workspace's configuration applies, the launch configuration's settings on top.
+      this.host = await Host.open({
+        cwd: process.cwd(),
+        settings: {
+          'keel.databasePath': args.databasePath,
+          ...(args.cost?.prices === undefined ? {} : { 'keel.prices': args.cost.prices }),
+          ...(args.cost?.dailyUsd === undefined ? {} : { 'keel.budget.dailyUsd': args.cost.dailyUsd }),
+        },
+        version: KEEL_VERSION,
+      });
       if (args.runId) {
-        await this.replay(this.store, args.runId, args.verify !== false);
+        await this.replay(this.host.store, args.runId, args.verify !== false);
         stopOnEntry = args.stopOnEntry ?? true;
       } else if (args.agent) {
-        await this.runLive(this.store, args);
+        await this.runLive(this.host, args);
         stopOnEntry = args.stopOnEntry ?? false;
       } else {
         throw new Error('A keel launch configuration needs "runId" (to replay a run) or "agent" (to run one live).');
       }
     } catch (error) {
-      await this.store?.close().catch(() => undefined);
-      this.store = undefined;
+      await this.host?.close().catch(() => undefined);
+      this.host = undefined;
       this.sendErrorResponse(response, { id: LAUNCH_FAILED, format: describeError(error), showUser: true });
       return;
     }
@@ -161,15 +171,15 @@ export class KeelDebugSession extends LoggingDebugSession {
     this.useEngine(new ReplayEngine(timeline));
   }
 
-  private async runLive(store: CheckpointStore, args: KeelLaunchArguments): Promise<void> {
+  private async runLive(host: Host, args: KeelLaunchArguments): Promise<void> {
     const { agent, file } = await loadAgentFile(args.agent ?? '');
+    const model = args.model ?? host.config.model;
     const live = new LiveRun({
-      store,
+      runtime: host.runtime,
       agent,
       agentFile: file,
       input: args.input ?? '',
-      ...(args.model ? { model: args.model } : {}),
-      ...costOptions(args.cost ?? {}),
+      ...(model ? { model } : {}),
       onChange: (runId) => this.sendEvent(new Event('keel/runChanged', { runId })),
     });
     this.live = live;
@@ -443,8 +453,8 @@ export class KeelDebugSession extends LoggingDebugSession {
   private async disconnect(response: DebugProtocol.DisconnectResponse): Promise<void> {
     this.live?.cancel();
     if (this.live) await Promise.race([this.live.done, new Promise((resolve) => setTimeout(resolve, 5000))]);
-    await this.store?.close().catch(() => undefined);
-    this.store = undefined;
+    await this.host?.close().catch(() => undefined);
+    this.host = undefined;
     this.sendResponse(response);
   }
 

@@ -16,6 +16,11 @@ import type { SpendReport } from './spend';
 export interface InitializeParams {
   readonly workspaceRoot: string;
   /**
+   * The editor's Keel settings the user set, by full name (`keel.databasePath`): they override the
+   * workspace's keel.config.ts, and this process's environment overrides them.
+   */
+  readonly settings?: Readonly<Record<string, unknown>>;
+  /**
    * Absolute path of the run database, or a `postgres://` connection string; defaults to
    * `.keel/keel.db` under the workspace root.
    */
@@ -125,8 +130,8 @@ export interface DaemonRequests extends MemoryRequests {
   getSpend: { params: { runId: string }; result: SpendReport };
   /** What a run of an agent will likely cost, from its earlier runs (by agent name, or by the file they were started from). */
   forecast: { params: { agent?: string; agentFile?: string }; result: { agent: string | null; forecast: Forecast | null } };
-  /** New cost settings (the editor's changed): runs started from now on use them. */
-  configure: { params: { cost: CostSettings }; result: null };
+  /** New editor settings (the user changed some): runs started from now on use them. */
+  configure: { params: { cost?: CostSettings; settings?: Readonly<Record<string, unknown>> }; result: null };
   /** The cases of a golden file, each with its place in the file, or why the file cannot be used. */
   listGoldenCases: { params: { file: string }; result: GoldenFileCases };
   /**

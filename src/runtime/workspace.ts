@@ -5,21 +5,21 @@ import { dirname, join, resolve } from 'node:path';
 export const DATABASE_RELATIVE_PATH = join('.keel', 'keel.db');
 
 /**
- * The workspace a command run in `cwd` belongs to: the nearest folder holding `.keel`, else the
- * nearest holding `package.json`, else `cwd` itself.
+ * The project a command run in `cwd` belongs to: the nearest folder holding `keel.config.ts` or
+ * `.keel`, else the nearest holding `package.json`, else `cwd` itself.
  */
 export function findWorkspaceRoot(cwd: string): string {
   const start = resolve(cwd);
-  return findUp(start, '.keel') ?? findUp(start, 'package.json') ?? start;
+  return findUp(start, 'keel.config.ts', '.keel') ?? findUp(start, 'package.json') ?? start;
 }
 
 export function databasePathFor(workspaceRoot: string): string {
   return join(workspaceRoot, DATABASE_RELATIVE_PATH);
 }
 
-function findUp(start: string, name: string): string | undefined {
+function findUp(start: string, ...names: string[]): string | undefined {
   for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, name))) return dir;
+    if (names.some((name) => existsSync(join(dir, name)))) return dir;
     if (dirname(dir) === dir) return undefined;
   }
 }

@@ -4,10 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Engine, StartRequest } from '../../src/runtime/engine/engine';
-import { LocalEngine } from '../../src/runtime/engine/localEngine';
-import { RestateEngine } from '../../src/runtime/engine/restateEngine';
+import { Host } from '../../src/runtime/host/host';
 import type { CheckpointStore } from '../../src/runtime/store/checkpointStore';
-import { openStore } from '../../src/runtime/store/openStore';
 import { openPostgresStore } from '../../src/runtime/store/postgresStore';
 import { KEEL, printedRunId } from './keelCli';
 import { findPostgres, freePort, startPostgres, type PostgresServer } from './postgresServer';
@@ -97,9 +95,12 @@ async function freshSchema(server: PostgresServer): Promise<string> {
   return `postgresql://postgres@127.0.0.1:${server.port}/postgres?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 }
 
-/** The engine and store a harness has open now; a restart closes them and opens new ones. */
+/**
+ * The host a harness has open now, as the product opens one (the engine it names, its store); a
+ * restart closes it and opens a new one.
+ */
 class Current {
-  private opened: { readonly engine: Engine; readonly store: CheckpointStore } | undefined;
+  private opened: Host | undefined;
 
   constructor(private readonly name: string) {}
 
@@ -111,21 +112,25 @@ class Current {
     return this.now().store;
   }
 
-  set(store: CheckpointStore, engine: Engine): void {
-    this.opened = { store, engine };
+  set(host: Host): void {
+    this.opened = host;
   }
 
   async close(): Promise<void> {
     const opened = this.opened;
     this.opened = undefined;
-    await opened?.engine.close();
-    await opened?.store.close();
+    await opened?.close();
   }
 
-  private now(): { readonly engine: Engine; readonly store: CheckpointStore } {
+  private now(): Host {
     if (!this.opened) throw new Error(`${this.name} is not set up`);
     return this.opened;
   }
+}
+
+/** A folder of its own for a harness's host to find its project in (no keel.config.ts: flags say it all). */
+function hostFolder(): string {
+  return mkdtempSync(join(tmpdir(), 'keel-engine-host-'));
 }
 
 /** A harness over what `current` has open, where `keel --db` finds it at `location()`. */
@@ -173,15 +178,17 @@ function localOnReachableStore(name: string, place: (context: SuiteContext) => P
   let location = '';
   const current = new Current(name);
   const env = () => testEnv(context.env);
+  const cwd = hostFolder();
   const open = async () => {
-    const store = await openStore(location);
-    current.set(store, new LocalEngine(store));
+    current.set(await Host.open({ cwd, flags: { db: location }, env: env() }));
   };
   const harness = harnessOf(current, () => location, {
-    // Runs started here execute in this process, which exports nothing (`keel run` would).
-    exportsTraces: false,
+    // Runs started here execute in this process, whose host exports their traces as `keel run` does.
+    exportsTraces: true,
     startKillable: (request) => keelRunProcess(location, request, env()),
-    recover: (runId) => current.engine.resume(runId),
+    recover: async (runId) => {
+      await current.engine.resume(runId);
+    },
     async restart() {
       await current.close();
       await open();
@@ -197,7 +204,10 @@ function localOnReachableStore(name: string, place: (context: SuiteContext) => P
       return undefined;
     },
     harness: () => harness,
-    tearDown: () => current.close(),
+    tearDown: async () => {
+      await current.close();
+      rmSync(cwd, { recursive: true, force: true });
+    },
   };
 }
 
@@ -277,22 +287,25 @@ export function localPglite(): EngineBackend {
     if (!db) throw new Error('PGlite is not started');
     return openPostgresStore({ client: db, location: `PGlite schema ${schema}` });
   };
+  const cwd = hostFolder();
   const open = async () => {
-    const store = await openOn();
-    current.set(store, new LocalEngine(store));
+    current.set(await Host.open({ cwd, store: await openOn(), env: testEnv() }));
   };
   const harness = harnessOf(current, () => undefined, {
+    // Nothing exports here: PGlite's suite has no OTLP endpoint in its environment.
     exportsTraces: false,
     async startKillable(request) {
       const doomed = mortal(await openOn());
-      const executor = new LocalEngine(doomed.store, { owner: deadOwner() });
-      const runId = await executor.start(request);
+      const executor = await Host.open({ cwd, store: doomed.store, owner: deadOwner(), env: testEnv() });
+      const runId = await executor.local.start(request);
       return { runId, kill: () => Promise.resolve(doomed.kill()) };
     },
-    recover: (runId) => current.engine.resume(runId),
+    recover: async (runId) => {
+      await current.engine.resume(runId);
+    },
     async restart() {
       // The store shares PGlite's one connection, which stays open: a new store takes it over.
-      await current.engine.close();
+      await current.close();
       await open();
     },
   });
@@ -349,10 +362,11 @@ export function restateOn(storeName: 'SQLite' | 'PostgreSQL', context: SuiteCont
     service = undefined;
     if (running) await killProcess(running);
   };
+  const cwd = hostFolder();
   const open = async () => {
     if (!server) throw new Error('restate-server is not started');
-    const store = await openStore(location);
-    current.set(store, new RestateEngine(store, { ingressUrl: server.ingressUrl, adminUrl: server.adminUrl, pollMs: 25 }));
+    const flags = { db: location, engine: 'restate', 'restate-url': server.ingressUrl, 'restate-admin': server.adminUrl };
+    current.set(await Host.open({ cwd, flags, env: env() }));
   };
   const harness = harnessOf(current, () => location, {
     // `keel serve` exports each run's trace when it ends.
@@ -405,6 +419,7 @@ export function restateOn(storeName: 'SQLite' | 'PostgreSQL', context: SuiteCont
       await current.close();
       await server?.stop();
       if (dir) rmSync(dir, { recursive: true, force: true });
+      rmSync(cwd, { recursive: true, force: true });
     },
   };
 }

@@ -214,7 +214,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const result = await keel(['run', 'missing.agent.ts', '--input', 'hello', '--db', db]);
 
       assert.equal(result.code, 1, describeResult(result));
-      assert.deepEqual(lines(result.stderr), ['keel: Agent file not found: missing.agent.ts']);
+      assert.deepEqual(lines(result.stderr), ['keel: The agent file was not found: missing.agent.ts']);
       assertNoStackTrace(result);
     });
 

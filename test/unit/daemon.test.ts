@@ -241,7 +241,7 @@ describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () =>
     const error = await rpcRejection(daemon.request('startRun', { agentFile: missing, input: 'hi' }));
     assert.equal(error.data.name, 'AgentLoadError');
     assert.equal(error.data.context?.['file'], missing);
-    assert.equal(error.message, 'Agent file not found: missing.agent.ts');
+    assert.equal(error.message, 'The agent file was not found: missing.agent.ts');
     assert.deepEqual(await daemon.request('listRuns', {}), [], 'no run is recorded');
   });
 

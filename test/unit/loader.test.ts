@@ -101,7 +101,7 @@ describe('loadAgentFile', () => {
   });
 
   it('names a missing file', async () => {
-    assert.match((await loadError(join(dir, 'nope.agent.ts'))).message, /^Agent file not found: .*nope\.agent\.ts$/);
+    assert.match((await loadError(join(dir, 'nope.agent.ts'))).message, /^The agent file was not found: .*nope\.agent\.ts$/);
   });
 
   it('names an import that cannot be found', async () => {

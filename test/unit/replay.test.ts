@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime } from '../../src/runtime/agent/runtime';
+import { Host } from '../../src/runtime/host/host';
 import { forkDocument, forkRun, parseForkDocument } from '../../src/runtime/replay/fork';
 import { LiveRun } from '../../src/runtime/replay/liveRun';
 import { loadRecording, type Recording } from '../../src/runtime/replay/recording';
@@ -353,7 +355,7 @@ describe('live debug runs and forks', () => {
 
   it('pauses a live run before each tool call, steps back over what happened, and runs it to its end', async () => {
     const { lead, calls } = countingAgents();
-    const live = new LiveRun({ store, agent: lead, agentFile: '/nowhere/lead.agent.ts', input: 'go' });
+    const live = new LiveRun({ runtime: (await Host.open({ cwd: tmpdir(), store })).runtime, agent: lead, agentFile: '/nowhere/lead.agent.ts', input: 'go' });
     const engine = new ReplayEngine(live.timeline, live, true);
     await live.start();
 
@@ -389,7 +391,7 @@ describe('live debug runs and forks', () => {
 
   it('cancels a live run when the session ends', async () => {
     const { lead } = countingAgents();
-    const live = new LiveRun({ store, agent: lead, agentFile: '/nowhere/lead.agent.ts', input: 'go' });
+    const live = new LiveRun({ runtime: (await Host.open({ cwd: tmpdir(), store })).runtime, agent: lead, agentFile: '/nowhere/lead.agent.ts', input: 'go' });
     const engine = new ReplayEngine(live.timeline, live, true);
     await live.start();
     await engine.start(false);

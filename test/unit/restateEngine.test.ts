@@ -7,7 +7,7 @@ import { argsHash } from '../../src/runtime/approval/decide';
 import { BudgetExceededError } from '../../src/runtime/budget/budget';
 import { DEFAULT_TOOL_RETRY, NonRetryableError, RetryableError, classifyError } from '../../src/runtime/effects/retry';
 import { followRun } from '../../src/runtime/engine/followRun';
-import { LocalEngine } from '../../src/runtime/engine/localEngine';
+import { Host } from '../../src/runtime/host/host';
 import { RestateEngine } from '../../src/runtime/engine/restateEngine';
 import { decodeError, encodeError } from '../../src/runtime/engine/restate/errorCodec';
 import { outcomeOf, valueOf } from '../../src/runtime/engine/restate/outcome';
@@ -82,14 +82,13 @@ describe('Restate engine, without a Restate server', function () {
 
   /** Runs the lookup fixture to its end on the local engine, then hands its store and run id to `use`. */
   async function withLocalRun(use: (store: CheckpointStore, runId: string) => Promise<void>): Promise<void> {
-    const store = openSqliteStore(join(tempDir(), 'keel.db'));
+    const host = await Host.open({ cwd: tempDir(), flags: { db: join(tempDir(), 'keel.db') } });
     try {
-      const local = new LocalEngine(store);
-      const runId = await local.start({ agentFile: LOOKUP, input: 'keel' });
-      await local.wait(runId);
-      await use(store, runId);
+      const runId = await host.local.start({ agentFile: LOOKUP, input: 'keel' });
+      await host.local.wait(runId);
+      await use(host.store, runId);
     } finally {
-      await store.close();
+      await host.close();
     }
   }
 
@@ -113,7 +112,7 @@ describe('Restate engine, without a Restate server', function () {
     it('keel serve names the engine it serves on', async () => {
       const result = await keel(['serve'], tempDir());
       assert.equal(result.code, 2);
-      assert.match(result.stderr, /keel serve serves agents on Restate: keel serve --engine restate\./);
+      assert.match(result.stderr, /keel serve serves agents on Restate: keel serve --engine restate \(or engine\.kind in keel\.config\.ts\)\./);
     });
 
     it('keel serve --engine restate says restate-server is not reachable at its admin URL', async () => {

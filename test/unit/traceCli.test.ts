@@ -158,7 +158,7 @@ describe('keel export, keel audit and flags in keel show (real processes)', () =
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_EXPORTER_OTLP_HEADERS: 'x-langfuse-project=desk',
     });
-    assert.match(result.stderr, /trace exported to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
+    assert.match(result.stderr, /exported the trace of run run_\w+ to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
     const [request] = await receiver.waitForRequests(1);
     assert.ok(request);
     assert.equal(request.headers['x-langfuse-project'], 'desk');

@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { applyDeadlines, argsHash, decide, type DecisionRequest } from '../../runtime/approval/decide';
+import { applyDeadlines, argsHash, type DecisionRequest } from '../../runtime/approval/decide';
 import { approvalStats, type ApprovalCounts } from '../../runtime/approval/metrics';
 import { currentUser } from '../../runtime/agent/runtime';
 import { KeelError, describeError } from '../../runtime/errors';
 import { formatDuration } from '../../runtime/format';
-import type { ApprovalRecord, CheckpointStore } from '../../runtime/store/checkpointStore';
+import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
 import { approvalLine, pendingApproval } from '../render';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
-import { reportStopped, resumeRun } from './runCommands';
-import { RESTATE_FLAGS, restateEngine } from '../engines';
-import { rootRunOf, treeToContinue } from '../../runtime/store/runTree';
+import { UsageError, out, parse, style, withHost, withStore, type Command } from '../shared';
+import { follow, liveView, reportStopped, resumeRun } from './runCommands';
+import { RESTATE_FLAGS } from '../engines';
+import { rootRunOf } from '../../runtime/store/runTree';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
 
 /**
@@ -94,8 +94,9 @@ async function resolve(args: readonly string[]): Promise<number> {
 }
 
 /**
- * Records a decision and, unless `--no-resume`, continues the run and follows it. A run Restate
- * executes is told through Restate (it goes on there, `--no-resume` or not); a local one goes on here.
+ * Records a decision and, unless `--no-resume`, continues the run's tree by the one rule and
+ * follows it. A run Restate executes is told through Restate (it goes on there, `--no-resume` or
+ * not); a local one goes on here.
  */
 async function decideAndResume(
   flags: { db?: string | undefined; 'no-resume'?: boolean | undefined; json?: boolean | undefined; 'restate-url'?: string | undefined; 'restate-admin'?: string | undefined },
@@ -103,20 +104,23 @@ async function decideAndResume(
   request: (approval: ApprovalRecord) => DecisionRequest,
 ): Promise<number> {
   const json = flags.json === true;
-  return withStore(flags.db, async (store: CheckpointStore) => {
+  return withHost(flags, async (host) => {
+    const { store } = host;
     await applyDeadlines(store, Date.now());
     const approval = await store.getApproval(id);
     if (!approval) throw new KeelError(`There is no approval ${id}; \`keel approvals\` lists the pending ones.`);
     const meta = { by: currentUser(), via: 'cli', at: Date.now() } as const;
     const root = await rootRunOf(store, approval.runId);
-    const onRestate = isRestateOwned(root);
-    const decided = onRestate ? await restateEngine(store, flags).decide(id, request(approval), meta) : await decide(store, id, request(approval), meta);
-    if (!json) out.write(`${approvalLine(decided, style)}\n`);
-    if (flags['no-resume'] === true) return 0;
-    if (onRestate) return resumeRun(store, root.id, json, { flags, since: meta.at });
-    // The one rule: the tree goes on from its root once nothing in it waits for a decision.
-    const next = await treeToContinue(store, decided.runId);
-    if (next) return resumeRun(store, next.id, json, { flags, since: meta.at });
+    if (isRestateOwned(root)) {
+      const decided = await host.restate.decide(id, request(approval), meta);
+      if (!json) out.write(`${approvalLine(decided.approval, style)}\n`);
+      return flags['no-resume'] === true ? 0 : resumeRun(host, root.id, json, meta.at);
+    }
+    const resume = flags['no-resume'] !== true;
+    const decided = await host.local.decide(id, request(approval), meta, { continue: resume, ...(json ? {} : { onEvent: liveView() }) });
+    if (!json) out.write(`${approvalLine(decided.approval, style)}\n`);
+    if (!resume) return 0;
+    if (decided.continued) return follow(host, decided.continued, json);
     const now = (await store.getRun(root.id)) ?? root;
     if (!json && now.state === 'waiting_approval') out.write(`${style.dim(`Run ${now.id} goes on once these are decided too:`)}\n`);
     return reportStopped(store, now, json);

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { costOptions, costSettingsFromEnv } from '../../runtime/budget/config';
+import { Host } from '../../runtime/host/host';
+import { KEEL_VERSION } from '../../version';
 import { describeError } from '../../runtime/errors';
 import { checkDrift, describeDrift, parseControlFile, type DriftReport } from '../../runtime/golden/drift';
 import { DEFAULT_GOLDEN_GLOB, displayPath, findFiles } from '../../runtime/golden/findFiles';
@@ -67,6 +68,8 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
   const stream = spec || invocation.out !== undefined ? out : process.stderr;
   // A throwaway store unless --db keeps the runs: test runs do not belong among the workspace's runs.
   const store: CheckpointStore = openSqliteStore(invocation.db ?? ':memory:');
+  // The project's configuration (prices, sandbox...) applies to the cases' runtimes; its database does not.
+  const host = await Host.open({ cwd, store, version: KEEL_VERSION });
   const reports: GoldenFileReport[] = [];
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('Interrupted.'));
@@ -86,7 +89,7 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
         ...(invocation.cases ? { cases: invocation.cases } : {}),
         ...(invocation.tags ? { tags: invocation.tags } : {}),
         repeat: invocation.repeat,
-        runtime: { prices: costOptions(costSettingsFromEnv()).prices },
+        runtime: host.runtime,
         signal: controller.signal,
         display: (path) => displayPath(path, cwd),
         onEvent: (event) => {
@@ -108,6 +111,7 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
     }
   } finally {
     process.off('SIGINT', onSigint);
+    await host.close();
     await store.close();
   }
 

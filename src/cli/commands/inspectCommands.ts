@@ -3,8 +3,8 @@ import { KeelError } from '../../runtime/errors';
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { pendingApproval, runDetail, runsTable } from '../render';
 import { runMemorySection } from './memoryCommands';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
-import { cliTraceSettings, factsForRun, flagLines } from '../traceSupport';
+import { UsageError, out, parse, style, withHost, withStore, type Command } from '../shared';
+import { factsForRun, flagLines } from '../traceSupport';
 
 /** Commands that read what was recorded. */
 
@@ -25,7 +25,8 @@ async function show(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   const [prefix, ...extra] = positionals;
   if (!prefix || extra.length > 0) throw new UsageError('keel show takes one run id: keel show <runId>');
-  return withStore(values.db, async (store) => {
+  return withHost(values, async (host) => {
+    const { store } = host;
     await store.markInterrupted(isOwnerAlive, Date.now());
     const runId = await store.resolveRunId(prefix);
     const record = await store.getRun(runId);
@@ -34,7 +35,7 @@ async function show(args: readonly string[]): Promise<number> {
     const approvals = await store.listApprovals({ runId });
     const effects = await store.getEffects(runId);
     // What show prints is the journal itself, so flags may quote it; secrets are redacted throughout.
-    const { redactor } = cliTraceSettings();
+    const { redactor } = host.trace;
     const memory = await runMemorySection(store, record);
     const spans = buildTrace(
       { run: record, steps, approvals, effects, memoryOps: memory.json.memoryOps },

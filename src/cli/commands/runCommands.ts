@@ -1,20 +1,17 @@
 import type { RunEvent } from '../../runtime/agent/events';
 import { loadAgentFile } from '../../runtime/agent/loader';
 import { isOwnerAlive } from '../../runtime/agent/owner';
-import { Runtime, type RunHandle } from '../../runtime/agent/runtime';
-import { KeelError, describeError } from '../../runtime/errors';
-import type { BudgetLimits } from '../../runtime/budget/budget';
-import { costOptions, costSettingsFromEnv } from '../../runtime/budget/config';
-import { forecast } from '../../runtime/budget/forecast';
-import { sandboxOptionsFromEnv } from '../../runtime/sandbox/toolRunner';
+import { describeError } from '../../runtime/errors';
+import { mergeLimits, type BudgetLimits } from '../../runtime/budget/budget';
+import { forecastForFile } from '../../runtime/budget/forecast';
 import type { Engine } from '../../runtime/engine/engine';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
+import type { Host } from '../../runtime/host/host';
 import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
 import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
-import { ENGINE_FLAGS, RESTATE_FLAGS, engineKind, restateEngine } from '../engines';
+import { ENGINE_FLAGS, RESTATE_FLAGS } from '../engines';
 import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
-import { exportEndedTrace } from '../traceSupport';
+import { UsageError, out, parse, style, withHost, type Command } from '../shared';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
 
@@ -35,44 +32,28 @@ async function run(args: readonly string[]): Promise<number> {
   if (!file || extra.length > 0) throw new UsageError('keel run takes one agent file: keel run <file.agent.ts> --input <text>');
   if (values.input === undefined) throw new UsageError('keel run needs --input <text>: what to ask the agent.');
   const json = values.json === true;
-  const budget = budgetFlags(values);
-  const engine = engineKind(values.engine);
+  // Loaded first: an agent file that cannot load leaves no database behind.
+  const loaded = await loadAgentFile(file);
 
-  const { agent, file: agentFile } = await loadAgentFile(file);
-  return withStore(values.db, async (store) => {
+  return withHost(values, async (host) => {
+    const budget = mergeLimits(host.config.runBudget, budgetFlags(values));
     if (!json) {
-      const expected = await forecast(store, agent.name);
-      if (expected) out.write(`${style.dim(forecastLine(expected))}\n`);
+      const { forecast } = await forecastForFile(host.store, loaded.file);
+      if (forecast) out.write(`${style.dim(forecastLine(forecast))}\n`);
     }
-    if (engine === 'restate') {
-      const restate = restateEngine(store, values);
-      const runId = await restate.start({
-        agentFile,
-        input: values.input ?? '',
-        ...(values.model === undefined ? {} : { model: values.model }),
-        ...(budget ? { budget } : {}),
-        ...(values.thread === undefined ? {} : { threadId: values.thread }),
-        ...(values.task === undefined ? {} : { taskId: values.task }),
-        ...(json ? {} : { onEvent: liveView() }),
-      });
-      return followElsewhere(restate, runId, json);
-    }
-    const handle = await newRuntime(store).start(agent, {
+    const { engine } = host;
+    const runId = await engine.start({
+      agentFile: loaded.file,
+      loaded,
       input: values.input ?? '',
-      agentFile,
-      ...(values.model === undefined ? {} : { model: values.model }),
+      ...(host.config.model === undefined ? {} : { model: host.config.model }),
       ...(budget ? { budget } : {}),
       ...(values.thread === undefined ? {} : { threadId: values.thread }),
       ...(values.task === undefined ? {} : { taskId: values.task }),
-      onEvent: json ? undefined : liveView(),
+      ...(json ? {} : { onEvent: liveView() }),
     });
-    return follow(store, handle, json);
+    return engine.kind === 'local' ? follow(host, runId, json) : followElsewhere(engine, runId, json);
   });
-}
-
-/** A runtime with the cost and sandbox settings of the environment (KEEL_PRICES, KEEL_DAILY_USD, KEEL_SANDBOX). */
-function newRuntime(store: CheckpointStore): Runtime {
-  return new Runtime({ store, ...costOptions(costSettingsFromEnv()), sandbox: sandboxOptionsFromEnv() });
 }
 
 function budgetFlags(values: {
@@ -104,52 +85,40 @@ async function resume(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' }, ...RESTATE_FLAGS });
   const [prefix, ...extra] = positionals;
   if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
-  return withStore(values.db, async (store) => {
-    await store.markInterrupted(isOwnerAlive, Date.now());
-    return resumeRun(store, await store.resolveRunId(prefix), values.json === true, { flags: values });
+  return withHost(values, async (host) => {
+    await host.store.markInterrupted(isOwnerAlive, Date.now());
+    return resumeRun(host, await host.store.resolveRunId(prefix), values.json === true);
   });
 }
 
 /**
- * Continues a run and follows it: here, or on Restate when Restate executes it (`restate.flags`: where
- * its ingress and admin API are; `restate.since`: show its steps that ended from then on, such as
- * since a decision).
+ * Continues a run's tree and follows it: here, or on Restate when Restate executes it (`since`:
+ * show its steps that ended from then on, such as since a decision).
  */
-export async function resumeRun(
-  store: CheckpointStore,
-  runId: string,
-  json: boolean,
-  restate: { flags?: { 'restate-url'?: string | undefined; 'restate-admin'?: string | undefined }; since?: number } = {},
-): Promise<number> {
-  const record = await rootRunOf(store, runId);
-  if (isRestateOwned(record)) {
-    const engine = restateEngine(store, restate.flags ?? {});
-    await engine.resume(runId);
-    if (!json) engine.follow(runId, liveView(), restate.since);
-    return followElsewhere(engine, runId, json);
+export async function resumeRun(host: Host, runId: string, json: boolean, since?: number): Promise<number> {
+  const root = await rootRunOf(host.store, runId);
+  if (isRestateOwned(root)) {
+    const engine = host.restate;
+    await engine.resume(root.id);
+    if (!json) engine.follow(root.id, liveView(), since);
+    return followElsewhere(engine, root.id, json);
   }
   // A tree goes on from its root: the sub-agent's run continues as its parent replays to it.
-  if (record.id !== runId && !json) out.write(`${style.dim(`Run ${runId} is a sub-agent run under ${record.id}: continuing that run, which continues it.`)}\n`);
-  if (!record.agentFile) {
-    throw new KeelError(`Run ${record.id} was not started from an agent file, so the CLI cannot resume it; resume it in code with runtime.resume(agent, runId).`);
-  }
-  const { agent } = await loadAgentFile(record.agentFile, { agent: record.agent });
-  const handle = await newRuntime(store).resume(agent, record.id, { onEvent: json ? undefined : liveView() });
-  return follow(store, handle, json);
+  if (root.id !== runId && !json) out.write(`${style.dim(`Run ${runId} is a sub-agent run under ${root.id}: continuing that run, which continues it.`)}\n`);
+  return follow(host, await host.local.resume(root.id, json ? {} : { onEvent: liveView() }), json);
 }
 
-/** Waits for a run to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
-async function follow(store: CheckpointStore, handle: RunHandle, json: boolean): Promise<number> {
+/** Waits for a run executing here to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
+export async function follow(host: Host, runId: string, json: boolean): Promise<number> {
   let interrupted = false;
   const onSigint = () => {
     interrupted = true;
-    handle.cancel();
+    void host.local.cancel(runId).catch(() => undefined);
   };
   process.once('SIGINT', onSigint);
-  const stopped = await handle.done;
+  const stopped = await host.local.wait(runId);
   process.off('SIGINT', onSigint);
-  await exportEndedTrace(store, stopped.id);
-  const code = await reportStopped(store, stopped, json);
+  const code = await reportStopped(host.store, stopped, json);
   return interrupted ? 130 : code;
 }
 
@@ -212,7 +181,7 @@ const EXIT_CODES: Record<RunState, number> = {
 };
 
 /** Prints each step as it finishes; on a terminal, shows the step in progress until then. */
-function liveView(): (event: RunEvent) => void {
+export function liveView(): (event: RunEvent) => void {
   const tty = out.isTTY === true;
   let pending = false;
   const clearPending = () => {

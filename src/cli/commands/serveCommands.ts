@@ -1,13 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { RunEvent } from '../../runtime/agent/events';
-import { costOptions, costSettingsFromEnv } from '../../runtime/budget/config';
 import { KeelError } from '../../runtime/errors';
-import { findWorkspaceRoot } from '../../runtime/workspace';
-import { ENGINE_FLAGS, engineKind, restateAdminUrl, restateIngressUrl } from '../engines';
+import { ENGINE_FLAGS } from '../engines';
 import { runHeader, runOutcome, runSummary, stepLine } from '../render';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
-import { exportEndedTrace } from '../traceSupport';
+import { UsageError, out, parse, style, withHost, type Command } from '../shared';
 
 /** `keel serve --engine restate`: the workspace's agents as Restate services, until Ctrl-C. */
 
@@ -18,34 +15,36 @@ async function serve(args: readonly string[]): Promise<number> {
     host: { type: 'string' },
     advertise: { type: 'string' },
   });
-  if (values.engine === undefined || engineKind(values.engine) !== 'restate') {
-    throw new UsageError('keel serve serves agents on Restate: keel serve --engine restate. (The local engine needs no server: keel run executes runs in place.)');
-  }
   const port = values.port === undefined ? 9080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port needs a port number (got "${values.port ?? ''}").`);
-  const root = findWorkspaceRoot(process.cwd());
-  // The Restate SDK takes a few hundred milliseconds to load: only this command needs it.
-  const { findAgentFiles, serveAgents } = await import('../../runtime/engine/restate/restateService.js');
-  const files = positionals.length === 0 ? findAgentFiles(root) : positionals.flatMap((path) => agentFilesAt(resolve(path), findAgentFiles));
-  const adminUrl = restateAdminUrl(values['restate-admin']);
 
-  return withStore(values.db, async (store) => {
+  return withHost(values, async (host) => {
+    if (host.config.engine !== 'restate') {
+      throw new UsageError('keel serve serves agents on Restate: keel serve --engine restate (or engine.kind in keel.config.ts). The local engine needs no server: keel run executes runs in place.');
+    }
+    const { root, restateAdminUrl: adminUrl, restateIngressUrl } = host.config;
+    // The Restate SDK takes a few hundred milliseconds to load: only this command needs it.
+    const { findAgentFiles, serveAgents } = await import('../../runtime/engine/restate/restateService.js');
+    const files = positionals.length === 0 ? findAgentFiles(root) : positionals.flatMap((path) => agentFilesAt(resolve(path), findAgentFiles));
     const service = await serveAgents({
-      store,
+      store: host.store,
       agentFiles: files,
       port,
       ...(values.host === undefined ? {} : { host: values.host }),
       ...(values.advertise === undefined ? {} : { advertisedUrl: values.advertise }),
       adminUrl,
-      runtime: costOptions(costSettingsFromEnv()),
+      runtime: host.runtime,
       describe,
-      onEnded: (runId) => exportEndedTrace(store, runId),
+      onEnded: async (runId) => {
+        const run = await host.store.getRun(runId);
+        if (run) await host.afterRun(run);
+      },
       log: (line) => process.stderr.write(`${line}\n`),
     });
     out.write(
       `Serving ${service.agents.length} agent${service.agents.length === 1 ? '' : 's'} on Restate from ${service.url}, registered with ${adminUrl}:\n` +
         service.agents.map((agent) => `  ${style.bold(agent.name)}  ${style.dim(agent.workflow)}  ${shown(root, agent.file)}`).join('\n') +
-        `\nRuns are recorded in ${store.location}. Start one with: keel run <file.agent.ts> --engine restate --restate-url ${restateIngressUrl(values['restate-url'])} --input <text>\n`,
+        `\nRuns are recorded in ${host.store.location}. Start one with: npx keel run <file.agent.ts> --engine restate --restate-url ${restateIngressUrl} --input <text>\n`,
     );
     await new Promise<void>((resolveStop) => {
       process.once('SIGINT', resolveStop);

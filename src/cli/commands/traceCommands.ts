@@ -3,11 +3,11 @@ import { isOwnerAlive } from '../../runtime/agent/owner';
 import { describeError, KeelError } from '../../runtime/errors';
 import { auditRun, decisionsUsing, type AuditDecision } from '../../runtime/trace/audit';
 import { loadTraceSource } from '../../runtime/trace/buildTrace';
-import { exportSpans, otlpConfig, otlpJson } from '../../runtime/trace/otlp';
+import { exportSpans, otlpJson } from '../../runtime/trace/otlp';
 import { runTrace } from '../../runtime/trace/traceSettings';
 import { KEEL_VERSION } from '../../version';
-import { auditLines, cliTraceSettings, factsForRun } from '../traceSupport';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+import { auditLines, factsForRun } from '../traceSupport';
+import { UsageError, out, parse, style, withHost, type Command } from '../shared';
 
 /** Commands that read a run as a trace: export it, and the audit log of its decisions. */
 
@@ -25,14 +25,16 @@ async function exportTrace(args: readonly string[]): Promise<number> {
   const format = values.format ?? 'otlp-json';
   if (!FORMATS.some((known) => known === format)) throw new UsageError(`--format must be otlp-json or jsonl, not ${JSON.stringify(format)}.`);
   if (values.endpoint !== undefined && values.out !== undefined) throw new UsageError('Give --endpoint (send the trace) or --out (write it to a file), not both.');
-  const settings = cliTraceSettings(values.content === true ? { captureContent: true } : {});
-  return withStore(values.db, async (store) => {
+  return withHost(values, async (host) => {
+    const { store } = host;
+    const settings = values.content === true ? { ...host.trace, captureContent: true } : host.trace;
     await store.markInterrupted(isOwnerAlive, Date.now());
     const runId = await store.resolveRunId(prefix);
     const spans = await runTrace(store, runId, settings, await factsForRun(store, runId));
     if (values.endpoint !== undefined) {
-      const config = otlpConfig({ endpoint: values.endpoint });
-      if (!config) throw new UsageError('--endpoint needs a URL, such as http://localhost:4318/v1/traces.');
+      // --endpoint is the collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is: /v1/traces is added.
+      const config = settings.otlp;
+      if (!config) throw new UsageError('--endpoint needs a URL, such as http://localhost:4318.');
       await exportSpans(spans, config, { version: KEEL_VERSION });
       out.write(`${style.dim(`sent ${spans.length} spans of ${runId} to ${settings.redactor.redact(config.url)}`)}\n`);
       return 0;
@@ -62,8 +64,8 @@ async function audit(args: readonly string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError('keel audit takes at most one run id: keel audit [<runId>] [--tool <name>]');
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1.');
-  const settings = cliTraceSettings();
-  return withStore(values.db, async (store) => {
+  return withHost(values, async (host) => {
+    const { store, trace: settings } = host;
     await store.markInterrupted(isOwnerAlive, Date.now());
     const runIds = prefix === undefined ? (await store.listRuns({ limit })).map((run) => run.id) : [await store.resolveRunId(prefix)];
     let decisions: AuditDecision[] = [];
@@ -83,7 +85,7 @@ async function audit(args: readonly string[]): Promise<number> {
 
 export const traceCommands: Readonly<Record<string, Command>> = {
   export: {
-    usage: ['keel export <runId> [--format otlp-json|jsonl] [--out <file>] [--endpoint <url>] [--content]'],
+    usage: ['keel export <runId> [--format otlp-json|jsonl] [--out <file>] [--endpoint <base url>] [--content]'],
     run: exportTrace,
   },
   audit: { usage: ['keel audit [<runId>] [--tool <name>] [--limit <n>] [--json]'], run: audit },

@@ -321,7 +321,7 @@ export function defineAgent(config: AgentConfig): Agent {
 /** The agents defined while `collectDefinedAgents` runs its function, in order. */
 let collecting: Agent[] | undefined;
 
-/** Runs `evaluate` (loading an agent file, say) and returns what it returned with every agent it defined. */
+/** Runs `evaluate` (evaluating an agent file, say) and returns what it returned with every agent it defined. */
 export function collectDefinedAgents<T>(evaluate: () => T): { readonly value: T; readonly agents: readonly Agent[] } {
   const outer = collecting;
   const agents: Agent[] = [];

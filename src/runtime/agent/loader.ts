@@ -1,5 +1,5 @@
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Module, { SourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import vm from 'node:vm';
@@ -27,9 +27,26 @@ const PROVIDED_KEY = Symbol.for('keel.providedModules');
  */
 export async function loadAgentFile(path: string, options: { readonly agent?: string } = {}): Promise<LoadedAgent> {
   const file = resolve(path);
-  const shown = displayPath(file);
-  if (!existsSync(file)) throw new AgentLoadError(`Agent file not found: ${shown}`, file, undefined, undefined);
+  let agents: readonly Agent[] = [];
+  const exported = await evaluateModuleFile(file, 'the agent file', (evaluate) => {
+    const collected = collectDefinedAgents(evaluate);
+    agents = collected.agents;
+    return collected.value;
+  });
+  relateAgents(agents);
+  return { agent: options.agent === undefined ? pickAgent(exported, file) : findAgent(exported, file, options.agent), file };
+}
 
+/**
+ * Bundles a TypeScript module of the user's (an agent file, `keel.config.ts`) with esbuild, its own
+ * relative imports included and npm packages left to Node, and evaluates it; returns its exports.
+ * `keel-agents` and `zod` are the runtime's own. Every failure is an AgentLoadError that names the
+ * file, line and column and says what went wrong in a sentence. `around` wraps the evaluation itself.
+ */
+export async function evaluateModuleFile(file: string, what: string, around: (evaluate: () => unknown) => unknown = (evaluate) => evaluate()): Promise<unknown> {
+  const shown = displayPath(file);
+  if (!existsSync(file)) throw new AgentLoadError(`${capitalized(what)} was not found: ${shown}`, file, undefined, undefined);
+  if (statSync(file).isDirectory()) throw new AgentLoadError(`${shown} is a folder; ${what} must be a file (such as hello.agent.ts).`, file, undefined, undefined);
   let result: esbuild.BuildResult<{ write: false; sourcemap: 'external'; outfile: string }>;
   try {
     result = await esbuild.build({
@@ -50,9 +67,11 @@ export async function loadAgentFile(path: string, options: { readonly agent?: st
   }
   const code = result.outputFiles.find((output) => output.path.endsWith('.js'))?.text ?? '';
   const mapText = result.outputFiles.find((output) => output.path.endsWith('.map'))?.text;
-  const { value: exported, agents } = collectDefinedAgents(() => evaluate(code, file, mapText));
-  relateAgents(agents);
-  return { agent: options.agent === undefined ? pickAgent(exported, file) : findAgent(exported, file, options.agent), file };
+  return around(() => evaluate(code, file, mapText, what));
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** The agent named `name` among those a file exports and the sub-agents they call, however deep. */
@@ -80,7 +99,7 @@ const providedModulesPlugin: esbuild.Plugin = {
   },
 };
 
-function evaluate(code: string, file: string, mapText: string | undefined): unknown {
+function evaluate(code: string, file: string, mapText: string | undefined, what: string): unknown {
   (globalThis as Record<symbol, unknown>)[PROVIDED_KEY] = PROVIDED;
   const module = { exports: {} as unknown };
   try {
@@ -96,7 +115,7 @@ function evaluate(code: string, file: string, mapText: string | undefined): unkn
     const where = locate(error, file, mapText);
     const cause = describeError(error);
     const message =
-      error instanceof AgentDefinitionError ? cause : `loading the agent file threw ${errorName(error)}: ${cause}`;
+      error instanceof AgentDefinitionError ? cause : `loading ${what} threw ${errorName(error)}: ${cause}`;
     throw new AgentLoadError(
       `${where ? `${displayPath(where.file)}:${where.line}:${where.column}` : displayPath(file)}: ${message}`,
       where?.file ?? file,

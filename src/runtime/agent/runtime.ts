@@ -43,7 +43,7 @@ import type { Agent, Tool, ToolContext } from './define';
 import type { RunEvent, RunEventListener } from './events';
 import type { RunInspector } from './inspector';
 import { argsHash } from '../approval/decide';
-import { needsApproval } from '../approval/policy';
+import { needsApproval, type ApprovalPolicy } from '../approval/policy';
 import { ConversationHash, Journal, JournalDivergenceError, canonicalJson, sha256 } from './journal';
 import { PROCESS_OWNER, RESTATE_OWNER_PREFIX, isOwnerAlive } from './owner';
 import { checkToolOutput, offeredSpec, prepareToolCall } from './toolCall';
@@ -78,6 +78,8 @@ export interface RuntimeOptions {
   readonly prices?: readonly PriceTable[];
   /** Shared budgets every run started here draws on, such as a per-workspace daily allowance. */
   readonly pools?: readonly BudgetPool[];
+  /** What an approval does when its tool and agent say nothing of it (keel.config.ts `approvals`). */
+  readonly approvals?: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'>;
   /** Called before each step of every run executed here, such as the replay debugger pausing a live run. */
   readonly inspector?: RunInspector;
   /**
@@ -153,6 +155,7 @@ export class Runtime {
   private readonly inspector: RunInspector | undefined;
   private readonly guard: boolean;
   private readonly steps: StepRunner;
+  private readonly approvals: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'>;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
@@ -167,6 +170,7 @@ export class Runtime {
     this.pools = options.pools ?? [];
     this.inspector = options.inspector;
     this.guard = options.guard !== false;
+    this.approvals = options.approvals ?? {};
     this.steps = options.steps ?? DIRECT_STEPS;
   }
 
@@ -297,6 +301,7 @@ export class Runtime {
       memory: await RunMemory.open(this.store, run, agent, this.now),
       guard: this.guard,
       steps: this.steps,
+      approvals: this.approvals,
     };
     const execution = new Execution(services, agent, model, run, new Journal(run.id, steps), controller.signal, emit);
     return {
@@ -324,6 +329,8 @@ interface Services {
   /** Whether the untrusted-content defenses are on (the agent may still turn them off for its runs). */
   readonly guard: boolean;
   readonly steps: StepRunner;
+  /** What approvals do when their tool and agent say nothing of it. */
+  readonly approvals: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'>;
 }
 
 /** One run executing in this process: the loop, its replay of the journal and its checkpoints. */
@@ -759,6 +766,7 @@ class Execution {
             this.agent.approval,
             { tool: tool.name, args: args as Record<string, unknown>, effect: tool.effect, confidence, untrustedArguments: check.untrustedArguments },
             { runId: this.run.id, agent: this.agent.name, input: this.run.input },
+            this.services.approvals,
           )
         : undefined;
       if (!needed) return { kind: 'go', args, edited: false, ...(taint ? { taint } : {}) };

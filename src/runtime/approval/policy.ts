@@ -66,13 +66,15 @@ export interface ApprovalNeeded {
 
 /**
  * Applies a tool's rules, then its agent's: every rule that asks for approval adds its reason.
- * The tool's own deadline settings win over the agent's.
+ * The tool's own deadline settings win over the agent's, and the agent's over the project's
+ * defaults (keel.config.ts `approvals`).
  */
 export function needsApproval(
   toolPolicy: ApprovalPolicy,
   agentPolicy: ApprovalPolicy,
   call: CallForApproval,
   ctx: ApprovalContext,
+  defaults: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'> = {},
 ): ApprovalNeeded | undefined {
   const reasons: string[] = [];
   for (const rule of [...toolPolicy.rules, ...agentPolicy.rules]) {
@@ -81,8 +83,9 @@ export function needsApproval(
     else if (typeof verdict === 'string' && verdict.trim() !== '') reasons.push(verdict.trim());
   }
   if (reasons.length === 0) return undefined;
-  const timeoutMs = toolPolicy.timeoutMs ?? agentPolicy.timeoutMs;
-  const onTimeout = toolPolicy.timeoutMs !== undefined ? toolPolicy.onTimeout : agentPolicy.onTimeout;
+  const owner = [toolPolicy, agentPolicy, defaults].find((policy) => policy.timeoutMs !== undefined);
+  const timeoutMs = owner?.timeoutMs;
+  const onTimeout = owner?.onTimeout;
   return {
     reason: [...new Set(reasons)].join('; '),
     deadlineMs: timeoutMs,

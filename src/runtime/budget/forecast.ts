@@ -31,3 +31,9 @@ export async function forecast(store: CheckpointStore, agent: string): Promise<F
 function nearestRank(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
 }
+
+/** The forecast for the agent of an agent file: the agent its latest top-level run recorded (sub-agent runs record their parent's file). */
+export async function forecastForFile(store: CheckpointStore, file: string): Promise<{ readonly agent: string | null; readonly forecast: Forecast | null }> {
+  const agent = (await store.listRuns({ limit: 1000 })).find((run) => run.agentFile === file && run.parentRunId === null)?.agent;
+  return { agent: agent ?? null, forecast: agent ? ((await forecast(store, agent)) ?? null) : null };
+}

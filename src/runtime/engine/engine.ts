@@ -1,4 +1,5 @@
 import type { RunEventListener } from '../agent/events';
+import type { LoadedAgent } from '../agent/loader';
 import type { DecisionRequest } from '../approval/decide';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
@@ -17,6 +18,8 @@ export type EngineKind = 'local' | 'restate';
 export interface StartRequest {
   /** The agent file: absolute, or relative to the current directory. */
   readonly agentFile: string;
+  /** The agent of that file, when the caller has loaded it already. */
+  readonly loaded?: LoadedAgent;
   readonly input: string;
   /** A model spec (`openai:gpt-4o-mini`) instead of the agent's own. */
   readonly model?: string;
@@ -43,16 +46,31 @@ export interface Engine {
   start(request: StartRequest): Promise<string>;
   /** Resolves when the run stops: ended, or paused for a decision. */
   wait(runId: string, options?: WaitOptions): Promise<RunRecord>;
-  /** Lets an interrupted or paused run (whose decisions are made) go on. */
-  resume(runId: string, options?: { onEvent?: RunEventListener }): Promise<void>;
+  /**
+   * Lets an interrupted or paused run (whose decisions are made) go on: its tree, from the root.
+   * Resolves with the id of the run that goes on.
+   */
+  resume(runId: string, options?: { onEvent?: RunEventListener }): Promise<string>;
   /**
    * Records a person's decision on a pending approval, with the checks of `decide()`, and lets its
-   * run go on when nothing else holds it.
+   * run's tree go on by the one rule (see treeToContinue): from its root, once nothing in it waits.
+   * `continue: false` only records it, where the engine lets a person continue later.
    */
-  decide(approvalId: string, request: DecisionRequest, meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' }): Promise<ApprovalRecord>;
+  decide(
+    approvalId: string,
+    request: DecisionRequest,
+    meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' },
+    options?: { onEvent?: RunEventListener; continue?: boolean },
+  ): Promise<Decided>;
   /** Asks the run to stop at its next step; it ends `cancelled`. Resolves once the engine has the request. */
   cancel(runId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A decision as recorded, and the run that went on after it (the root of its tree), if any did. */
+export interface Decided {
+  readonly approval: ApprovalRecord;
+  readonly continued: string | undefined;
 }
 
 /** Whether a run has stopped for now: ended, or waiting for a person. */

@@ -4,10 +4,10 @@ import { decide, type DecisionRequest } from '../approval/decide';
 import { KeelError, describeError } from '../errors';
 import { newRunId } from '../ids';
 import { RUN_STATE_LABELS } from '../format';
-import type { ApprovalRecord, CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
+import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
 import { TERMINAL_STATES } from '../store/checkpointStore';
 import { approvalsOfTree, rootRunOf } from '../store/runTree';
-import { pollRun, type Engine, type StartRequest, type WaitOptions } from './engine';
+import { pollRun, type Decided, type Engine, type StartRequest, type WaitOptions } from './engine';
 import { followRun, hasStoppedElsewhere } from './followRun';
 import type { DecideRequest, RunRequest } from './restate/agentWorkflow';
 import { isRestateOwned, workflowNameFor } from './restate/naming';
@@ -49,7 +49,7 @@ export class RestateEngine implements Engine {
   }
 
   async start(request: StartRequest): Promise<string> {
-    const { agent, file } = await loadAgentFile(request.agentFile);
+    const { agent, file } = request.loaded ?? (await loadAgentFile(request.agentFile));
     const runId = newRunId();
     const body: RunRequest = {
       input: request.input,
@@ -81,7 +81,7 @@ export class RestateEngine implements Engine {
     return pollRun(this.store, runId, { ...options, intervalMs: this.pollMs, stopped: (run) => hasStoppedElsewhere(this.store, run) });
   }
 
-  async resume(runId: string, options: { onEvent?: RunEventListener } = {}): Promise<void> {
+  async resume(runId: string, options: { onEvent?: RunEventListener } = {}): Promise<string> {
     const run = await this.store.getRun(runId);
     if (!run) throw new KeelError(`There is no run ${runId} in ${this.store.location}.`);
     if (!isRestateOwned(run)) throw new KeelError(`Run ${runId} was not started on Restate; resume it with the local engine (keel resume ${runId}).`);
@@ -95,9 +95,10 @@ export class RestateEngine implements Engine {
     if (pending[0]) throw new KeelError(`Run ${runId} is waiting for a decision on approval ${pending[0].id} (${pending[0].tool}): ${pending[0].reason}`);
     // Running, or paused with its decisions made: Restate goes on with it; follow it here.
     if (options.onEvent) this.follow(runId, options.onEvent);
+    return runId;
   }
 
-  async decide(approvalId: string, request: DecisionRequest, meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' }): Promise<ApprovalRecord> {
+  async decide(approvalId: string, request: DecisionRequest, meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' }): Promise<Decided> {
     const approval = await this.store.getApproval(approvalId);
     if (!approval) throw new KeelError(`There is no approval ${approvalId}; \`keel approvals\` lists the pending ones.`);
     const root = await rootRunOf(this.store, approval.runId);
@@ -112,7 +113,8 @@ export class RestateEngine implements Engine {
         cause: error,
       });
     }
-    return decided;
+    // Restate continues the tree itself, by the same rule: its workflow waits until nothing in the tree does.
+    return { approval: decided, continued: root.id };
   }
 
   /** Cancels the run's workflow through Restate's admin API; the workflow ends the run `cancelled`. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Agent } from '../agent/define';
 import { loadAgentFile } from '../agent/loader';
-import { Runtime, type RuntimeOptions } from '../agent/runtime';
+import type { RuntimeFactory } from '../host/host';
 import { decide } from '../approval/decide';
 import { describeError } from '../errors';
 import { modelLabel, type Model } from '../model/model';
@@ -46,8 +46,8 @@ export interface GoldenRunOptions {
   readonly tags?: readonly CaseTag[];
   /** Runs of each case, to expose flaky behaviour (recording always runs once). */
   readonly repeat?: number;
-  /** Prices (and anything else) for the Runtime the cases run in. */
-  readonly runtime?: Omit<RuntimeOptions, 'store'>;
+  /** Builds the runtime each case runs on, over the test store (a host's, with its configuration). */
+  readonly runtime: RuntimeFactory;
   /** The model behind a judge pin; by default its OpenAI-compatible endpoint. */
   readonly judgeModel?: (pin: JudgePin) => Model;
   readonly onEvent?: (event: GoldenEvent) => void;
@@ -336,7 +336,7 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
 
 /** Runs the case's input to a stop, answering its approvals as the case says. */
 async function execute(agent: Agent, goldenCase: GoldenCase, agentFile: string, model: Model, options: GoldenRunOptions): Promise<RunRecord> {
-  const runtime = new Runtime({ ...options.runtime, store: options.store });
+  const runtime = options.runtime({ store: options.store });
   const follow = async (handle: { done: Promise<RunRecord>; cancel(): void }): Promise<RunRecord> => {
     const cancel = () => handle.cancel();
     options.signal?.addEventListener('abort', cancel, { once: true });

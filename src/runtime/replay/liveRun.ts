@@ -1,14 +1,17 @@
 import type { Agent } from '../agent/define';
 import type { RunEvent } from '../agent/events';
 import type { StepInfo } from '../agent/inspector';
-import { Runtime, type RunHandle, type RuntimeOptions } from '../agent/runtime';
+import type { RunHandle } from '../agent/runtime';
+import type { RuntimeFactory } from '../host/host';
 import { KeelError } from '../errors';
 import { RUN_STATE_LABELS } from '../format';
 import type { RunRecord, StepRecord } from '../store/checkpointStore';
 import type { LiveFeed } from './replayEngine';
 import { ReplayedRun, Timeline } from './timeline';
 
-export interface LiveRunOptions extends Omit<RuntimeOptions, 'inspector'> {
+export interface LiveRunOptions {
+  /** Builds the run's runtime (a host's, with its configuration); the live run adds its inspector. */
+  readonly runtime: RuntimeFactory;
   readonly agent: Agent;
   readonly agentFile: string;
   readonly input: string;
@@ -42,11 +45,8 @@ export class LiveRun implements LiveFeed {
 
   /** Starts the run; resolves with its id once it is recorded (its first step is then waiting). */
   async start(): Promise<string> {
-    const { agent, agentFile, input, model, onChange: _onChange, ...runtimeOptions } = this.options;
-    const runtime = new Runtime({
-      ...runtimeOptions,
-      inspector: { beforeStep: (info) => this.beforeStep(info), afterStep: (step) => this.afterStep(step) },
-    });
+    const { agent, agentFile, input, model } = this.options;
+    const runtime = this.options.runtime({ inspector: { beforeStep: (info) => this.beforeStep(info), afterStep: (step) => this.afterStep(step) } });
     const handle = await runtime.start(agent, { input, agentFile, ...(model ? { model } : {}), onEvent: (event) => this.onEvent(event) });
     this.handle = handle;
     void handle.done.then(

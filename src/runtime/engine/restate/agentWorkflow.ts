@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Agent } from '../../agent/define';
 import type { RunEvent } from '../../agent/events';
 import { RESTATE_OWNER_PREFIX, isOwnerAlive } from '../../agent/owner';
-import { Runtime, type RuntimeOptions } from '../../agent/runtime';
+import type { RuntimeFactory } from '../../host/host';
 import { applyDeadlines } from '../../approval/decide';
 import type { ApprovalRecord, CheckpointStore, Decision, RunState } from '../../store/checkpointStore';
 import { DEFAULT_TOOL_RETRY, classifyError } from '../../effects/retry';
@@ -48,8 +48,8 @@ export interface AgentWorkflowHandlers {
 export interface AgentWorkflowOptions {
   /** The store runs are recorded in, shared with the CLI and the editor. */
   readonly store: CheckpointStore;
-  /** Prices, pools, sandbox and the like, as for a local runtime. */
-  readonly runtime?: Omit<RuntimeOptions, 'store' | 'now' | 'random' | 'sleep' | 'steps' | 'owner' | 'isOwnerAlive'>;
+  /** Builds the runtime of each execution, with the configuration of the host serving it (prices, pools, sandbox...). */
+  readonly runtime: RuntimeFactory;
   /** A line for the service's log about an event of a run, if it deserves one. */
   readonly describe?: (event: RunEvent) => string | undefined;
   /** After a run has ended (say, to export its trace), once: a journaled step; a failure is logged. */
@@ -75,8 +75,7 @@ export function agentWorkflow(
     const owner = `${RESTATE_OWNER_PREFIX}${runId}/${randomBytes(6).toString('hex')}`;
     await options.store.claimRun(runId, owner, ['running'], Date.now());
     const store = journal.store();
-    const runtime = new Runtime({
-      ...options.runtime,
+    const runtime = options.runtime({
       store,
       now: journal.now,
       random: journal.random,
@@ -85,7 +84,7 @@ export function agentWorkflow(
       owner,
       // Runs of this tree left running by an earlier attempt are interrupted: that attempt is over.
       isOwnerAlive: (candidate) => (candidate.startsWith(`${RESTATE_OWNER_PREFIX}${runId}/`) ? candidate === owner : isOwnerAlive(candidate)),
-      pools: [...(options.runtime?.pools ?? []), ...(request.pools ?? [])],
+      pools: request.pools ?? [],
     });
     const describe = options.describe;
     const onEvent = describe

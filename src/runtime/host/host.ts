@@ -1,0 +1,193 @@
+import type { RunEventListener } from '../agent/events';
+import { Runtime, type RuntimeOptions } from '../agent/runtime';
+import type { BudgetPool } from '../budget/budget';
+import { loadProjectConfig } from '../config/projectConfig';
+import { ConfigError } from '../config/keelConfig';
+import { resolveConfig, type ResolvedConfig } from '../config/resolveConfig';
+import { CircuitBreakers } from '../effects/circuitBreaker';
+import { LocalEngine } from '../engine/localEngine';
+import { RestateEngine } from '../engine/restateEngine';
+import type { Engine } from '../engine/engine';
+import { describeError } from '../errors';
+import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
+import { openStore } from '../store/openStore';
+import { agentFacts } from '../trace/agentFacts';
+import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/traceSettings';
+import { findWorkspaceRoot } from '../workspace';
+
+/** What a runtime built by the host may have of its own. */
+export type RuntimeOverrides = Partial<Pick<RuntimeOptions, 'store' | 'pools' | 'inspector' | 'now' | 'random' | 'sleep' | 'steps' | 'owner' | 'isOwnerAlive'>>;
+
+/** Builds runtimes with a host's configuration: how engines, golden runs and the debugger get theirs. */
+export type RuntimeFactory = (overrides?: RuntimeOverrides) => Runtime;
+
+/** What a front end knows when it opens its host. */
+export interface HostOptions {
+  /** Where the project is found from: the command's working folder, or the editor's workspace folder. */
+  readonly cwd: string;
+  /** Command-line flags by name (`db`, `model`, `engine`, `restate-url`...). */
+  readonly flags?: Readonly<Record<string, string | undefined>>;
+  readonly env?: NodeJS.ProcessEnv;
+  /** VS Code settings by full name, in the editor. */
+  readonly settings?: Readonly<Record<string, unknown>>;
+  /** A store the caller opened (on a connection of its own) instead of the configured one; the caller closes it. */
+  readonly store?: CheckpointStore;
+  /** Every event of every run this host executes. */
+  readonly onEvent?: RunEventListener;
+  /** This process's identity as the owner of the runs it executes, when it is not the process itself. */
+  readonly owner?: string;
+  /** Keel's version, for exported traces. */
+  readonly version?: string;
+  /** Where the host says what happened in the background (a trace exported, or not). */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Everything a front end needs, built in one place from one resolved configuration: the store, the
+ * engine runs go through, the runtimes (sandbox, prices, pools, breakers, approval defaults) and
+ * the trace settings. The runtime process, every CLI command, golden runs, the debugger's live runs
+ * and `keel serve` get their runtime here and nowhere else.
+ */
+export class Host {
+  /** The local engine: runs this process executes. The runtime process and the CLI run agents through it. */
+  readonly local: LocalEngine;
+  readonly breakers: CircuitBreakers;
+  private restateEngine: RestateEngine | undefined;
+
+  private constructor(
+    private resolved: ResolvedConfig,
+    readonly store: CheckpointStore,
+    private readonly ownsStore: boolean,
+    private options: HostOptions,
+  ) {
+    this.breakers = new CircuitBreakers();
+    this.local = new LocalEngine(store, {
+      runtime: (pools) => this.runtime({ pools }),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      onStopped: (run) => this.afterRun(run),
+    });
+  }
+
+  /**
+   * Finds the project, loads its keel.config.ts, resolves the configuration and opens the store.
+   * A value that cannot be used leaves the host open for reading; it refuses to run anything until
+   * the value is fixed (see usable()), unless the value names the database itself.
+   */
+  static async open(options: HostOptions): Promise<Host> {
+    const config = await Host.configure(options);
+    const unusableDatabase = config.problems.find((problem) => problem.context['key'] === 'database');
+    if (unusableDatabase && !options.store) throw unusableDatabase;
+    const store = options.store ?? (await openStore(config.database));
+    return new Host(config, store, options.store === undefined, options);
+  }
+
+  /** Throws the first value of the configuration that cannot be used, if any: nothing runs until it is fixed. */
+  usable(): void {
+    const [problem] = this.resolved.problems;
+    if (problem) throw problem;
+  }
+
+  /** The configuration these options resolve to, without opening anything (`keel config`). */
+  static async configure(options: Pick<HostOptions, 'cwd' | 'flags' | 'env' | 'settings'>): Promise<ResolvedConfig> {
+    const root = findWorkspaceRoot(options.cwd);
+    const file = await loadProjectConfig(root);
+    return resolveConfig({
+      root,
+      ...(file ? { file } : {}),
+      ...(options.flags ? { flags: options.flags } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.settings ? { settings: options.settings } : {}),
+    });
+  }
+
+  /** The resolved configuration: every key, and where it came from. */
+  get config(): ResolvedConfig {
+    return this.resolved;
+  }
+
+  /**
+   * Resolves the configuration again with new editor settings (runs started from now on use it).
+   * The store stays the one opened: a setting that names another database asks for a new host.
+   */
+  async reconfigure(settings: Readonly<Record<string, unknown>>): Promise<void> {
+    const next = await Host.configure({ ...this.options, settings });
+    if (next.database !== this.resolved.database && this.ownsStore) {
+      throw new ConfigError(`The runtime process is already serving another database (${this.store.location}); reload the window to open ${next.database}.`);
+    }
+    this.options = { ...this.options, settings };
+    this.resolved = next;
+    this.restateEngine = undefined;
+  }
+
+  /** The engine the configuration names: local, or Restate at its ingress and admin API. */
+  get engine(): Engine {
+    this.usable();
+    return this.config.engine === 'restate' ? this.restate : this.local;
+  }
+
+  /** The Restate engine at the configured ingress and admin API (for runs Restate executes, whatever the default). */
+  get restate(): RestateEngine {
+    this.restateEngine ??= new RestateEngine(this.store, { ingressUrl: this.config.restateIngressUrl, adminUrl: this.config.restateAdminUrl });
+    return this.restateEngine;
+  }
+
+  /** How traces are shown and exported here. Read again each time, so a bad pattern fails the request that needs it. */
+  get trace(): TraceSettings {
+    const { captureContent, redact, otlp } = this.config;
+    return traceSettings(
+      { captureContent, redactPatterns: redact, ...(otlp ? { otlp } : {}), ...(this.options.version ? { version: this.options.version } : {}) },
+      this.options.env ?? process.env,
+    );
+  }
+
+  /** The shared budgets of runs started now: the configured pools and today's daily allowance. */
+  pools(now: number = Date.now()): BudgetPool[] {
+    const { pools, dailyUsd } = this.config;
+    return [...pools, ...(dailyUsd === undefined ? [] : [{ id: `daily:${new Date(now).toISOString().slice(0, 10)}`, limits: { usd: dailyUsd } }])];
+  }
+
+  /** What every runtime built here shares, for a runtime an engine builds itself (a Restate workflow's). */
+  runtimeOptions(): Omit<RuntimeOptions, 'store'> {
+    const { sandboxDefault, prices, approvalTimeoutMs, approvalOnTimeout } = this.config;
+    return {
+      breakers: this.breakers,
+      sandbox: { default: sandboxDefault },
+      prices,
+      pools: this.pools(),
+      approvals: {
+        ...(approvalTimeoutMs === undefined ? {} : { timeoutMs: approvalTimeoutMs }),
+        ...(approvalOnTimeout === undefined ? {} : { onTimeout: approvalOnTimeout }),
+      },
+      ...(this.options.owner ? { owner: this.options.owner } : {}),
+    };
+  }
+
+  /**
+   * A runtime with the configuration applied, over this host's store or another (a golden test
+   * store, an engine's journaled view of it), with more shared pools, an inspector (the debugger)
+   * or an engine's own clock, randomness, sleep, steps and owner.
+   */
+  readonly runtime = (overrides: RuntimeOverrides = {}): Runtime => {
+    this.usable();
+    const options = this.runtimeOptions();
+    return new Runtime({ ...options, ...overrides, store: overrides.store ?? this.store, pools: [...(options.pools ?? []), ...(overrides.pools ?? [])] });
+  };
+
+  /** After a run executed here stops: its trace is exported when it has ended and an endpoint is configured. */
+  async afterRun(run: RunRecord): Promise<void> {
+    try {
+      const settings = this.trace;
+      if (settings.otlp && (await exportRunTrace(this.store, run.id, settings, agentFacts(run)))) {
+        this.options.log?.(`exported the trace of run ${run.id} to ${settings.redactor.redact(settings.otlp.url)}`);
+      }
+    } catch (error) {
+      this.options.log?.(`could not export the trace of run ${run.id}: ${describeError(error)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    await this.restateEngine?.close();
+    if (this.ownsStore) await this.store.close();
+  }
+}
