@@ -116,8 +116,11 @@ class ServerConnection implements McpSession {
     return this.connecting;
   }
 
-  async listTools(): Promise<readonly McpToolDefinition[]> {
-    const client = await this.ready();
+  listTools(): Promise<readonly McpToolDefinition[]> {
+    return this.inSession((client) => this.list(client));
+  }
+
+  private async list(client: Client): Promise<readonly McpToolDefinition[]> {
     const tools: McpToolDefinition[] = [];
     let cursor: string | undefined;
     do {
@@ -128,19 +131,22 @@ class ServerConnection implements McpSession {
     return tools;
   }
 
-  async callTool(call: McpToolCall, signal: AbortSignal): Promise<McpToolResult> {
+  callTool(call: McpToolCall, signal: AbortSignal): Promise<McpToolResult> {
+    return this.inSession((client) => this.send(client, call, signal));
+  }
+
+  /** Runs a request in the session; an HTTP server that forgot the session (it restarted) refused it unread: a new session, once. */
+  private async inSession<T>(request: (client: Client) => Promise<T>): Promise<T> {
     try {
-      return await this.send(call, signal);
+      return await request(await this.ready());
     } catch (error) {
-      // An HTTP server that forgot the session (it restarted) refused the call without running it: a new session, once.
       if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
       await this.drop();
-      return this.send(call, signal);
+      return request(await this.ready());
     }
   }
 
-  private async send(call: McpToolCall, signal: AbortSignal): Promise<McpToolResult> {
-    const client = await this.ready();
+  private async send(client: Client, call: McpToolCall, signal: AbortSignal): Promise<McpToolResult> {
     try {
       const result = await client.callTool({ name: call.name, arguments: { ...call.arguments }, _meta: { ...call.meta } }, CallToolResultSchema, {
         signal,

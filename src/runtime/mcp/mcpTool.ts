@@ -55,7 +55,7 @@ export function mcpTool(options: McpToolOptions): Tool {
   const { $schema: _dialect, ...parameters } = definition.inputSchema;
   const properties = typeof parameters['properties'] === 'object' && parameters['properties'] !== null ? Object.keys(parameters['properties']) : [];
   const args = z
-    .object(Object.fromEntries(properties.map((property) => [property, z.unknown()])))
+    .object(Object.fromEntries(properties.map((property) => [property, z.unknown().optional()])))
     .loose()
     .superRefine((value, ctx) => {
       if (validate(value)) return;
