@@ -22,6 +22,9 @@ import {
   type Cassette,
   type CassetteCase,
 } from './cassette';
+import { McpPlayer, McpRecorder } from '../mcp/offlineConnections';
+import type { McpConnections } from '../mcp/connections';
+import { sharedMcpManager } from '../mcp/mcpManager';
 import { GoldenFileError, parseGoldenFile, type CaseTag, type GoldenCase, type GoldenFile, type JudgePin, type TextRange } from './goldenFile';
 import { Judge, describeJudge, judgeModel, pinProblem, type JudgeSubject, type Verdict } from './judge';
 
@@ -209,6 +212,8 @@ interface Wiring {
   readonly judgePlayer?: CassettePlayer;
   readonly recorder?: Recorder;
   readonly judgeRecorder?: Recorder;
+  /** Where the agent's MCP tools come from: a cassette's recording, a recorder, or the live servers. */
+  readonly mcp?: McpConnections;
 }
 
 async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: CassetteCase }> {
@@ -235,7 +240,14 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
       return { run: errorRun(`There is no recording of case ${JSON.stringify(goldenCase.name)} in ${cassettePathFor(shownAs)}: record it with ${rerecordCommand(hint)}, or run it --live.`) };
     }
     const player = new CassettePlayer(entry.interactions, hint);
-    wiring = { model: player.model(entry.model), wrap: (model) => player.model(modelLabel(model)), player, judgePlayer: new CassettePlayer(entry.judge, hint, 'judge') };
+    const mcp = agent.mcp ? new McpPlayer(entry.mcp ?? { servers: {}, calls: [] }, rerecordCommand(hint)) : undefined;
+    wiring = {
+      model: player.model(entry.model),
+      wrap: (model) => player.model(modelLabel(model)),
+      player,
+      judgePlayer: new CassettePlayer(entry.judge, hint, 'judge'),
+      ...(mcp ? { mcp } : {}),
+    };
   } else {
     let base: Model;
     try {
@@ -245,7 +257,8 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
     }
     if (options.mode === 'record') {
       const recorder = new Recorder();
-      wiring = { model: recorder.wrap(base), wrap: (model) => recorder.wrap(model), recorder, judgeRecorder: new Recorder() };
+      const mcp = agent.mcp ? new McpRecorder(options.runtime?.mcp ?? sharedMcpManager()) : undefined;
+      wiring = { model: recorder.wrap(base), wrap: (model) => recorder.wrap(model), recorder, judgeRecorder: new Recorder(), ...(mcp ? { mcp } : {}) };
     } else {
       wiring = { model: base, wrap: (model) => model };
     }
@@ -264,17 +277,19 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
 
   let record: RunRecord;
   try {
-    record = await execute(testAgent, goldenCase, golden.agentFile, wiring.model, options);
+    record = await execute(testAgent, goldenCase, golden.agentFile, wiring.model, wiring.mcp ? { ...options, runtime: { ...options.runtime, mcp: wiring.mcp } } : options);
   } catch (error) {
+    if (wiring.mcp instanceof McpPlayer && wiring.mcp.mismatch) return { run: errorRun('The cassette does not fit the agent any more.', { mismatch: wiring.mcp.mismatch.message }) };
     return { run: errorRun(describeError(error)) };
   }
-  const mismatch = wiring.player?.mismatch;
+  const mismatch = wiring.player?.mismatch ?? (wiring.mcp instanceof McpPlayer ? wiring.mcp.mismatch : undefined);
   if (mismatch) {
     return { run: errorRun('The cassette does not fit the agent any more.', { runId: record.id, state: record.state, mismatch: mismatch.message }) };
   }
 
   const facts = await runFacts(options.store, record);
-  const toolNames = new Set(agent.tools.keys());
+  // The agent's own tools and those its MCP servers offered the run.
+  const toolNames = new Set([...agent.tools.keys(), ...Object.keys(record.agentFacts?.toolEffects ?? {})]);
   const assertions = checkAssertions(goldenCase.expect, facts, golden.intents, toolNames);
   const verdicts: Verdict[] = [];
   let judgeMismatch: string | null = null;
@@ -330,6 +345,7 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
       interactions: wiring.recorder.interactions,
       judge: wiring.judgeRecorder?.interactions ?? [],
       verdicts,
+      ...(wiring.mcp instanceof McpRecorder ? { mcp: wiring.mcp.recording() } : {}),
     },
   };
 }
