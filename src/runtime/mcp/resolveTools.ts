@@ -27,6 +27,8 @@ export interface McpResolveOptions {
   readonly store?: CheckpointStore;
   /** Whether descriptions are screened (the guard is on). */
   readonly screen: boolean;
+  /** `report` lists flagged descriptions in the resolution instead of refusing them (for `keel mcp ls`). */
+  readonly flagged?: 'refuse' | 'report';
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -34,6 +36,13 @@ export interface McpResolution {
   readonly agent: Agent;
   /** Undefined when the agent has no MCP servers. */
   readonly pin: McpPin | undefined;
+  /** Tools whose descriptions the screen flagged and no person accepted yet (`server/tool`), when reported. */
+  readonly flagged?: readonly FlaggedTool[];
+}
+
+export interface FlaggedTool {
+  readonly tool: string;
+  readonly findings: readonly ScreenFinding[];
 }
 
 /** On a resume or replay: a pinned tool the server no longer offers as it was. */
@@ -41,7 +50,7 @@ export class McpDefinitionChangedError extends KeelError {}
 
 /** At a run's start: tool descriptions that read like a prompt injection, not yet accepted by a person. */
 export class McpFlaggedToolError extends KeelError {
-  constructor(readonly flagged: readonly { readonly tool: string; readonly findings: readonly ScreenFinding[] }[]) {
+  constructor(readonly flagged: readonly FlaggedTool[]) {
     const list = flagged
       .map(({ tool, findings }) => `${tool} (${findings.map((finding) => `${PATTERN_DESCRIPTIONS[finding.pattern]}: "${finding.excerpt}"`).join('; ')})`)
       .join(', ');
@@ -82,14 +91,15 @@ export async function withMcpTools(agent: Agent, options: McpResolveOptions): Pr
 
   const pin: Record<string, PinnedServer> = {};
   const tools: Tool[] = [];
-  const flagged: { tool: string; findings: readonly ScreenFinding[] }[] = [];
-  const allNames = [...agent.tools.keys(), ...offered.flatMap(({ tools: list }) => list.map((tool) => tool.name))];
+  const flagged: FlaggedTool[] = [];
   for (const { ref, session, tools: list } of offered) {
+    // A description that names a tool of its own server ("use read_text_file instead") is ordinary; one that names the agent's or another server's is not.
+    const otherNames = [...agent.tools.keys(), ...offered.filter((other) => other.ref !== ref).flatMap((other) => other.tools.map((tool) => tool.name))];
     const chosen = ref.pinned ? pinnedTools(ref, list) : list.filter((tool) => offers(mcp, ref.name, tool.name));
     const pinnedTools_: Record<string, PinnedTool> = {};
     for (const definition of chosen) {
       const hash = definitionHash(definition);
-      const findings = !ref.pinned && options.screen ? screenContent(describedText(definition), allNames) : [];
+      const findings = !ref.pinned && options.screen ? screenContent(describedText(definition), otherNames) : [];
       if (findings.length > 0 && !(await accepted(connections, options.store, ref.name, definition.name, hash))) flagged.push({ tool: `${ref.name}/${definition.name}`, findings });
       const earlier = ref.pinned?.tools[definition.name]?.flagged;
       const flags = findings.length > 0 ? findings : earlier;
@@ -108,6 +118,7 @@ export async function withMcpTools(agent: Agent, options: McpResolveOptions): Pr
     }
     pin[ref.name] = { ...serverFacts(session), tools: pinnedTools_ };
   }
+  if (options.flagged === 'report') return { agent: joined(agent, tools), pin, flagged };
   if (flagged.length > 0) throw new McpFlaggedToolError(flagged);
   return { agent: joined(agent, tools), pin };
 }

@@ -145,6 +145,8 @@ export class WatchedStdioTransport implements Transport {
     const child = this.child;
     if (!child) return;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    // A close is awaited: the server keeps this process alive until it has exited.
+    this.busy();
     child.stdin?.end();
     const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
     await Promise.race([closed, wait(GRACE_MS)]);
