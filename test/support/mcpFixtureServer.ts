@@ -127,8 +127,8 @@ async function main(): Promise<void> {
   if (pidFile) writeFileSync(pidFile, String(process.pid));
   const httpAt = process.argv.indexOf('--http');
   if (httpAt < 0) {
+    // Like many servers, it does not exit when its stdin closes while a call is still under way.
     await server().connect(new StdioServerTransport());
-    process.stdin.on('end', () => process.exit(0));
     return;
   }
   const sessions = new Map<string, StreamableHTTPServerTransport>();
