@@ -18,6 +18,7 @@ const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./reservations.js').then((module) => module.benchmark),
   () => import('./replay.js').then((module) => module.benchmark),
   () => import('./engines.js').then((module) => module.benchmark),
+  () => import('./mcp.js').then((module) => module.benchmark),
 ];
 
 async function main(): Promise<void> {

@@ -47,6 +47,8 @@ function context(): ToolContext {
     signal: new AbortController().signal,
     log: () => undefined,
     subAgent: () => Promise.reject(new Error('not in a benchmark')),
+    traceparent: '00-00000000000000000000000000000001-0000000000000001-01',
+    annotate: () => undefined,
     ...detachedMemory(),
   };
 }

@@ -3,6 +3,7 @@ import { KEEL_VERSION } from '../version';
 import { approvalCommands } from './commands/approvalCommands';
 import { goldenCommands } from './commands/goldenCommands';
 import { inspectCommands } from './commands/inspectCommands';
+import { mcpCommands } from './commands/mcpCommands';
 import { memoryCommands } from './commands/memoryCommands';
 import { runCommands } from './commands/runCommands';
 import { serveCommands } from './commands/serveCommands';
@@ -11,7 +12,7 @@ import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...serveCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 

@@ -200,6 +200,8 @@ export function serve(): void {
       await host?.local.cancelAll();
       await golden.close();
       await host?.close();
+      // The MCP servers this process started stop with it (a watchdog ends them if it is killed instead).
+      await (await import('../runtime/mcp/mcpManager.js')).sharedMcpManager().close();
       setImmediate(() => process.exit(0));
       return null;
     },

@@ -27,6 +27,8 @@ function context(overrides: Partial<ToolContext> = {}): ToolContext & { logs: st
     signal: new AbortController().signal,
     log: (message) => logs.push(message),
     subAgent: () => Promise.reject(new Error('no sub-agents here')),
+    traceparent: '00-00000000000000000000000000000001-0000000000000001-01',
+    annotate: () => undefined,
     ...detachedMemory(),
     ...overrides,
     logs,

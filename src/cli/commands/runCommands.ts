@@ -26,6 +26,7 @@ async function run(args: readonly string[]): Promise<number> {
     'budget-time': { type: 'string' },
     thread: { type: 'string' },
     task: { type: 'string' },
+    'accept-mcp-tool': { type: 'string', multiple: true },
     ...ENGINE_FLAGS,
   });
   const [file, ...extra] = positionals;
@@ -34,6 +35,10 @@ async function run(args: readonly string[]): Promise<number> {
   const json = values.json === true;
   // Loaded first: an agent file that cannot load leaves no database behind.
   const loaded = await loadAgentFile(file);
+
+  const accepted = (values['accept-mcp-tool'] ?? []).flatMap((list) => list.split(',')).map((tool) => tool.trim()).filter((tool) => tool !== '');
+  // Tool descriptions the injection screen flagged that the person running this accepts, as server/tool.
+  if (accepted.length > 0) (await import('../../runtime/mcp/mcpManager.js')).sharedMcpManager().accept(accepted);
 
   return withHost(values, async (host) => {
     const budget = mergeLimits(host.config.runBudget, budgetFlags(values));
@@ -236,6 +241,7 @@ export const runCommands: Readonly<Record<string, Command>> = {
       'keel run <file.agent.ts> --input <text> [--model <spec>] [--json]',
       '         [--budget-usd <n>] [--budget-tokens <n>] [--budget-steps <n>] [--budget-time <seconds>]',
       '         [--thread <id>] [--task <id>]       continue a thread (new ids start one); work on a task',
+      '         [--accept-mcp-tool <server/tool>]    run with an MCP tool whose description the injection screen flagged',
       '         [--engine local|restate] [--restate-url <ingress>]   run it here, or on Restate (keel serve)',
     ],
     run,

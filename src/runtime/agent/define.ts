@@ -27,6 +27,7 @@ import {
   type ThreadWindow,
 } from '../memory/memory';
 import { checkNamespace } from '../memory/memoryStore';
+import { resolveMcpConfig, type AgentMcp, type McpConfig } from '../mcp/mcpConfig';
 
 /**
  * What a tool does to the world, which decides what Keel may do when it is unsure whether a call
@@ -61,6 +62,10 @@ export interface ToolContext {
   readonly memory: Memory;
   /** The progress notes of the run's task (`keel run --task <id>`); `taskId` is null in runs without one. */
   readonly progress: Progress;
+  /** The W3C trace context of this call's span (`00-<trace id>-<span id>-01`), for the services it calls. */
+  readonly traceparent: string;
+  /** Adds attributes to this call's span in the trace (recorded with the step); Keel's own attributes win. */
+  annotate(attributes: Readonly<Record<string, string | number | boolean>>): void;
 }
 
 type ArgsSchema = z.ZodObject;
@@ -134,6 +139,8 @@ export interface Tool {
   readonly channel: ToolChannel;
   /** The tool's own `untrusted` actions, by channel; the agent's apply where it sets none. */
   readonly untrusted: Readonly<Partial<Record<ToolChannel, UntrustedAction>>>;
+  /** Where the tool comes from when it is not the agent's own code: an MCP server's tool (which never runs in the sandbox). */
+  readonly origin?: { readonly kind: 'mcp'; readonly server: string; readonly tool: string };
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -167,6 +174,8 @@ export interface AgentConfig {
   readonly thread?: ThreadConfig;
   /** Defenses against untrusted content (fencing, the injection screen, taint checks, answer sanitizing); `false` turns them off. */
   readonly guard?: GuardConfig | false;
+  /** Tools from MCP servers, declared as in `.vscode/mcp.json`; they join the agent's tools when a run starts. */
+  readonly mcp?: McpConfig;
 }
 
 /** What a route hook sees: the turn about to be taken. */
@@ -197,6 +206,7 @@ export interface Agent {
   readonly memory: AgentMemory | undefined;
   readonly thread: ThreadWindow;
   readonly guard: ResolvedGuard;
+  readonly mcp: AgentMcp | undefined;
 }
 
 // Symbol.for, so an agent built by another copy of keel-agents is still recognised.
@@ -287,8 +297,10 @@ export function defineAgent(config: AgentConfig): Agent {
   }
   const requiredTools = config.requiredTools ?? [];
   if (!Array.isArray(requiredTools)) throw new AgentDefinitionError(`${where}: \`requiredTools\` must be a list of tool names.`);
+  const mcp = config.mcp === undefined ? undefined : withPolicy(where, () => resolveMcpConfig(config.mcp as McpConfig));
   for (const name of requiredTools) {
-    if (typeof name !== 'string' || !tools.has(name)) {
+    // A tool an MCP server offers is known only when a run starts; it is checked then.
+    if (typeof name !== 'string' || (!tools.has(name) && !mcp)) {
       throw new AgentDefinitionError(`${where}: \`requiredTools\` names ${JSON.stringify(name)}, which is not one of the agent's tools.`);
     }
   }
@@ -313,6 +325,7 @@ export function defineAgent(config: AgentConfig): Agent {
     memory: memoryOf(config.memory, tools, where),
     thread: threadOf(config.thread, where),
     guard: withPolicy(where, () => resolveGuard(config.guard)),
+    mcp,
   });
   collecting?.push(agent);
   return agent;

@@ -57,6 +57,10 @@ import { AttemptInterruptedError, DIRECT_STEPS, type StepRunner } from './steps'
 import { RunPausedError, SubAgentPausedError } from './pause';
 import { reachableAgents } from './subAgent';
 import { guardFields, readToolResultGuard, type TaintDecision, type ToolResultGuard } from '../guard/record';
+import type { McpConnections } from '../mcp/connections';
+import type { McpPin } from '../mcp/definitions';
+import type { McpResolution } from '../mcp/resolveTools';
+import { traceparent } from '../trace/buildTrace';
 
 export interface RuntimeOptions {
   readonly store: CheckpointStore;
@@ -93,6 +97,8 @@ export interface RuntimeOptions {
    * as a step of its own (see StepRunner).
    */
   readonly steps?: StepRunner;
+  /** Where agents' MCP tools come from: by default the process's McpManager, started on first use. */
+  readonly mcp?: McpConnections;
 }
 
 export interface StartOptions {
@@ -133,8 +139,10 @@ type LoopResult =
   | { readonly kind: 'failed'; readonly error: string }
   | { readonly kind: 'paused'; readonly approval: ApprovalRecord };
 
-/** What becomes of one tool call, as the model will read it. */
-type ToolResult = ({ readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string }) & ToolResultGuard;
+/** What becomes of one tool call, as the model will read it; `attributes` are what the tool added to its span. */
+type ToolResult = ({ readonly ok: true; readonly value: unknown; readonly content: string } | { readonly ok: false; readonly error: string }) &
+  ToolResultGuard & { readonly attributes?: SpanAttributes };
+type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
 /**
  * Runs agents: the observe-think-act loop, journaled step by step in a CheckpointStore so that a
@@ -156,6 +164,7 @@ export class Runtime {
   private readonly guard: boolean;
   private readonly steps: StepRunner;
   private readonly approvals: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'>;
+  private readonly mcp: McpConnections | undefined;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
@@ -172,10 +181,12 @@ export class Runtime {
     this.guard = options.guard !== false;
     this.approvals = options.approvals ?? {};
     this.steps = options.steps ?? DIRECT_STEPS;
+    this.mcp = options.mcp;
   }
 
   /** Records a new run and starts it; resolves once the run is recorded, before it finishes. */
-  async start(agent: Agent, options: StartOptions): Promise<RunHandle> {
+  async start(declared: Agent, options: StartOptions): Promise<RunHandle> {
+    const { agent, pin } = await this.withMcpTools(declared, options.agentFile ?? null);
     const model = resolveModel(options.model ?? agent.model);
     const createdAt = this.now();
     const budget = mergeLimits(agent.budget, options.budget);
@@ -189,7 +200,7 @@ export class Runtime {
       traceId: randomBytes(16).toString('hex'),
       owner: this.owner,
       createdAt,
-      agentFacts: recordedAgent(withBuiltinTools(agent, placed.taskId ?? null)),
+      agentFacts: recordedAgent(withBuiltinTools(agent, placed.taskId ?? null), pin),
       ...(budget ? { budget } : {}),
       ...placed,
     });
@@ -210,6 +221,7 @@ export class Runtime {
       child = (await this.store.getRun(id)) ?? child;
     }
     if (!child) {
+      const { agent: withMcp, pin } = await this.withMcpTools(agent, parent.agentFile);
       const model = resolveModel(agent.model);
       const created = await this.store.createRun({
         id,
@@ -223,10 +235,10 @@ export class Runtime {
         createdAt: this.now(),
         parentRunId: parent.id,
         parentSeq: seq,
-        agentFacts: recordedAgent(agent),
+        agentFacts: recordedAgent(withMcp, pin),
         ...(agent.budget ? { budget: agent.budget } : {}),
       });
-      child = await (await this.launch(agent, model, created, [], emit)).done;
+      child = await (await this.launch(withMcp, model, created, [], emit)).done;
     } else if (RESUMABLE_STATES.includes(child.state) && (await this.store.listApprovals({ status: 'pending', runId: id })).length === 0) {
       try {
         child = await (await this.resume(agent, id, { onEvent: emit })).done;
@@ -247,12 +259,12 @@ export class Runtime {
    * Throws, changing nothing, when the run cannot go on (still running elsewhere, ended, waiting
    * for a decision nobody has made yet, or started by another agent).
    */
-  async resume(agent: Agent, runId: string, options: ResumeOptions = {}): Promise<RunHandle> {
+  async resume(declared: Agent, runId: string, options: ResumeOptions = {}): Promise<RunHandle> {
     await this.store.markInterrupted(this.isOwnerAlive, this.now());
     const existing = await this.store.getRun(runId);
     if (!existing) throw new KeelError(`There is no run ${runId} in ${this.store.location}.`);
-    if (existing.agent !== agent.name) {
-      throw new KeelError(`Run ${runId} belongs to agent "${existing.agent}", not "${agent.name}".`);
+    if (existing.agent !== declared.name) {
+      throw new KeelError(`Run ${runId} belongs to agent "${existing.agent}", not "${declared.name}".`);
     }
     // A run Restate executes goes on only there: its workflow waits for it, and would otherwise wait forever.
     if (existing.owner?.startsWith(RESTATE_OWNER_PREFIX) && !this.owner.startsWith(RESTATE_OWNER_PREFIX)) {
@@ -270,6 +282,8 @@ export class Runtime {
       const where = pending.runId === runId ? '' : ` of its ${pending.agent} sub-agent (run ${pending.runId})`;
       throw new KeelError(`Run ${runId} is waiting for a decision on approval ${pending.id} (${pending.tool})${where}: ${pending.reason}`);
     }
+    // The MCP tools the run started with, each as it was then: a changed one stops the resume here.
+    const { agent } = await this.withMcpTools(declared, existing.agentFile, existing.agentFacts?.mcp ?? null);
     // The model the run recorded: the agent's own, or the spec it was started with instead.
     const own = resolveModel(agent.model);
     const model = resolveModel(options.model ?? (modelLabel(own) === existing.model ? own : existing.model));
@@ -279,6 +293,14 @@ export class Runtime {
     // A model call that was in flight when its process died may have been charged: count it.
     await this.store.settleHeld(runId, this.now());
     return this.launch(agent, model, run, steps, options.onEvent);
+  }
+
+  /** The agent with its MCP servers' tools, as offered now (a new run) or as `pinned` by a run. */
+  private async withMcpTools(agent: Agent, agentFile: string | null, pinned?: McpPin | null): Promise<McpResolution> {
+    if (!agent.mcp && !pinned) return { agent, pin: undefined };
+    // Loaded only by runs of agents with MCP servers: the MCP client is not part of every start.
+    const { withMcpTools } = await import('../mcp/resolveTools.js');
+    return withMcpTools(agent, { connections: this.mcp, agentFile, pinned, store: this.store, screen: this.guard && agent.guard.enabled });
   }
 
   private async launch(defined: Agent, model: Model, run: RunRecord, steps: StepRecord[], onEvent?: RunEventListener): Promise<RunHandle> {
@@ -858,8 +880,8 @@ class Execution {
       seq,
       {
         ...(result.ok
-          ? { status: 'completed', output: { content: result.content, value: result.value, ...guardFields(result) }, error: null }
-          : { status: 'failed', output: { content: `Error: ${result.error}`, ...guardFields(result) }, error: result.error }),
+          ? { status: 'completed', output: { content: result.content, value: result.value, ...guardFields(result), ...spanFields(result) }, error: null }
+          : { status: 'failed', output: { content: `Error: ${result.error}`, ...guardFields(result), ...spanFields(result) }, error: result.error }),
         usage: NO_USAGE,
         ...optionalKey(effectKey),
       },
@@ -875,6 +897,7 @@ class Execution {
     earlier: readonly FailedAttempt[],
   ): Promise<{ result: ToolResult; failures: FailedAttempt[] }> {
     const failures = [...earlier];
+    const annotations: Record<string, string | number | boolean> = {};
     const ctx: Omit<ToolContext, 'subAgent' | 'memory' | 'progress'> = {
       runId: this.run.id,
       stepId: call.modelSeq,
@@ -882,7 +905,10 @@ class Execution {
       idempotencyKey: call.idempotencyKey,
       signal: this.signal,
       log: (message) => this.emit({ type: 'tool_log', runId: this.run.id, seq, message: String(message) }),
+      traceparent: traceparent(this.run.traceId, seq),
+      annotate: (attributes) => Object.assign(annotations, attributes),
     };
+    const annotated = (): { attributes?: SpanAttributes } => (Object.keys(annotations).length > 0 ? { attributes: { ...annotations } } : {});
     // Each attempt numbers the sub-agents it starts, in the order it starts them: the first keeps
     // the call's key, the next ones get `key:1`, `key:2`..., so a tool may start several at once
     // and an attempt that runs again continues the same sub-agent runs.
@@ -921,7 +947,7 @@ class Execution {
           throw error;
         }
       });
-      return { result: checkToolOutput(tool, value), failures };
+      return { result: { ...checkToolOutput(tool, value), ...annotated() }, failures };
     } catch (caught) {
       // Not a failure of the call: its process stopped during it. The step stays in progress.
       if (caught instanceof AttemptInterruptedError) throw caught;
@@ -943,7 +969,7 @@ class Execution {
       const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
       const tries = failures.length - earlier.length;
       const error_ = tries > 1 ? `${tool.name} failed after ${tries} attempts: ${describeError(last)}` : `${tool.name} failed: ${describeError(last)}`;
-      return { result: { ok: false, error: error_ }, failures };
+      return { result: { ok: false, error: error_, ...annotated() }, failures };
     }
   }
 
@@ -1113,6 +1139,11 @@ async function afterSubAgents<T>(result: Promise<T>, subAgents: readonly Promise
   return (own as PromiseFulfilledResult<T>).value;
 }
 
+/** The attributes a tool added to its span, as its step's output records them. */
+function spanFields(result: ToolResult): { attributes?: SpanAttributes } {
+  return result.attributes ? { attributes: result.attributes } : {};
+}
+
 function optionalKey(effectKey: string | undefined): { effectKey?: string } {
   return effectKey === undefined ? {} : { effectKey };
 }
@@ -1171,10 +1202,11 @@ function isToolInputRecord(value: unknown): value is { readonly toolCallId: stri
 }
 
 /** What a run records of its agent as it starts, for traces and audits long after. */
-function recordedAgent(agent: Agent): RecordedAgent {
+function recordedAgent(agent: Agent, mcp: McpPin | undefined): RecordedAgent {
   return {
     instructions: agent.instructions,
     requiredTools: agent.requiredTools,
     toolEffects: Object.fromEntries([...agent.tools.values()].map((tool) => [tool.name, tool.effect])),
+    ...(mcp ? { mcp } : {}),
   };
 }

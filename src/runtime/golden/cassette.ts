@@ -5,6 +5,7 @@ import { NonRetryableError } from '../effects/retry';
 import { KeelError } from '../errors';
 import { truncate } from '../format';
 import type { Message, Model, ModelCallOptions, ModelRequest, ModelResponse, ToolSpec } from '../model/model';
+import type { RecordedMcp } from '../mcp/offlineConnections';
 import type { Verdict } from './judge';
 
 /**
@@ -41,6 +42,8 @@ export interface CassetteCase {
   readonly judge: readonly Interaction[];
   /** Every verdict the judge gave while recording, with the judge's pin. */
   readonly verdicts: readonly Verdict[];
+  /** What the agent's MCP servers offered and answered, replayed offline like the model. */
+  readonly mcp?: RecordedMcp;
 }
 
 export interface Cassette {

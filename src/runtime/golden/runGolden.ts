@@ -22,6 +22,9 @@ import {
   type Cassette,
   type CassetteCase,
 } from './cassette';
+import { McpPlayer, McpRecorder } from '../mcp/offlineConnections';
+import type { McpConnections } from '../mcp/connections';
+import { sharedMcpManager } from '../mcp/mcpManager';
 import { GoldenFileError, parseGoldenFile, type CaseTag, type GoldenCase, type GoldenFile, type JudgePin, type TextRange } from './goldenFile';
 import { Judge, describeJudge, judgeModel, pinProblem, type JudgeSubject, type Verdict } from './judge';
 
@@ -48,6 +51,8 @@ export interface GoldenRunOptions {
   readonly repeat?: number;
   /** Builds the runtime each case runs on, over the test store (a host's, with its configuration). */
   readonly runtime: RuntimeFactory;
+  /** The MCP servers a recording calls (and records); the process's by default. */
+  readonly mcp?: McpConnections;
   /** The model behind a judge pin; by default its OpenAI-compatible endpoint. */
   readonly judgeModel?: (pin: JudgePin) => Model;
   readonly onEvent?: (event: GoldenEvent) => void;
@@ -209,6 +214,8 @@ interface Wiring {
   readonly judgePlayer?: CassettePlayer;
   readonly recorder?: Recorder;
   readonly judgeRecorder?: Recorder;
+  /** Where the agent's MCP tools come from: a cassette's recording, a recorder, or the live servers. */
+  readonly mcp?: McpConnections;
 }
 
 async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: CassetteCase }> {
@@ -235,7 +242,14 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
       return { run: errorRun(`There is no recording of case ${JSON.stringify(goldenCase.name)} in ${cassettePathFor(shownAs)}: record it with ${rerecordCommand(hint)}, or run it --live.`) };
     }
     const player = new CassettePlayer(entry.interactions, hint);
-    wiring = { model: player.model(entry.model), wrap: (model) => player.model(modelLabel(model)), player, judgePlayer: new CassettePlayer(entry.judge, hint, 'judge') };
+    const mcp = agent.mcp ? new McpPlayer(entry.mcp ?? { servers: {}, calls: [] }, rerecordCommand(hint)) : undefined;
+    wiring = {
+      model: player.model(entry.model),
+      wrap: (model) => player.model(modelLabel(model)),
+      player,
+      judgePlayer: new CassettePlayer(entry.judge, hint, 'judge'),
+      ...(mcp ? { mcp } : {}),
+    };
   } else {
     let base: Model;
     try {
@@ -245,7 +259,8 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
     }
     if (options.mode === 'record') {
       const recorder = new Recorder();
-      wiring = { model: recorder.wrap(base), wrap: (model) => recorder.wrap(model), recorder, judgeRecorder: new Recorder() };
+      const mcp = agent.mcp ? new McpRecorder(options.mcp ?? sharedMcpManager()) : undefined;
+      wiring = { model: recorder.wrap(base), wrap: (model) => recorder.wrap(model), recorder, judgeRecorder: new Recorder(), ...(mcp ? { mcp } : {}) };
     } else {
       wiring = { model: base, wrap: (model) => model };
     }
@@ -264,17 +279,19 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
 
   let record: RunRecord;
   try {
-    record = await execute(testAgent, goldenCase, golden.agentFile, wiring.model, options);
+    record = await execute(testAgent, goldenCase, golden.agentFile, wiring.model, options, wiring.mcp);
   } catch (error) {
+    if (wiring.mcp instanceof McpPlayer && wiring.mcp.mismatch) return { run: errorRun('The cassette does not fit the agent any more.', { mismatch: wiring.mcp.mismatch.message }) };
     return { run: errorRun(describeError(error)) };
   }
-  const mismatch = wiring.player?.mismatch;
+  const mismatch = wiring.player?.mismatch ?? (wiring.mcp instanceof McpPlayer ? wiring.mcp.mismatch : undefined);
   if (mismatch) {
     return { run: errorRun('The cassette does not fit the agent any more.', { runId: record.id, state: record.state, mismatch: mismatch.message }) };
   }
 
   const facts = await runFacts(options.store, record);
-  const toolNames = new Set(agent.tools.keys());
+  // The agent's own tools and those its MCP servers offered the run.
+  const toolNames = new Set([...agent.tools.keys(), ...Object.keys(record.agentFacts?.toolEffects ?? {})]);
   const assertions = checkAssertions(goldenCase.expect, facts, golden.intents, toolNames);
   const verdicts: Verdict[] = [];
   let judgeMismatch: string | null = null;
@@ -330,13 +347,14 @@ async function runCase(input: CaseInput): Promise<{ run: CaseRun; recorded?: Cas
       interactions: wiring.recorder.interactions,
       judge: wiring.judgeRecorder?.interactions ?? [],
       verdicts,
+      ...(wiring.mcp instanceof McpRecorder ? { mcp: wiring.mcp.recording() } : {}),
     },
   };
 }
 
 /** Runs the case's input to a stop, answering its approvals as the case says. */
-async function execute(agent: Agent, goldenCase: GoldenCase, agentFile: string, model: Model, options: GoldenRunOptions): Promise<RunRecord> {
-  const runtime = options.runtime({ store: options.store });
+async function execute(agent: Agent, goldenCase: GoldenCase, agentFile: string, model: Model, options: GoldenRunOptions, mcp: McpConnections | undefined): Promise<RunRecord> {
+  const runtime = options.runtime({ store: options.store, ...(mcp ? { mcp } : {}) });
   const follow = async (handle: { done: Promise<RunRecord>; cancel(): void }): Promise<RunRecord> => {
     const cancel = () => handle.cancel();
     options.signal?.addEventListener('abort', cancel, { once: true });

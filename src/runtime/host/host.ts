@@ -16,7 +16,7 @@ import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/trac
 import { findWorkspaceRoot } from '../workspace';
 
 /** What a runtime built by the host may have of its own. */
-export type RuntimeOverrides = Partial<Pick<RuntimeOptions, 'store' | 'pools' | 'inspector' | 'now' | 'random' | 'sleep' | 'steps' | 'owner' | 'isOwnerAlive'>>;
+export type RuntimeOverrides = Partial<Pick<RuntimeOptions, 'store' | 'pools' | 'inspector' | 'now' | 'random' | 'sleep' | 'steps' | 'owner' | 'isOwnerAlive' | 'mcp'>>;
 
 /** Builds runtimes with a host's configuration: how engines, golden runs and the debugger get theirs. */
 export type RuntimeFactory = (overrides?: RuntimeOverrides) => Runtime;

@@ -2,6 +2,7 @@ import { KeelError } from '../errors';
 import type { Agent, Tool } from '../agent/define';
 import type { RunInspector } from '../agent/inspector';
 import { Runtime } from '../agent/runtime';
+import { pinnedConnections } from '../mcp/offlineConnections';
 import { CircuitBreakers } from '../effects/circuitBreaker';
 import type { Model } from '../model/model';
 import type { MemoryCapableStore } from '../memory/memoryCapable';
@@ -94,6 +95,8 @@ export async function reexecuteRecording(recording: Recording, agent: Agent, ins
     sleep: () => Promise.resolve(),
     breakers: new CircuitBreakers(undefined, () => run.createdAt),
     inspector,
+    // MCP tools as the run pinned them: no server is started, none is called.
+    mcp: pinnedConnections(),
   });
   await (await runtime.resume(refusingTools(agent), run.id, { model: refusingModel(run.model) })).done;
   return report();

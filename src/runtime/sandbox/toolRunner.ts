@@ -32,7 +32,8 @@ export class ToolRunner {
   }
 
   run(tool: Tool, args: unknown, ctx: ToolContext): Promise<unknown> {
-    const grant = tool.sandbox ?? (this.mode === 'all' ? DEFAULT_SANDBOX_GRANT : undefined);
+    // An MCP tool's code is a call to its server, which runs in a process of its own.
+    const grant = tool.sandbox ?? (this.mode === 'all' && !tool.origin ? DEFAULT_SANDBOX_GRANT : undefined);
     if (!grant) return tool.run(args, ctx);
     return (this.implementation ? Promise.resolve(this.implementation) : sharedSandbox()).then((sandbox) =>
       sandbox.run({ tool, grant, args, ctx }),

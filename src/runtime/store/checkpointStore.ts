@@ -2,6 +2,7 @@ import type { Amounts, BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import type { Usage } from '../model/model';
 import { StoreError } from '../errors';
+import type { McpPin } from '../mcp/definitions';
 
 /**
  * - `running`: a runtime process is executing it now.
@@ -107,6 +108,8 @@ export interface RecordedAgent {
   readonly requiredTools: readonly string[];
   /** Each tool's effect, by tool name. */
   readonly toolEffects: Readonly<Record<string, 'none' | 'idempotent' | 'unsafe'>>;
+  /** The MCP servers the run started with and every tool definition it took from them (see mcp/resolveTools.ts). */
+  readonly mcp?: McpPin;
 }
 
 /** A side effect about to happen, entered in the effect ledger under its idempotency key. */

@@ -61,6 +61,11 @@ export function spanIdFor(traceId: string, ...path: readonly (string | number)[]
   return id === '0000000000000000' ? '0000000000000001' : id;
 }
 
+/** The W3C trace context of a step's span, for the services the step calls (`00-<trace id>-<span id>-01`). */
+export function traceparent(traceId: string, seq: number): string {
+  return `00-${traceId}-${spanIdFor(traceId, seq)}-01`;
+}
+
 /** Keel's own attribute names, beside the `gen_ai.*` ones of the OpenTelemetry GenAI conventions. */
 export const KEEL_ATTRIBUTES = {
   cost: 'keel.cost.usd',
@@ -245,6 +250,8 @@ function toolSpan({ source, rootId, options, content }: Context, call: ToolCallS
   const { step } = call;
   const effect = source.effects.find((entry) => entry.key === step.idempotencyKey)?.effect ?? options.toolEffects?.[call.name];
   const attributes: Attributes = {
+    // What the tool added to its span (an MCP tool: the MCP conventions' attributes); Keel's own come after and win.
+    ...annotatedAttributes(step),
     'gen_ai.operation.name': 'execute_tool',
     'gen_ai.tool.name': call.name,
     'gen_ai.tool.type': 'function',
@@ -255,12 +262,22 @@ function toolSpan({ source, rootId, options, content }: Context, call: ToolCallS
   if (call.toolCallId) attributes['gen_ai.tool.call.id'] = call.toolCallId;
   if (step.idempotencyKey) attributes[KEEL_ATTRIBUTES.idempotencyKey] = step.idempotencyKey;
   if (effect) attributes[KEEL_ATTRIBUTES.effect] = effect;
-  if (step.status === 'failed') attributes['error.type'] = errorType(step);
+  if (step.status === 'failed' && typeof attributes['error.type'] !== 'string') attributes['error.type'] = errorType(step);
   if (content) {
     attributes['gen_ai.tool.call.arguments'] = content(parseArguments(call.arguments));
     if (call.ok === true && call.content !== null) attributes['gen_ai.tool.call.result'] = content(parseArguments(call.content));
   }
   return stepSpan(source.run, step, spanId, rootId, `execute_tool ${call.name}`, 'tool', attributes);
+}
+
+/** The attributes a tool added to its step's span with `ctx.annotate`, as its output records them. */
+function annotatedAttributes(step: StepRecord): Attributes {
+  const recorded = record(record(step.output)['attributes']);
+  const attributes: Attributes = {};
+  for (const [key, value] of Object.entries(recorded)) {
+    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) attributes[key] = value;
+  }
+  return attributes;
 }
 
 /**
