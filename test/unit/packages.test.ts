@@ -23,6 +23,12 @@ function packed(path: string): string {
   return path.replace(/^\.\//, '');
 }
 
+/** The wanted files that are not in `files`. */
+function missing(files: readonly string[], wanted: readonly string[]): string[] {
+  return wanted.filter((file) => !files.includes(file));
+}
+
+/** The files that `allowed` does not match. */
 function strays(files: readonly string[], allowed: RegExp): string[] {
   return files.filter((file) => !allowed.test(file));
 }
@@ -58,7 +64,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
       'schemas/golden.schema.json',
       'schemas/judge-control.schema.json',
     ];
-    assert.deepEqual(wanted.filter((file) => !files.includes(file)), []);
+    assert.deepEqual(missing(files, wanted), []);
   });
 
   it('holds every file its package.json names: exports, types and bin', () => {
@@ -67,7 +73,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
       manifest.types,
       ...Object.values(manifest.bin),
     ].map(packed);
-    assert.deepEqual(named.filter((file) => !files.includes(file)), []);
+    assert.deepEqual(missing(files, named), []);
   });
 
   it('holds no tests, sources, editor bundle, webviews, media or source maps', () => {
@@ -103,7 +109,7 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
       'node_modules/isolated-vm/prebuilds/linux-x64/isolated-vm.abi137.glibc.node',
       'node_modules/@esbuild/linux-x64/bin/esbuild',
     ];
-    assert.deepEqual(wanted.filter((file) => !files.includes(file)), []);
+    assert.deepEqual(missing(files, wanted), []);
   });
 
   it('holds nothing else of the repository: no tests, sources, docs, developer README or source maps', () => {
