@@ -1,4 +1,5 @@
-// Runs every check a change must pass, in order, and ends with one line: `N passed, N failed`.
+// Runs every check a change must pass, in order, then checks that they left `git status` as it was;
+// it ends with one line: `N passed, N failed`.
 // Usage: node scripts/test.mjs [stage...]   (stages: build lint unit golden conformance fault integration ui; default all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -34,7 +35,28 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+/**
+ * The files `git status` lists as changed or untracked (every untracked file, not only its folder);
+ * undefined outside a git checkout. Tests must leave the clone as they found it.
+ */
+function changedFiles() {
+  const { status, stdout } = spawnSync('git', ['status', '--porcelain=v1', '-z', '--untracked-files=all'], { encoding: 'utf8' });
+  if (status !== 0) return undefined;
+  const files = new Set();
+  // Entries are "XY path", NUL-separated; a rename or copy is followed by its source path.
+  const entries = stdout.split('\0');
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index] ?? '';
+    if (entry.length < 4) continue;
+    files.add(entry.slice(3));
+    if (entry[0] === 'R' || entry[0] === 'C') index++;
+  }
+  return files;
+}
+
 mkdirSync(results, { recursive: true });
+// A developer's own uncommitted work is not the tests' doing: only files clean now count.
+const changedBefore = changedFiles();
 let passed = 0;
 let failed = 0;
 const failedStages = [];
@@ -81,6 +103,17 @@ for (const stage of stages) {
   if (status !== 0) {
     failedStages.push(stage.name);
     if (stage.essential) break;
+  }
+}
+
+const changedAfter = changedFiles();
+if (changedBefore && changedAfter) {
+  const changedByTests = [...changedAfter].filter((file) => !changedBefore.has(file));
+  if (changedByTests.length > 0) {
+    console.log(`\n=== git status FAILED: the tests changed files that were clean before they ran (write under os.tmpdir() or test-results/):`);
+    for (const file of changedByTests) console.log(`  ${file}`);
+    failed += 1;
+    failedStages.push('git status');
   }
 }
 

@@ -57,7 +57,7 @@ const bookFlight = defineTool({
 /**
  * Plays the model offline: searches, books the cheapest flight (or the earliest, when asked),
  * then reports. Point the agent at a real model with `keel run ... --model openai:gpt-4o-mini`
- * (see the README).
+ * (see docs/getting-started.md).
  */
 function travelScript({ input, toolResults }: ScriptContext): ScriptedTurn {
   const last = toolResults.at(-1);

@@ -1,13 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator } from 'playwright-core';
 import { spendReport } from '../../src/daemon/spend';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
 import { buildMeterView, type GaugeKey } from '../../webview/meter/model/meterView';
 import { SPENDER_BUDGET, spenderAgent } from '../vscode/spenderAgent';
-import { repoRootFrom } from '../vscode/testWorkspace';
 import type { UiTest } from './runAgent.ui';
 
 const LONG = 60_000;
@@ -82,10 +80,8 @@ export const meterDuringRun: UiTest = {
       assert.equal(await meter.locator('[data-gauge="usd"] .held').innerText(), `${during.gauges.find((item) => item.key === 'usd')?.held ?? '?'} held`);
       assert.equal(await meter.locator('[data-gauge="steps"] .limit').innerText(), String(SPENDER_BUDGET.steps));
       assert.deepEqual(await meter.locator('.models td.model').allInnerTexts(), during.models.map((row) => row.model));
+      // Into test-results/ only: docs/images/budget-meter.png is a committed picture, not a test output.
       await page.screenshot({ path: join(resultsDir, 'ui-meter.png') });
-      const images = join(repoRootFrom(__dirname), 'docs', 'images');
-      mkdirSync(images, { recursive: true });
-      copyFileSync(join(resultsDir, 'ui-meter.png'), join(images, 'budget-meter.png'));
 
       spender.open();
       await page.locator('.notification-toast').filter({ hasText: 'Keel · spender completed in' }).waitFor({ timeout: LONG });

@@ -18,12 +18,12 @@ import {
 
 const STAGE = 'ui';
 const EXTENSION_ID = 'keel.keel-agents';
-const TARGET = 'linux-x64';
 
 /**
  * Packages the extension with vsce, installs the .vsix into a fresh code-server (without the
- * smoke-test driver, so toasts show) and drives it with Chromium as a person would. Builds
- * nothing: run `npm run build` first. Resolves with 0 when every UI test passed.
+ * smoke-test driver, so toasts show) and drives it with Chromium as a person would. `vsce package`
+ * bundles again (package.json's vscode:prepublish); the tests themselves need `npm run build` and
+ * `tsc -p .` first. Resolves with 0 when every UI test passed.
  */
 export async function runUi(): Promise<number> {
   const started = Date.now();
@@ -77,10 +77,10 @@ export async function runUi(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-/** `vsce package` as a publisher would, offline and without questions. */
+/** `vsce package` as a publisher runs it: no flags but where to put the .vsix (package.json's "vsce" holds the rest). */
 async function packageExtension(repoRoot: string, vsix: string): Promise<string> {
   const vsce = join(repoRoot, 'node_modules', '.bin', 'vsce');
-  const args = ['package', '--target', TARGET, '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix];
+  const args = ['package', '--out', vsix];
   const result = await runProcess(vsce, args, { cwd: repoRoot, timeoutMs: 180_000 });
   if (result.code !== 0) throw new Error(`vsce ${args.join(' ')} failed (exit code ${result.code}):\n${result.output.trim()}`);
   return vsix;
