@@ -1,6 +1,6 @@
 import type { MemoryRequests } from '../protocol/memory';
 import type { RequestHandlers } from '../protocol/jsonRpc';
-import { currentUser } from '../runtime/agent/runtime';
+import { currentUser } from '../runtime/currentUser';
 import { KeelError } from '../runtime/errors';
 import { memoryStoreOf, type MemoryCapableStore } from '../runtime/memory/memoryCapable';
 import { checkKey, checkNamespace, searchableText } from '../runtime/memory/memoryStore';

@@ -4,7 +4,7 @@ import { RpcPeer, type RequestHandlers } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
 import { loadAgentFile } from '../runtime/agent/loader';
 import { isOwnerAlive } from '../runtime/agent/owner';
-import { currentUser } from '../runtime/agent/runtime';
+import { currentUser } from '../runtime/currentUser';
 import { applyDeadlines } from '../runtime/approval/decide';
 import { forecast, forecastForFile } from '../runtime/budget/forecast';
 import { isRestateOwned } from '../runtime/engine/restate/naming';

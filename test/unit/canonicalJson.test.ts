@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConversationHash, canonicalJson, messageJson, sha256 } from '../../src/runtime/agent/journal';
+import { ConversationHash } from '../../src/runtime/hash/conversationHash';
+import { canonicalJson, messageJson, sha256 } from '../../src/runtime/hash/canonicalJson';
 import type { Message } from '../../src/runtime/model/model';
 
 /** canonicalJson as it was first written: every journal's hashes were computed with it. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { applyDeadlines, argsHash, type DecisionRequest } from '../../runtime/approval/decide';
 import { approvalStats, type ApprovalCounts } from '../../runtime/approval/metrics';
-import { currentUser } from '../../runtime/agent/runtime';
+import { currentUser } from '../../runtime/currentUser';
 import { KeelError, describeError } from '../../runtime/errors';
 import { formatDuration } from '../../runtime/format';
 import type { ApprovalRecord } from '../../runtime/store/checkpointStore';

@@ -1,4 +1,4 @@
-import { currentUser } from '../../runtime/agent/runtime';
+import { currentUser } from '../../runtime/currentUser';
 import { KeelError } from '../../runtime/errors';
 import { isContentChannel, type ContentChannel } from '../../runtime/memory/channel';
 import { PROGRESS_KEY, taskNamespace } from '../../runtime/memory/memory';

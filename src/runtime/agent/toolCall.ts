@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describeError } from '../errors';
 import { asksConfidence } from '../approval/policy';
 import type { ToolCall, ToolSpec } from '../model/model';
+import type { ToolResultGuard } from '../guard/record';
 import type { Agent, Tool } from './define';
 
 export type PreparedCall =
@@ -105,3 +106,9 @@ function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KB`;
   return `${bytes} bytes`;
 }
+
+/** Attributes a tool added to its span (MCP's, say), as its step's output records them. */
+export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
+
+/** What becomes of one tool call, as the model will read it; `attributes` are what the tool added to its span. */
+export type ToolResult = CheckedOutput & ToolResultGuard & { readonly attributes?: SpanAttributes };

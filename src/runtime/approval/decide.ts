@@ -1,4 +1,4 @@
-import { canonicalJson, sha256 } from '../agent/journal';
+import { canonicalJson, sha256 } from '../hash/canonicalJson';
 import { KeelError } from '../errors';
 import { RUN_STATE_LABELS } from '../format';
 import { TERMINAL_STATES, type ApprovalRecord, type CheckpointStore, type Decision, type DecisionMeta } from '../store/checkpointStore';

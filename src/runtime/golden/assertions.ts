@@ -1,4 +1,4 @@
-import { canonicalJson } from '../agent/journal';
+import { canonicalJson } from '../hash/canonicalJson';
 import { formatUsd } from '../budget/budget';
 import type { RunState } from '../store/checkpointStore';
 import type { FlagKind } from '../trace/span';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { canonicalJson, sha256 } from '../agent/journal';
+import { canonicalJson, sha256 } from '../hash/canonicalJson';
 import { NonRetryableError } from '../effects/retry';
 import { KeelError } from '../errors';
 import { truncate } from '../format';

@@ -1,4 +1,4 @@
-import { canonicalJson, sha256 } from '../agent/journal';
+import { canonicalJson, sha256 } from '../hash/canonicalJson';
 import { truncate } from '../format';
 import type { ScreenFinding } from '../guard/screen';
 

@@ -5,7 +5,7 @@ import addFormats from 'ajv-formats';
 import { z } from 'zod';
 import { DEFAULT_MAX_OUTPUT_BYTES, TOOL, type Effect, type Tool, type ToolContext } from '../agent/define';
 import { AttemptInterruptedError } from '../agent/steps';
-import { canonicalJson, sha256 } from '../agent/journal';
+import { canonicalJson, sha256 } from '../hash/canonicalJson';
 import { CircuitOpenError } from '../effects/circuitBreaker';
 import { DEFAULT_TOOL_RETRY, NonRetryableError, RetryableError, classifyError } from '../effects/retry';
 import { describeError } from '../errors';

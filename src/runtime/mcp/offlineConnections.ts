@@ -1,4 +1,4 @@
-import { canonicalJson } from '../agent/journal';
+import { canonicalJson } from '../hash/canonicalJson';
 import { NonRetryableError } from '../effects/retry';
 import { KeelError, describeError } from '../errors';
 import type { McpConnections, McpServerRef, McpSession, McpToolCall, McpToolResult } from './connections';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { canonicalJson, sha256 } from '../agent/journal';
+import { canonicalJson, sha256 } from '../hash/canonicalJson';
 import { KeelError, describeError } from '../errors';
 import { findWorkspaceRoot } from '../workspace';
 import { checkServer, type AgentMcp, type McpServerConfig } from './mcpConfig';

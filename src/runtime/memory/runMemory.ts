@@ -1,5 +1,5 @@
 import type { Agent } from '../agent/define';
-import { canonicalJson } from '../agent/journal';
+import { canonicalJson } from '../hash/canonicalJson';
 import { NonRetryableError } from '../effects/retry';
 import { KeelError } from '../errors';
 import type { Message } from '../model/model';

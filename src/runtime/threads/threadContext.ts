@@ -1,4 +1,4 @@
-import { ConversationHash } from '../agent/journal';
+import { ConversationHash } from '../hash/conversationHash';
 import { fenceOf } from '../guard/fence';
 import { toolMessageContent } from '../guard/record';
 import { fence, isTrusted, leastTrusted, type ContentChannel } from '../memory/channel';

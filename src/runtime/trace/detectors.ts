@@ -1,4 +1,4 @@
-import { canonicalJson } from '../agent/journal';
+import { canonicalJson } from '../hash/canonicalJson';
 import { truncate } from '../format';
 import type { Flag, FlagKind } from './span';
 import { readJournal, record, type JournalView, type ToolCallStep, type TraceSource } from './journalView';

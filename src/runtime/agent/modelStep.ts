@@ -1,0 +1,119 @@
+import { BudgetExceededError } from '../budget/budget';
+import { CircuitOpenError } from '../effects/circuitBreaker';
+import { AttemptsExhaustedError, classifyError, type FailedAttempt } from '../effects/retry';
+import { KeelError, describeError } from '../errors';
+import { modelLabel, type Message, type Model, type ModelResponse, type ToolSpec, type Usage } from '../model/model';
+import { attemptWithRetries, type RunContext } from './runContext';
+import type { ReservationClose } from './stepJournal';
+
+export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
+
+/**
+ * One model call of a run: read back from the journal when the run recorded it (checked against
+ * what the agent now sends), else journaled, reserved against the run's budgets, admitted by the
+ * model's circuit breaker and tried under the agent's retry policy.
+ */
+export async function modelStep(
+  context: RunContext,
+  seq: number,
+  model: Model,
+  messages: readonly Message[],
+  specs: readonly ToolSpec[],
+  requestHash: string,
+  about: Readonly<Record<string, unknown>> = {},
+): Promise<ModelResponse> {
+  const { services, agent, run, journal, steps, signal, emit } = context;
+  const label = modelLabel(model);
+  const recorded = journal.recorded(seq, 'model', label, () => 'a model call');
+  if (recorded) {
+    const input = recorded.input as { requestHash?: string };
+    if (input.requestHash !== requestHash) {
+      throw journal.diverged(
+        seq,
+        'the conversation the agent now sends the model differs from the recorded one (its instructions, tools or earlier results changed)',
+      );
+    }
+    if (recorded.status === 'completed') return recorded.output as ModelResponse;
+    if (recorded.status === 'failed') throw journal.diverged(seq, 'the recorded model call failed, so the run should have ended there');
+  } else {
+    await steps.begin({
+      runId: run.id,
+      seq,
+      kind: 'model',
+      name: label,
+      input: { messageCount: messages.length, tools: specs.map((spec) => spec.name), requestHash, ...about },
+      idempotencyKey: null,
+      startedAt: services.now(),
+    });
+  }
+  const failures: FailedAttempt[] = recorded ? await steps.restart(recorded) : [];
+  const breaker = services.breakers.for(`model ${label}`);
+  const { budget, store } = services;
+  const request = { messages: [...messages], tools: specs, maxTokens: agent.maxOutputTokens };
+  let settlement: ReservationClose | undefined;
+  let response: ModelResponse;
+  try {
+    response = await attemptWithRetries(context, seq, agent.modelRetry, failures, undefined, async (attempt) => {
+      budget.checkRunLimits(steps.stepsDone);
+      const reservation = budget.reservation(`${run.id}:${seq}:${failures.length + attempt}`, seq, model, request);
+      if (reservation) await store.transition({ reserve: reservation });
+      breaker.admit();
+      try {
+        const step = { runId: run.id, seq, kind: 'model', key: `${run.id}:${seq}`, attempt: failures.length + 1 } as const;
+        const answer = await services.steps.run(step, () =>
+          model.generate(request, {
+            signal,
+            onTextDelta: (text) => emit({ type: 'model_delta', runId: run.id, seq, text }),
+          }),
+        );
+        breaker.succeeded();
+        if (reservation) {
+          const { inputTokens, outputTokens } = answer.usage;
+          settlement = { id: reservation.id, actual: budget.settlement(model, inputTokens, outputTokens), at: services.now() };
+        }
+        return answer;
+      } catch (error) {
+        if (!signal.aborted && classifyError(error, agent.modelRetry).class === 'retry') breaker.failed();
+        if (reservation) await store.transition({ close: { id: reservation.id, at: services.now() } });
+        throw error;
+      }
+    });
+  } catch (error) {
+    steps.end(seq, { status: 'failed', output: null, error: failureMessage(error, signal), usage: NO_USAGE }, failures);
+    await steps.flush();
+    const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
+    if (last instanceof CircuitOpenError || last instanceof BudgetExceededError) throw last;
+    throw error instanceof AttemptsExhaustedError ? new KeelError(attemptsMessage(label, error)) : error;
+  }
+  steps.end(
+    seq,
+    {
+      status: 'completed',
+      output: context.guard.recordResponse(response, about),
+      error: null,
+      usage: response.usage,
+      costUsd: budget.costOf(model, response.usage.inputTokens, response.usage.outputTokens),
+    },
+    failures,
+    settlement,
+  );
+  if (settlement) {
+    await steps.flush();
+    await budget.warnIfNear();
+  }
+  return response;
+}
+
+/** Why a step failed, in a sentence: the cancellation, or the last attempt's error. */
+export function failureMessage(error: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return describeError(signal.reason);
+  if (error instanceof AttemptsExhaustedError) return describeError(error.lastError);
+  return describeError(error);
+}
+
+function attemptsMessage(label: string, error: AttemptsExhaustedError): string {
+  const last = error.failures.at(-1);
+  const attempts = error.failures.length;
+  const why = last && last.class === 'never' ? `(${last.reason}, not retried)` : `after ${attempts} attempts`;
+  return `The model ${label} failed ${why}: ${describeError(error.lastError)}`;
+}
