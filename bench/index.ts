@@ -19,6 +19,7 @@ const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./replay.js').then((module) => module.benchmark),
   () => import('./engines.js').then((module) => module.benchmark),
   () => import('./mcp.js').then((module) => module.benchmark),
+  () => import('./sustained.js').then((module) => module.benchmark),
 ];
 
 async function main(): Promise<void> {

@@ -197,4 +197,16 @@ describe('CircuitBreaker', () => {
     assert.equal(breaker.current, 'closed');
     breaker.admit();
   });
+
+  it('counts in buckets of the window: calls older than the window stop counting however many came after', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker('tool busy', policy, () => now);
+    for (let i = 0; i < 10_000; i++) breaker.succeeded();
+    now = 9_000;
+    for (let i = 0; i < 4; i++) breaker.failed();
+    assert.equal(breaker.current, 'closed', '4 failures among 10,004 calls');
+    now = 11_000;
+    breaker.failed();
+    assert.equal(breaker.current, 'open', 'the 10,000 successes left the window; 5 of 5 calls in it failed');
+  });
 });

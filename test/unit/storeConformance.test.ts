@@ -581,6 +581,31 @@ for (const backend of BACKENDS) {
       });
     });
 
+    describe('circuit breakers', () => {
+      it('adds every process\'s counts to one window, opens and closes one circuit, and forgets what left the window', async () => {
+        const store = await open();
+        const at = T;
+        const base = { name: 'tool lookup', since: at - 60_000, at };
+        assert.deepEqual(await store.tallyBreaker({ ...base, bucket: at - 10_000, successes: 2, failures: 3 }), { successes: 2, failures: 3, openUntil: null, reason: null });
+        assert.deepEqual(await store.tallyBreaker({ ...base, bucket: at - 10_000, successes: 1, failures: 4 }), { successes: 3, failures: 7, openUntil: null, reason: null });
+        assert.deepEqual(
+          await store.tallyBreaker({ ...base, bucket: at, successes: 0, failures: 0, openUntil: at + 30_000, reason: '7 of 10 calls failed within 60 s' }),
+          { successes: 0, failures: 0, openUntil: at + 30_000, reason: '7 of 10 calls failed within 60 s' },
+          'an open circuit counts afresh',
+        );
+        await store.tallyBreaker({ ...base, bucket: at + 5_000, successes: 1, failures: 0, at: at + 5_000 });
+        assert.deepEqual(
+          await store.tallyBreaker({ ...base, bucket: at + 30_000, successes: 0, failures: 0, close: true, at: at + 30_000, since: at - 30_000 }),
+          { successes: 0, failures: 0, openUntil: null, reason: '7 of 10 calls failed within 60 s' },
+        );
+        assert.deepEqual(
+          await store.tallyBreaker({ name: 'tool other', bucket: at, successes: 1, failures: 1, since: at - 60_000, at }),
+          { successes: 1, failures: 1, openUntil: null, reason: null },
+          'each dependency counts apart',
+        );
+      });
+    });
+
     describe('owners', () => {
       it('marks the runs of dead processes interrupted, and lets one process claim each', async () => {
         const [first, second] = await Promise.all([open(), open()]);

@@ -57,15 +57,17 @@ export async function modelStep(
       budget.checkRunLimits(steps.stepsDone);
       const reservation = budget.reservation(`${run.id}:${seq}:${failures.length + attempt}`, seq, model, request);
       if (reservation) await store.transition({ reserve: reservation });
-      breaker.admit();
       try {
         const step = { runId: run.id, seq, kind: 'model', key: `${run.id}:${seq}`, attempt: failures.length + 1 } as const;
-        const answer = await services.steps.run(step, () =>
-          model.generate(request, {
+        // Admitted inside the step: a durable engine replaying it takes the breaker's answer from its journal.
+        const answer = await services.steps.run(step, async () => {
+          await breaker.refresh();
+          breaker.admit();
+          return model.generate(request, {
             signal,
             onTextDelta: (text) => emit({ type: 'model_delta', runId: run.id, seq, text }),
-          }),
-        );
+          });
+        });
         breaker.succeeded();
         if (reservation) {
           const { inputTokens, outputTokens } = answer.usage;

@@ -197,10 +197,14 @@ async function runTool(
   const effectKey = tool.effect === 'none' ? undefined : call.idempotencyKey;
   try {
     const value = await attemptWithRetries(context, seq, tool.retry, failures, effectKey, async () => {
-      breaker.admit();
       try {
         const step = { runId: run.id, seq, kind: 'tool', key: call.idempotencyKey, attempt: failures.length + 1 } as const;
-        const result = await services.steps.run(tool.effect === 'none' ? step : { ...step, effect: tool.effect }, attempt);
+        // Admitted inside the step: a durable engine replaying it takes the breaker's answer from its journal.
+        const result = await services.steps.run(tool.effect === 'none' ? step : { ...step, effect: tool.effect }, async () => {
+          await breaker.refresh();
+          breaker.admit();
+          return attempt();
+        });
         breaker.succeeded();
         return result;
       } catch (error) {

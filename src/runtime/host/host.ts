@@ -60,7 +60,8 @@ export class Host {
     private readonly ownsStore: boolean,
     private options: HostOptions,
   ) {
-    this.breakers = new CircuitBreakers();
+    // Counted in the store: every process that shares it sees one circuit per dependency.
+    this.breakers = new CircuitBreakers(undefined, undefined, store);
     this.local = new LocalEngine(store, {
       runtime: (pools) => this.runtime({ pools }),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -187,6 +188,8 @@ export class Host {
 
   async close(): Promise<void> {
     await this.local.close();
+    // What the breakers counted reaches the store before it closes.
+    await this.breakers.settled();
     await this.restateEngine?.close();
     if (this.ownsStore) await this.store.close();
   }

@@ -1,4 +1,5 @@
 import type { Amounts, BudgetLimits } from '../budget/budget';
+import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
 import type { FailedAttempt } from '../effects/retry';
 import type { Usage } from '../model/model';
 import { StoreError } from '../errors';
@@ -360,6 +361,12 @@ export interface CheckpointStore {
   settleHeld(runId: string, at: number): Promise<ReservationRecord[]>;
   /** The runs started by a run as sub-agents. */
   childRuns(parentRunId: string): Promise<RunRecord[]>;
+  /**
+   * Adds outcomes of calls to a dependency to its shared count (and opens or closes its circuit),
+   * in one transaction, and returns what every process counted in the window: circuit breakers of
+   * all the processes that share this store see one circuit per dependency.
+   */
+  tallyBreaker(update: BreakerUpdate): Promise<BreakerTally>;
   close(): Promise<void>;
 }
 

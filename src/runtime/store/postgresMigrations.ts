@@ -205,4 +205,23 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     description: 'the attempt of each side effect last begun, so a durable engine that runs a step again can tell it was begun before',
     up: (db) => run(db, ['ALTER TABLE effects ADD COLUMN claimed_attempt INTEGER NOT NULL DEFAULT 0']),
   },
+  {
+    description: 'circuit breakers shared by every process: calls counted in buckets of the window, and each circuit open until when',
+    up: (db) =>
+      run(db, [
+        `CREATE TABLE breaker_buckets (
+          name TEXT COLLATE "C" NOT NULL,
+          bucket BIGINT NOT NULL,
+          successes INTEGER NOT NULL DEFAULT 0,
+          failures INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (name, bucket)
+        )`,
+        `CREATE TABLE breakers (
+          name TEXT COLLATE "C" PRIMARY KEY,
+          open_until BIGINT,
+          reason TEXT,
+          counts_from BIGINT NOT NULL DEFAULT 0
+        )`,
+      ]),
+  },
 ];

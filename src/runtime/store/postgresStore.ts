@@ -26,6 +26,8 @@ import type { MemoryRowUpgrade } from '../memory/memoryStore';
 import { connect, sentence, type Connection, type PostgresTarget } from './postgresConnection';
 import { PostgresMemoryStore } from './postgresMemory';
 import { PostgresThreadStore } from './postgresThreads';
+import { postgresBreakerTally } from './breakerTally';
+import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
 import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 export { POSTGRES_MIGRATIONS } from './postgresMigrations';
@@ -475,6 +477,10 @@ export class PostgresStore implements MemoryCapableStore {
   async childRuns(parentRunId: string): Promise<RunRecord[]> {
     const rows = await this.connection.query('SELECT * FROM runs WHERE parent_run_id = $1 ORDER BY created_at, id', [parentRunId]);
     return (rows as RunRow[]).map(toRun);
+  }
+
+  tallyBreaker(update: BreakerUpdate): Promise<BreakerTally> {
+    return this.connection.transaction((db) => postgresBreakerTally(db, update));
   }
 
   close(): Promise<void> {

@@ -258,4 +258,24 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE effects ADD COLUMN claimed_attempt INTEGER NOT NULL DEFAULT 0');
     },
   },
+  {
+    description: 'circuit breakers shared by every process: calls counted in buckets of the window, and each circuit open until when',
+    up(db) {
+      db.exec(`
+        CREATE TABLE breaker_buckets (
+          name TEXT NOT NULL,
+          bucket INTEGER NOT NULL,
+          successes INTEGER NOT NULL DEFAULT 0,
+          failures INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (name, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE breakers (
+          name TEXT PRIMARY KEY,
+          open_until INTEGER,
+          reason TEXT,
+          counts_from INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];

@@ -28,6 +28,8 @@ import type { MemoryCapableStore } from '../memory/memoryCapable';
 import type { MemoryRowUpgrade } from '../memory/memoryStore';
 import { SqliteMemoryStore } from './sqliteMemory';
 import { SqliteThreadStore } from './sqliteThreads';
+import { sqliteBreakerTally } from './breakerTally';
+import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
 import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 /** `PRAGMA application_id` of Keel databases: "KEEL" in ASCII. */
@@ -126,6 +128,7 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
 export class SqliteStore implements MemoryCapableStore {
   private readonly statements;
   private readonly writeTransition;
+  private readonly breakerTally;
   readonly memory: SqliteMemoryStore;
   readonly threads: SqliteThreadStore;
 
@@ -256,6 +259,7 @@ export class SqliteStore implements MemoryCapableStore {
     // After the run statements: a database of an older schema fails on those first, as it always has.
     this.memory = new SqliteMemoryStore(db, memoryRowUpgrades);
     this.threads = new SqliteThreadStore(db);
+    this.breakerTally = sqliteBreakerTally(db);
     this.writeTransition = db.transaction((change: StepTransition) => {
       const { end, begin, close, reserve } = change;
       if (close) this.closeReservation(close.id, close.actual, close.at);
@@ -531,6 +535,10 @@ export class SqliteStore implements MemoryCapableStore {
 
   childRuns(parentRunId: string): Promise<RunRecord[]> {
     return Promise.resolve((this.statements.childRuns.all(parentRunId) as RunRow[]).map(toRun));
+  }
+
+  tallyBreaker(update: BreakerUpdate): Promise<BreakerTally> {
+    return Promise.resolve(this.breakerTally(update));
   }
 
   close(): Promise<void> {

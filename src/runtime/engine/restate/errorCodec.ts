@@ -1,6 +1,7 @@
 import { SubAgentPausedError } from '../../agent/pause';
 import { AttemptInterruptedError } from '../../agent/steps';
 import { BudgetExceededError, type BudgetDimension } from '../../budget/budget';
+import { CircuitOpenError } from '../../effects/circuitBreaker';
 import { DEFAULT_TOOL_RETRY, NonRetryableError, RetryableError, classifyError } from '../../effects/retry';
 import { KeelError, StoreError, describeError } from '../../errors';
 import type { RunRecord } from '../../store/checkpointStore';
@@ -15,6 +16,7 @@ export type EncodedError =
   | { readonly kind: 'budget'; readonly message: string; readonly budgetId: string; readonly dimension: BudgetDimension }
   | { readonly kind: 'subAgentPaused'; readonly child: RunRecord }
   | { readonly kind: 'interrupted'; readonly message: string }
+  | { readonly kind: 'circuitOpen'; readonly message: string; readonly context: Readonly<Record<string, unknown>> }
   | {
       readonly kind: 'error';
       readonly class: 'retryable' | 'nonRetryable' | 'store' | 'keel' | 'other';
@@ -30,6 +32,7 @@ export function encodeError(error: unknown): EncodedError {
   if (error instanceof BudgetExceededError) return { kind: 'budget', message: error.message, budgetId: error.budgetId, dimension: error.dimension };
   if (error instanceof SubAgentPausedError) return { kind: 'subAgentPaused', child: error.child };
   if (error instanceof AttemptInterruptedError) return { kind: 'interrupted', message: error.message };
+  if (error instanceof CircuitOpenError) return { kind: 'circuitOpen', message: error.message, context: error.context };
   const record = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
   const context = objectOf(record['context']);
   const cause = objectOf(record['cause']);
@@ -65,6 +68,8 @@ export function decodeError(encoded: EncodedError): Error {
       return new SubAgentPausedError(encoded.child);
     case 'interrupted':
       return new AttemptInterruptedError(encoded.message);
+    case 'circuitOpen':
+      return new CircuitOpenError(encoded.message, { context: { ...encoded.context } });
   }
   const facts = {
     ...(encoded.status === undefined ? {} : { status: encoded.status }),
