@@ -1,6 +1,7 @@
 import { KeelError, describeError } from '../runtime/errors';
 import { KEEL_VERSION } from '../version';
 import { approvalCommands } from './commands/approvalCommands';
+import { configCommands } from './commands/configCommands';
 import { goldenCommands } from './commands/goldenCommands';
 import { inspectCommands } from './commands/inspectCommands';
 import { mcpCommands } from './commands/mcpCommands';
@@ -12,7 +13,7 @@ import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 
@@ -60,6 +61,12 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!command) throw new UsageError(`Unknown command "${name}".`);
   return command.run(rest);
 }
+
+// Output piped into a command that stopped reading (`keel runs | head`) ends keel quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,6 +1,6 @@
 /**
- * What agent files import from 'keel-agents'. The loader hands agent files this very module (and
- * this very zod), so schemas and agents built in an agent file are the runtime's own.
+ * What agent files (and keel.config.ts) import from 'keel-agents'. The loader hands them this very
+ * module (and this very zod), so schemas and agents built in an agent file are the runtime's own.
  */
 export { z } from 'zod';
 export { defineAgent, defineTool } from './agent/define';
@@ -19,6 +19,8 @@ export { openaiModel } from './model/openai';
 export type { OpenAIModelOptions } from './model/openai';
 export type { Model, ModelRequest, ModelResponse, Message, ToolCall, Usage } from './model/model';
 export { agentTool } from './agent/subAgent';
+export { defineConfig } from './config/keelConfig';
+export type { KeelConfig } from './config/keelConfig';
 export type { AgentToolOptions } from './agent/subAgent';
 export type { BudgetLimits, BudgetPool } from './budget/budget';
 export type { Price, PriceTable } from './budget/prices';

@@ -12,8 +12,11 @@ export class KeelError extends Error {
   }
 }
 
+/** Something the user's file defines is malformed; the message says what and where, without a stack. */
+export class DefinitionError extends KeelError {}
+
 /** An agent or tool definition is malformed (bad name, missing schema, duplicate tool...). */
-export class AgentDefinitionError extends KeelError {}
+export class AgentDefinitionError extends DefinitionError {}
 
 /** An agent file could not be bundled, evaluated or does not export an agent. */
 export class AgentLoadError extends KeelError {

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import vm from 'node:vm';
 import * as zod from 'zod';
 import * as agentApi from '../agentApi';
-import { AgentDefinitionError, AgentLoadError, describeError } from '../errors';
+import { AgentLoadError, DefinitionError, describeError } from '../errors';
 import { collectDefinedAgents, isAgent, type Agent } from './define';
 import { reachableAgents, relateAgents } from './subAgent';
 
@@ -115,7 +115,7 @@ function evaluate(code: string, file: string, mapText: string | undefined, what:
     const where = locate(error, file, mapText);
     const cause = describeError(error);
     const message =
-      error instanceof AgentDefinitionError ? cause : `loading ${what} threw ${errorName(error)}: ${cause}`;
+      error instanceof DefinitionError ? cause : `loading ${what} threw ${errorName(error)}: ${cause}`;
     throw new AgentLoadError(
       `${where ? `${displayPath(where.file)}:${where.line}:${where.column}` : displayPath(file)}: ${message}`,
       where?.file ?? file,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import type { PriceTable } from '../budget/prices';
-import { KeelError } from '../errors';
+import { DefinitionError } from '../errors';
 
 /**
  * A project's Keel configuration: `keel.config.ts` at the root of the project, exporting
@@ -65,7 +65,7 @@ export interface KeelConfig {
 }
 
 /** A mistake in keel.config.ts (or in a value that overrides one of its keys): one sentence, nothing runs. */
-export class ConfigError extends KeelError {}
+export class ConfigError extends DefinitionError {}
 
 const limits = z
   .object({
