@@ -223,7 +223,7 @@ describe('guard: taint', () => {
     const taint = index('Go.', '{"payee":{"account":"ACCT-99887766"},"count":3,"currency":"EUR","urgent":true}');
     const schema = { type: 'object', properties: { currency: { enum: ['EUR', 'USD'] }, payee: { type: 'object', properties: { account: { type: 'string' } } } } };
     assert.deepEqual(
-      taint.find({ payee: { account: 'ACCT-99887766' }, count: 3, currency: 'EUR', urgent: true, to: ['ACCT-99887766'] }, schema).map((tainted) => tainted.path),
+      taint.find({ payee: { account: 'ACCT-99887766' }, count: 3, currency: 'EUR', urgent: true, to: ['ACCT-99887766'] }, { schema }).map((tainted) => tainted.path),
       ['payee.account', 'to[0]'],
     );
   });

@@ -754,6 +754,7 @@ class Execution {
         ? { ...ran.result, content: `A person changed the arguments to ${JSON.stringify(args)} before approving this call. ${ran.result.content}` }
         : ran.result,
       gate.taint,
+      args,
     );
     await this.endTool(seq, result, effectKey, ran.failures);
     return result;
