@@ -21,7 +21,8 @@ import { useTempDirs } from '../support/tempDir';
  *
  * Prints both rates for each half. KEEL_TAINT_HALF=development runs one half only;
  * KEEL_TAINT_SHOW_HELDOUT=1 lists the held-out cases that failed (by default only the development
- * half's failures are listed, so that nobody tunes on the other one).
+ * half's failures are listed, so that nobody tunes on the other one); KEEL_TAINT_SEED=<n> draws
+ * other values, placements and renderings from the same variants.
  */
 
 const HALVES: readonly Half[] = ['development', 'held-out'];
@@ -80,6 +81,7 @@ describe('taint rule: generated injections and benign tasks, with a gullible mod
   afterEach(() => store.close());
 
   const only = process.env['KEEL_TAINT_HALF'];
+  const seed = process.env['KEEL_TAINT_SEED'] === undefined ? undefined : Number(process.env['KEEL_TAINT_SEED']);
   const halves = HALVES.filter((half) => only === undefined || only === half);
 
   async function run(testCase: TaintCase, guard: boolean): Promise<Outcome> {
@@ -107,7 +109,7 @@ describe('taint rule: generated injections and benign tasks, with a gullible mod
 
   for (const half of halves) {
     it(`${half} half: no injected side effect runs without a person's approval`, async () => {
-      const cases = attackCases().filter((testCase) => testCase.half === half);
+      const cases = attackCases(seed).filter((testCase) => testCase.half === half);
       assert.ok(cases.length >= 100, `${cases.length} attacks`);
       const through: string[] = [];
       const inert: string[] = [];
@@ -131,7 +133,7 @@ describe('taint rule: generated injections and benign tasks, with a gullible mod
     });
 
     it(`${half} half: benign tasks whose values are the user's, the agent's or from a source the user named complete without approval`, async () => {
-      const cases = benignCases().filter((testCase) => testCase.half === half);
+      const cases = benignCases(seed).filter((testCase) => testCase.half === half);
       assert.ok(cases.length >= 30, `${cases.length} benign tasks`);
       const failed: string[] = [];
       for (const testCase of cases) {

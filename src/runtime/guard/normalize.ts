@@ -26,6 +26,7 @@ const SMALL_CAPITALS: Readonly<Record<string, string>> = Object.fromEntries(
 );
 const SMALL_CAPITAL = new RegExp(`[${Object.keys(SMALL_CAPITALS).join('')}]`, 'gu');
 const MARKS = /\p{M}/gu;
+const CAPITAL = /\p{Lu}/gu;
 const NOT_ALNUM = /[^\p{L}\p{N}]+/gu;
 
 /** Text as it reads: NFKC, without default-ignorable code points. */
@@ -38,10 +39,21 @@ export function canonical(text: string): string {
   return visible(text).toLowerCase();
 }
 
-/** Canonical text with accents, lookalike letters (Unicode's confusables) and case folded away. */
+/**
+ * Visible text with accents, lookalike letters (Unicode's confusables) and case folded away.
+ * Capitals are folded before case is: Greek `Β` and Cyrillic `В` are a `B` and so a `b`, which
+ * their small letters `β` and `в` are not.
+ */
 export function skeleton(text: string): string {
-  const folded = canonical(text).normalize('NFD').replace(MARKS, '').replace(SMALL_CAPITAL, (char) => SMALL_CAPITALS[char] ?? char);
-  return unhomoglyph(folded).toLowerCase();
+  const folded = visible(text)
+    .normalize('NFD')
+    .replace(MARKS, '')
+    .replace(SMALL_CAPITAL, (char) => SMALL_CAPITALS[char] ?? char)
+    .replace(CAPITAL, (char) => {
+      const prototype = unhomoglyph(char);
+      return /^[A-Z]+$/.test(prototype) ? prototype.toLowerCase() : char.toLowerCase();
+    });
+  return unhomoglyph(folded.toLowerCase()).toLowerCase();
 }
 
 /** Only the letters and digits of a text: separators, spaces and punctuation folded away. */

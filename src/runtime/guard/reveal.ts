@@ -62,6 +62,10 @@ const HEX_RUN = /(?:(?:\\x|0x)?[0-9a-f]{2}[\s:,-]?){4,}/gi;
 const ESCAPE = /\\u\{([0-9a-f]{1,6})\}|\\u([0-9a-f]{4})|\bU\+([0-9a-f]{4,6})\b/gi;
 const PERCENT_RUN = /(?:%[0-9a-f]{2})+/gi;
 const QUOTED_PRINTABLE = /=[0-9A-F]{2}/;
+/** Bytes as octal escapes: `\155\141`. */
+const OCTAL_RUN = /(?:\\[0-3][0-7]{2}){2,}/g;
+/** Characters as their decimal codes: `109 97 108 108 111 114 121`. */
+const CODE_RUN = /(?<![\d.])(?:\d{2,6}[\s,;]+){3,}\d{2,6}(?![\d.])/g;
 const QUOTED_PRINTABLE_RUN = /(?:=[0-9A-F]{2})+/g;
 const ROT13 = /[a-z]/gi;
 /** A word of prose, which a base64 token could look like but is not. */
@@ -69,8 +73,9 @@ const WORD = /^[A-Z]?[a-z]+$|^[A-Z]+$/;
 
 /**
  * Every reading of `text` a model could make besides the text as it is: hidden characters read
- * out (tag characters), encodings decoded (base64 and base64url, base32, hex, `\u` escapes,
- * percent-encoding, character references, quoted-printable, rot13, the text reversed) and values
+ * out (tag characters), encodings decoded (base64 and base64url, base32, hex, octal and `\u`
+ * escapes, decimal character codes, percent-encoding (twice over too), character references,
+ * quoted-printable, rot13, the text reversed) and values
  * written out in words read as values. A decoded piece is read once more, so that one encoding
  * inside another is found too.
  */
@@ -84,7 +89,19 @@ export function readings(text: string, depth = 2): string[] {
   found.push(...decoded);
   const whole = text.length > MAX_READ ? text.slice(0, MAX_READ) : text;
   if (ENTITY.test(whole)) found.push(decodeEntities(whole));
-  if (PERCENT.test(whole)) found.push(whole.replace(PERCENT_RUN, bytesAsText('%')));
+  if (PERCENT.test(whole)) {
+    // Percent-encoding of percent-encoding (`%2540`) is read to the end.
+    let read = whole;
+    for (let pass = 0; pass < 3 && PERCENT.test(read); pass += 1) {
+      read = read.replace(PERCENT_RUN, bytesAsText('%'));
+      found.push(read);
+    }
+  }
+  if (whole.search(OCTAL_RUN) >= 0) found.push(whole.replace(OCTAL_RUN, (run) => asText(Buffer.from(run.split('\\').slice(1).map((octal) => Number.parseInt(octal, 8))), run)));
+  for (const match of limited(text.matchAll(CODE_RUN))) {
+    const codes = match[0].split(/[\s,;]+/).map(Number);
+    if (codes.every((code) => code >= 32 && code <= 0x10ffff)) found.push(String.fromCodePoint(...codes));
+  }
   if (QUOTED_PRINTABLE.test(whole)) found.push(whole.replace(/=\r?\n/g, '').replace(QUOTED_PRINTABLE_RUN, bytesAsText('=')));
   if (whole.search(ESCAPE) >= 0) found.push(whole.replace(ESCAPE, (_whole, braced?: string, four?: string, plus?: string) => safeCodePoint(Number.parseInt(braced ?? four ?? plus ?? '', 16))));
   const spelled = spelledReading(whole);
@@ -109,10 +126,13 @@ function* limited(matches: Iterable<RegExpMatchArray>, wanted: (token: string) =
 
 /** A replacer that reads a run of escaped bytes (`%40`, `=C3=A9`) as UTF-8, leaving it as it is when it is not. */
 function bytesAsText(escape: string): (run: string) => string {
-  return (run) => {
-    const text = Buffer.from(run.split(escape).join(''), 'hex').toString('utf8');
-    return text.includes('\uFFFD') ? run : text;
-  };
+  return (run) => asText(Buffer.from(run.split(escape).join(''), 'hex'), run);
+}
+
+/** Bytes as UTF-8 text, or `otherwise` when they are not UTF-8. */
+function asText(bytes: Buffer, otherwise: string): string {
+  const text = bytes.toString('utf8');
+  return text.includes('\uFFFD') ? otherwise : text;
 }
 
 /** Decoded bytes as text when they are text (valid UTF-8, printable), else ''. */

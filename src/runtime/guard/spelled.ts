@@ -1,6 +1,7 @@
 /**
  * Values written out in words, as a model reads them: numbers (`four two four two` is 4242,
- * `twelve thousand five hundred` is 12500, `forty-two` is 42), addresses (`mallory at evil dot
+ * `twelve thousand five hundred` is 12500, `forty-two` is 42), letters in the spelling alphabet
+ * (`Golf Bravo` is GB), addresses (`mallory at evil dot
  * example`, `mallory [at] evil [dot] example`) and defanged URLs (`hxxps://evil[.]example`).
  * English words only.
  */
@@ -54,8 +55,8 @@ export function numbersInWords(run: string): number[] {
     const tens = TENS[word];
     const scale = SCALES[word];
     if (unit !== undefined) {
-      // A unit after a unit or a teen starts another number; after tens it completes them (forty two).
-      if (last === 'unit' || (last === 'tens' && unit >= 10)) flush();
+      // A unit after a unit or a teen starts another number; after tens it completes them (forty two), but for zero (twenty oh two).
+      if (last === 'unit' || (last === 'tens' && (unit >= 10 || unit === 0))) flush();
       group += unit;
       last = 'unit';
     } else if (tens !== undefined) {
@@ -75,9 +76,9 @@ export function numbersInWords(run: string): number[] {
   return numbers;
 }
 
-/** Text with number words as digits: each run becomes its numbers, joined by spaces (`4 2 4 2`). */
+/** Text with number words as digits: each run becomes its numbers, joined by spaces (`4 2 4 2`); a comma ends a number (`thirty, eight` is 30 8). */
 function digitsForWords(text: string): string {
-  return text.replace(NUMBER_RUN, (run) => numbersInWords(run).join(' '));
+  return text.replace(NUMBER_RUN, (run) => run.split(',').flatMap(numbersInWords).join(' '));
 }
 
 const AT = /\s*(?:[[({<]\s*(?:at|@)\s*[\])}>]|\s(?:at)\s)\s*/gi;
@@ -88,8 +89,17 @@ function undefang(text: string): string {
   return text.replace(AT, '@').replace(DOT, '.').replace(/\bhxxp(s?)(?=:|\[:\])/gi, 'http$1').replace(/\[:\]/g, ':');
 }
 
+/** The spelling alphabet (Alfa, Bravo, ...), as people read codes and account numbers out. */
+const PHONETIC = 'alfa alpha bravo charlie delta echo foxtrot golf hotel india juliett juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey x-ray xray yankee zulu'.split(' ');
+const SPELLING = new RegExp(`\\b(?:${PHONETIC.join('|')})\\b(?:[\\s,]+\\b(?:${PHONETIC.join('|')}|\\d+)\\b)+`, 'gi');
+
+/** Text with runs of spelling-alphabet words read as their letters: `Golf Bravo 2 9` is `GB 2 9`. */
+function lettersForWords(text: string): string {
+  return text.replace(SPELLING, (run) => run.replace(new RegExp(`\\b(?:${PHONETIC.join('|')})\\b`, 'gi'), (word) => word[0]!.toUpperCase()));
+}
+
 /** The text with values written out in words read as values, or undefined when it has none. */
 export function spelledReading(text: string): string | undefined {
-  const read = undefang(digitsForWords(text));
+  const read = undefang(lettersForWords(digitsForWords(text)));
   return read === text ? undefined : read;
 }

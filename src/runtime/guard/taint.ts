@@ -1,5 +1,5 @@
 import type { ToolChannel } from './config';
-import { alnum, canonical, canonicalHost, escapeRegExp, skeleton, unicodeHost } from './normalize';
+import { alnum, canonical, canonicalHost, escapeRegExp, skeleton, unicodeHost, visible } from './normalize';
 import { readings } from './reveal';
 
 /**
@@ -77,7 +77,7 @@ const ACCOUNT_DIGITS = 8;
 /** Fewest letters and digits a value spread over fields, or put together from pieces, must have to be looked for. */
 const ASSEMBLED = 8;
 const MAX_PIECES = 3;
-const MIN_PIECE = 4;
+const MIN_PIECE = 2;
 
 /** Words of argument names that say the value is a destination. */
 const DESTINATION_WORDS = new Set(
@@ -90,6 +90,8 @@ const PROSE_WORDS = new Set('subject body text message msg content summary descr
 
 /** One text read every way a model could read it, ready to be searched. */
 class ReadText {
+  /** The text and its readings, visible (case kept, for folding lookalike capitals). */
+  private readonly shown: string;
   /** The text and its readings, canonical. */
   readonly canonical: string;
   readonly hosts = new Set<string>();
@@ -98,7 +100,10 @@ class ReadText {
   private folded: { readonly skeleton: string; readonly alnum: string } | undefined;
 
   constructor(text: string) {
-    this.canonical = [text, ...jsonLeaves(text), ...readings(text)].map(canonical).join('\n');
+    // JSON is read as its string leaves too (so that `\\u0040` is `@` and an encoding inside a field is decoded).
+    const parts = [text, ...jsonLeaves(text)];
+    this.shown = [...parts, ...parts.flatMap((part) => readings(part))].map(visible).join('\n');
+    this.canonical = this.shown.toLowerCase();
     for (const match of this.canonical.matchAll(URL_PATTERN)) {
       const url = parseUrl(match[0]);
       if (url) this.addHost(url.host, url.explicitPort);
@@ -130,7 +135,7 @@ class ReadText {
   get fold(): { readonly skeleton: string; readonly alnum: string } {
     if (!this.folded) {
       const unicode = [...this.hosts].filter((host) => host.includes('xn--')).map(unicodeHost);
-      const text = skeleton([this.canonical, ...unicode].join('\n'));
+      const text = skeleton([this.shown, ...unicode].join('\n'));
       this.folded = { skeleton: text, alnum: alnum(text) };
     }
     return this.folded;
@@ -150,6 +155,10 @@ interface Candidate {
   readonly destination: boolean;
   readonly host?: { readonly hostname: string; readonly host: string };
   readonly number?: number;
+  /** The value as written, case kept (lookalike capitals fold to their letters, small ones may not). */
+  readonly shown?: string;
+  /** The value it is part of: the user's when that is. */
+  readonly whole?: Candidate;
 }
 
 interface Leaf {
@@ -219,7 +228,7 @@ export class TaintIndex {
   }
 
   private isTrusted(candidate: Candidate): boolean {
-    return this.trusted.some((text) => vouches(text, candidate));
+    return this.trusted.some((text) => vouches(text, candidate)) || (candidate.whole !== undefined && this.isTrusted(candidate.whole));
   }
 
   /**
@@ -282,8 +291,9 @@ function isIn(candidate: Candidate, text: ReadText): boolean {
     case 'account':
       return foundFolded(candidate.value, text, candidate.destination);
     case 'value': {
-      if (foundFolded(candidate.value, text, candidate.destination)) return true;
-      const parts = wordsOf(skeleton(candidate.value));
+      const shown = candidate.shown ?? candidate.value;
+      if (foundFolded(shown, text, candidate.destination)) return true;
+      const parts = wordsOf(skeleton(shown));
       return parts.length > 1 && nearby(parts, text.fold.skeleton, candidate.value.length * 3);
     }
   }
@@ -316,7 +326,7 @@ function nearby(parts: readonly string[], text: string, span: number): boolean {
   return false;
 }
 
-/** Whether `packed` is the concatenation of at most MAX_PIECES pieces of `haystack`, each of MIN_PIECE or more characters. */
+/** Whether `packed` is the concatenation of at most MAX_PIECES pieces of `haystack`, each of MIN_PIECE characters or more (a country code and a number, a mailbox and a domain). */
 function assembled(packed: string, haystack: string): boolean {
   let at = 0;
   for (let piece = 0; piece < MAX_PIECES && at < packed.length; piece += 1) {
@@ -391,7 +401,9 @@ function candidates(leaf: Leaf): Candidate[] {
   }
   const value = canonical(leaf.value).trim();
   const found: Candidate[] = [];
-  for (const match of value.matchAll(URL_PATTERN)) {
+  // A URL whose scheme is written in lookalike letters (`httрѕ://`) is found by its skeleton.
+  const urls = value.search(URL_PATTERN) >= 0 ? value : skeleton(value);
+  for (const match of urls.matchAll(URL_PATTERN)) {
     const url = parseUrl(match[0]);
     if (url) found.push({ kind: 'host', value: url.host.host, destination: true, host: url.host });
   }
@@ -402,13 +414,21 @@ function candidates(leaf: Leaf): Candidate[] {
     const host = canonicalHost(email.hostname);
     if (host) found.push({ kind: 'host', value: host.host, destination: true, host });
   }
-  for (const match of value.matchAll(IBAN)) found.push({ kind: 'account', value: match[0], destination: true });
-  for (const match of value.matchAll(DIGIT_RUN)) found.push({ kind: 'account', value: match[0], destination: digitCount(match[0]) >= ACCOUNT_DIGITS });
+  const ibans = [...value.matchAll(IBAN)];
+  for (const match of ibans) found.push({ kind: 'account', value: match[0], destination: true });
+  for (const match of value.matchAll(DIGIT_RUN)) {
+    // Digits inside an IBAN are the user's when the IBAN is; a number's digits after its first group (a country code) are a number of their own.
+    const inside = ibans.find((iban) => iban.index <= match.index && match.index < iban.index + iban[0].length);
+    const run: Candidate = { kind: 'account', value: match[0], destination: digitCount(match[0]) >= ACCOUNT_DIGITS, ...(inside ? { whole: { kind: 'account', value: inside[0], destination: true } } : {}) };
+    found.push(run);
+    const rest = match[0].replace(/^\d+[ -]/, '');
+    if (rest !== match[0] && digitCount(rest) >= ACCOUNT_DIGITS) found.push({ kind: 'account', value: rest, destination: true, whole: run });
+  }
   if (leaf.prose || found.some((candidate) => candidate.destination)) return found;
   const host = HOST_VALUE.test(value) ? canonicalHost(value) : undefined;
   if (host) return [...found, { kind: 'host', value: host.host, destination: true, host }];
   if (alnum(value).length >= 3 && /[\p{L}\p{N}]/u.test(value)) {
-    found.push({ kind: 'value', value, destination: leaf.destination || POSTAL.test(value) });
+    found.push({ kind: 'value', value, shown: visible(leaf.value).trim(), destination: leaf.destination || POSTAL.test(value) });
     const number = /^[$€£]?\s*\d[\d,]*(?:\.\d+)?$/.test(value) ? Number(value.replace(/[$€£,\s]/g, '')) : undefined;
     if (number !== undefined && Number.isFinite(number)) found.push({ kind: 'number', value: String(number), number, destination: false });
   }
@@ -459,10 +479,10 @@ function wholeWord(word: string): RegExp {
   return new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(word)}(?![\\p{L}\\p{N}])`, 'u');
 }
 
-/** A pattern for letters and digits written with any separators between them (`DE44 5001-0517`), as a whole. */
+/** A pattern for letters and digits written with any separators between them (`DE44 5001-0517`, `DE44, 5001`), as a whole. */
 function withAnySeparators(packed: string): RegExp {
   const chars = [...packed].map(escapeRegExp);
-  return new RegExp(`(?<![\\p{L}\\p{N}])${chars.join('[\\s./_\\p{Pd}]*')}(?![\\p{L}\\p{N}])`, 'u');
+  return new RegExp(`(?<![\\p{L}\\p{N}])${chars.join('[\\s,./_\\p{Pd}]*')}(?![\\p{L}\\p{N}])`, 'u');
 }
 
 /** The words of a name in code: `payeeAccount`, `payee_account`, `payee-account` are payee and account. */
