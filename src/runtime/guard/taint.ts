@@ -218,7 +218,8 @@ export class TaintIndex {
     let found: Omit<TaintedArgument, 'path'> | undefined;
     for (const candidate of candidates(leaf)) {
       if (this.isTrusted(candidate)) continue;
-      const source = this.sources.find((entry) => isIn(candidate, entry.text))?.source;
+      // Where it is written whole before where it can be pieced together.
+      const source = (this.sources.find((entry) => isIn(candidate, entry.text, false)) ?? this.sources.find((entry) => isIn(candidate, entry.text, true)))?.source;
       if (!source) continue;
       // A destination inside the value tells more than the value as a whole: report it first.
       if (candidate.destination) return { value: candidate.value, destination: true, source: sourceOf(source) };
@@ -275,8 +276,8 @@ function vouches(text: ReadText, candidate: Candidate): boolean {
   }
 }
 
-/** Whether `candidate` could have come from untrusted `text`: loosely, through lookalikes, separators and pieces. */
-function isIn(candidate: Candidate, text: ReadText): boolean {
+/** Whether `candidate` could have come from untrusted `text`: loosely, through lookalikes, separators and (when `pieces`) pieces. */
+function isIn(candidate: Candidate, text: ReadText, pieces: boolean): boolean {
   switch (candidate.kind) {
     case 'number':
       return text.numbers.has(candidate.number!);
@@ -284,15 +285,15 @@ function isIn(candidate: Candidate, text: ReadText): boolean {
       const { hostname, host } = candidate.host!;
       if (text.hosts.has(host) || text.hosts.has(hostname)) return true;
       if (IP_LITERAL.test(hostname)) return false;
-      return foundFolded(unicodeHost(hostname), text, true);
+      return foundFolded(unicodeHost(hostname), text, pieces);
     }
     case 'email':
-      return text.emails.has(candidate.value) || foundFolded(candidate.value, text, true);
+      return text.emails.has(candidate.value) || foundFolded(candidate.value, text, pieces);
     case 'account':
-      return foundFolded(candidate.value, text, candidate.destination);
+      return foundFolded(candidate.value, text, pieces && candidate.destination);
     case 'value': {
       const shown = candidate.shown ?? candidate.value;
-      if (foundFolded(shown, text, candidate.destination)) return true;
+      if (foundFolded(shown, text, pieces && candidate.destination)) return true;
       const parts = wordsOf(skeleton(shown));
       return parts.length > 1 && nearby(parts, text.fold.skeleton, candidate.value.length * 3);
     }
@@ -301,15 +302,15 @@ function isIn(candidate: Candidate, text: ReadText): boolean {
 
 /**
  * Whether a value is in the folded text: anywhere when long enough to be specific, as a whole word
- * when short, or, for a destination, put together from a few pieces of it.
+ * when short, or (when `pieces`) put together from a few pieces of it.
  */
-function foundFolded(value: string, text: ReadText, destination: boolean): boolean {
+function foundFolded(value: string, text: ReadText, pieces: boolean): boolean {
   const folded = skeleton(value);
   const packed = alnum(folded);
   if (packed.length === 0) return false;
   if (packed.length < SHORT) return wholeWord(folded.trim()).test(text.fold.skeleton);
   if (text.fold.alnum.includes(packed)) return true;
-  return destination && packed.length >= ASSEMBLED && assembled(packed, text.fold.alnum);
+  return pieces && packed.length >= ASSEMBLED && assembled(packed, text.fold.alnum);
 }
 
 /** Whether every one of `parts` is a whole word of `text`, all within `span` characters of the first (a name in another order: `Evil, Mallory`). */
