@@ -245,7 +245,7 @@ export class TaintIndex {
         if (target.length < ASSEMBLED || this.isTrusted(destination)) continue;
         const used = cover(target, pieces);
         if (used && used.size >= 2) {
-          const paths = [...used].map((index) => fields[index]!.path);
+          const paths = [...used].sort((a, b) => a - b).map((index) => fields[index]!.path);
           return { path: paths.join(' + '), value: destination.value, destination: true, source: sourceOf(source) };
         }
       }
