@@ -1,5 +1,5 @@
 import { domainToUnicode } from 'node:url';
-import unhomoglyph from 'unhomoglyph';
+import confusables from 'unhomoglyph/data.json';
 
 /**
  * The forms values are compared in. A value can be written many ways that a model reads as one:
@@ -50,10 +50,19 @@ export function skeleton(text: string): string {
     .replace(MARKS, '')
     .replace(SMALL_CAPITAL, (char) => SMALL_CAPITALS[char] ?? char)
     .replace(CAPITAL, (char) => {
-      const prototype = unhomoglyph(char);
+      const prototype = PROTOTYPES.get(char) ?? char;
       return /^[A-Z]+$/.test(prototype) ? prototype.toLowerCase() : char.toLowerCase();
     });
-  return unhomoglyph(folded.toLowerCase()).toLowerCase();
+  return prototypes(folded.toLowerCase()).toLowerCase();
+}
+
+/** Each character's prototype in Unicode's confusables (UTS #39): `а` (Cyrillic) and `a` are both `a`. */
+const PROTOTYPES: ReadonlyMap<string, string> = new Map(Object.entries(confusables as Readonly<Record<string, string>>));
+
+function prototypes(text: string): string {
+  let out = '';
+  for (const char of text) out += PROTOTYPES.get(char) ?? char;
+  return out;
 }
 
 /** Only the letters and digits of a text: separators, spaces and punctuation folded away. */

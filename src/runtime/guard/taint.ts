@@ -98,11 +98,13 @@ class ReadText {
   readonly emails = new Set<string>();
   private numberSet: Set<number> | undefined;
   private folded: { readonly skeleton: string; readonly alnum: string } | undefined;
+  private named: readonly Candidate[] | undefined;
 
   constructor(text: string) {
-    // JSON is read as its string leaves too (so that `\\u0040` is `@` and an encoding inside a field is decoded).
-    const parts = [text, ...jsonLeaves(text)];
-    this.shown = [...parts, ...parts.flatMap((part) => readings(part))].map(visible).join('\n');
+    // JSON is read by its string leaves (so that `\\u0040` is `@` and an encoding inside a field is decoded).
+    const leaves = jsonLeaves(text);
+    const read = leaves.length > 0 ? leaves.join('\n') : text;
+    this.shown = [text, ...(read === text ? [] : [read]), ...readings(read)].map(visible).join('\n');
     this.canonical = this.shown.toLowerCase();
     for (const match of this.canonical.matchAll(URL_PATTERN)) {
       const url = parseUrl(match[0]);
@@ -139,6 +141,12 @@ class ReadText {
       this.folded = { skeleton: text, alnum: alnum(text) };
     }
     return this.folded;
+  }
+
+  /** The destinations it names (see destinationsIn), found once. */
+  get destinations(): readonly Candidate[] {
+    this.named ??= destinationsIn(this);
+    return this.named;
   }
 
   /** Whether this (canonical) text has `words` as whole words, in any order. */
@@ -240,7 +248,7 @@ export class TaintIndex {
     if (fields.length < 2) return undefined;
     const pieces = fields.flatMap((leaf, index) => piecesOf(leaf.value).map((piece) => ({ piece, index })));
     for (const { source, text } of this.sources) {
-      for (const destination of destinationsIn(text)) {
+      for (const destination of text.destinations) {
         const target = alnum(skeleton(destination.value));
         if (target.length < ASSEMBLED || this.isTrusted(destination)) continue;
         const used = cover(target, pieces);
@@ -377,17 +385,20 @@ function piecesOf(value: string | number): string[] {
   return pieces;
 }
 
-/** The destinations an untrusted text names: hosts, email addresses, IBANs and long digit runs. */
+/** The destinations an untrusted text names, each once: hosts, email addresses, IBANs and long digit runs. */
 function destinationsIn(text: ReadText): Candidate[] {
   const found: Candidate[] = [];
+  const seen = new Set<string>();
   for (const host of text.hosts) {
     const parsed = canonicalHost(host);
     if (parsed && !IP_LITERAL.test(parsed.hostname)) found.push({ kind: 'host', value: host, destination: true, host: parsed });
   }
   for (const email of text.emails) found.push({ kind: 'email', value: email, destination: true });
-  for (const match of text.canonical.matchAll(IBAN)) found.push({ kind: 'account', value: match[0], destination: true });
-  for (const match of text.canonical.matchAll(DIGIT_RUN)) {
-    if (digitCount(match[0]) >= ACCOUNT_DIGITS) found.push({ kind: 'account', value: match[0], destination: true });
+  for (const match of [...text.canonical.matchAll(IBAN), ...text.canonical.matchAll(DIGIT_RUN)]) {
+    const packed = alnum(match[0]);
+    if (seen.has(packed) || digitCount(match[0]) < ACCOUNT_DIGITS) continue;
+    seen.add(packed);
+    found.push({ kind: 'account', value: match[0], destination: true });
   }
   return found;
 }
