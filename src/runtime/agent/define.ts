@@ -147,7 +147,7 @@ export interface Tool {
   /** Where the tool comes from when it is not the agent's own code: an MCP server's tool (which never runs in the sandbox). */
   readonly origin?: { readonly kind: 'mcp'; readonly server: string; readonly tool: string };
   /** Whose word a call's results are, when the tool is trusted. */
-  readonly trust: TrustRule | undefined;
+  readonly trust?: TrustRule | undefined;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
 }
 

@@ -44,8 +44,8 @@ export class RunGuard {
     runtimeEnabled: boolean,
   ) {
     this.enabled = runtimeEnabled && agent.guard.enabled;
-    // Trusted: what the agent's author wrote (instructions, tool descriptions and defaults) and what the user asked.
-    const configuration = [...agent.tools.values()].flatMap((tool) => [tool.description, ...schemaText(tool.spec.parameters)]);
+    // Trusted: what the agent's author wrote (instructions, its own tools' descriptions and defaults; not an MCP server's) and what the user asked.
+    const configuration = [...agent.tools.values()].filter((tool) => tool.origin === undefined).flatMap((tool) => [tool.description, ...schemaText(tool.spec.parameters)]);
     this.taint = new TaintIndex([agent.instructions, ...configuration, run.input]);
     this.allowList = new AnswerAllowList(agent.guard.allowedHosts, run.input);
     this.toolNames = [...agent.tools.keys()];
