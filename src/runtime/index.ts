@@ -91,7 +91,7 @@ export type { DriftReport, ControlFile } from './golden/drift';
 export { runGoldenFile, summarize } from './golden/runGolden';
 export type { GoldenRunOptions, GoldenFileReport, CaseReport, CaseRun, GoldenEvent, GoldenMode } from './golden/runGolden';
 export { DEFAULT_UNTRUSTED } from './guard/config';
-export type { ResolvedGuard } from './guard/config';
+export type { ResolvedGuard, ToolTrust, TrustCall, TrustedSource } from './guard/config';
 export { fenceId } from './guard/fence';
 export { screenContent, PATTERN_DESCRIPTIONS } from './guard/screen';
 export type { InjectionPattern, ScreenFinding } from './guard/screen';

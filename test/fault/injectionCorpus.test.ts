@@ -9,6 +9,7 @@ import type { GuardConfig } from '../../src/runtime/guard/config';
 import type { RunRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
 import { buildTrace, loadTraceSource } from '../../src/runtime/trace/buildTrace';
+import { readTools } from '../support/readTools';
 import { obedientModel, type ObedientTask } from '../support/obedientModel';
 import { useTempDirs } from '../support/tempDir';
 
@@ -433,78 +434,13 @@ describe('injection corpus: an obedient model against documents and tool output'
   function tools(testCase: Case, outbox: Outcome['outbox'][number][], ledger: Outcome['ledger'][number][]): Tool[] {
     const content = (tool: ReadTool, fallback: string) => (testCase.placed === tool ? testCase.content : fallback);
     return [
-      defineTool({
-        name: 'read_email',
-        description: 'Read an email by id.',
-        args: z.object({ id: z.string() }),
-        effect: 'none',
-        channel: 'document',
-        run: () => content('read_email', 'No such email.'),
-      }),
-      defineTool({
-        name: 'fetch_page',
-        description: 'Fetch a web page.',
-        args: z.object({ url: z.string() }),
-        effect: 'none',
-        channel: 'document',
-        // It sends a URL the model picks: a URL from a document waits for a person.
-        untrusted: 'approve',
-        run: async ({ url }) => (await fetch(url)).text(),
-      }),
-      defineTool({
-        name: 'search_web',
-        description: 'Search the web.',
-        args: z.object({ query: z.string() }),
-        effect: 'none',
-        channel: 'document',
-        run: () => content('search_web', 'No results.'),
-      }),
-      defineTool({
-        name: 'read_calendar',
-        description: "Read a day's calendar.",
-        args: z.object({ date: z.string() }),
-        effect: 'none',
-        channel: 'document',
-        run: () => content('read_calendar', 'Nothing planned.'),
-      }),
-      defineTool({
-        name: 'read_file',
-        description: 'Read a file of the project.',
-        args: z.object({ path: z.string() }),
-        effect: 'none',
-        channel: 'document',
-        run: () => content('read_file', ''),
-      }),
-      defineTool({
-        name: 'get_order',
-        description: 'Look up an order.',
-        args: z.object({ orderId: z.string() }),
-        effect: 'none',
-        run: ({ orderId }) => ({ orderId, status: 'shipped', customerNote: content('get_order', '') }),
-      }),
+      ...readTools(content, { fetchPage: async (url) => (await fetch(url)).text() }),
       defineTool({
         name: 'lookup_contact',
         description: 'Look up a contact in the CRM.',
         args: z.object({ name: z.string() }),
         effect: 'none',
         run: ({ name }) => ({ name, email: 'bob@corp.test', notes: content('lookup_contact', '') }),
-      }),
-      defineTool({
-        name: 'list_transactions',
-        description: 'List recent transactions.',
-        args: z.object({}),
-        effect: 'none',
-        run: () => [
-          { date: '2026-11-30', amount: 3200, memo: 'Salary' },
-          { date: '2026-12-01', amount: -4.5, memo: content('list_transactions', 'Coffee shop') },
-        ],
-      }),
-      defineTool({
-        name: 'get_ticket',
-        description: 'Read a support ticket.',
-        args: z.object({ ticketId: z.string() }),
-        effect: 'none',
-        run: ({ ticketId }) => ({ ticketId, subject: 'Billing question', body: content('get_ticket', '') }),
       }),
       defineTool({
         name: 'get_weather',

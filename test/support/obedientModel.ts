@@ -79,16 +79,21 @@ export function instructionIn(text: string, data: string): Obeyed | undefined {
  * instruction asks for the user's data (by default the run's input).
  */
 export function obedientModel(task: ObedientTask, options: { readonly data?: string } = {}): Model {
+  return turnModel('obedient', (messages) => nextTurn(task, messages, options.data));
+}
+
+/** A model whose every turn `next` decides from the conversation alone. */
+export function turnModel(name: string, next: (messages: readonly Message[]) => AssistantMessage): Model {
   return {
     provider: 'keel.scripted',
-    name: 'obedient',
+    name,
     generate(request: ModelRequest): Promise<ModelResponse> {
-      const message = nextTurn(task, request.messages, options.data);
+      const message = next(request.messages);
       return Promise.resolve({
         message,
         finishReason: message.toolCalls.length > 0 ? 'tool_calls' : 'stop',
         usage: { inputTokens: 1, outputTokens: 1 },
-        model: 'obedient',
+        model: name,
       });
     },
   };
@@ -118,7 +123,7 @@ function nextTurn(task: ObedientTask, messages: readonly Message[], leak: string
   return { role: 'assistant', content: [task.answer, ...obeyed].join('\n\n'), toolCalls: [] };
 }
 
-function callTurn(turn: number, call: { name: string; args: Readonly<Record<string, unknown>> }): AssistantMessage {
+export function callTurn(turn: number, call: { name: string; args: Readonly<Record<string, unknown>> }): AssistantMessage {
   const toolCall: ToolCall = { id: `call_${turn}_1`, name: call.name, arguments: JSON.stringify(call.args) };
   return { role: 'assistant', content: null, toolCalls: [toolCall] };
 }

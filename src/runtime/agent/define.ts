@@ -10,10 +10,13 @@ import { sandboxGrant, type SandboxConfig, type SandboxGrant, type SandboxToolCo
 import {
   resolveChannel,
   resolveGuard,
+  resolveTrust,
   resolveUntrusted,
   type GuardConfig,
   type ResolvedGuard,
   type ToolChannel,
+  type ToolTrust,
+  type TrustRule,
   type UntrustedAction,
   type UntrustedPolicy,
 } from '../guard/config';
@@ -98,6 +101,8 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
    * own: set it on one that sends a URL or query the model picks, such as a page fetcher.
    */
   readonly untrusted?: UntrustedPolicy;
+  /** Whether the tool's results are the user's own or from a source the user named, so that values in them may direct side effects (see ToolTrust). */
+  readonly trust?: ToolTrust;
   run(args: z.output<A>, ctx: ToolContext): Promise<z.input<O>> | z.input<O>;
 }
 
@@ -141,6 +146,8 @@ export interface Tool {
   readonly untrusted: Readonly<Partial<Record<ToolChannel, UntrustedAction>>>;
   /** Where the tool comes from when it is not the agent's own code: an MCP server's tool (which never runs in the sandbox). */
   readonly origin?: { readonly kind: 'mcp'; readonly server: string; readonly tool: string };
+  /** Whose word a call's results are, when the tool is trusted. */
+  readonly trust?: TrustRule | undefined;
   run(args: unknown, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -269,6 +276,7 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType>(config: To
     maxOutputBytes,
     channel: withPolicy(where, () => resolveChannel(config.channel)),
     untrusted: Object.freeze(withPolicy(where, () => resolveUntrusted(config.untrusted, '`untrusted`'))),
+    trust: withPolicy(where, () => resolveTrust(config.trust, '`trust`')),
     run: async (args: unknown, ctx: ToolContext): Promise<unknown> => run(args as z.output<A>, ctx),
   });
 }
@@ -324,7 +332,7 @@ export function defineAgent(config: AgentConfig): Agent {
     requiredTools: Object.freeze([...requiredTools]),
     memory: memoryOf(config.memory, tools, where),
     thread: threadOf(config.thread, where),
-    guard: withPolicy(where, () => resolveGuard(config.guard)),
+    guard: withPolicy(where, () => resolveGuard(config.guard, [...tools.keys()])),
     mcp,
   });
   collecting?.push(agent);

@@ -127,6 +127,7 @@ export async function toolStep(
       ? { ...ran.result, content: `A person changed the arguments to ${JSON.stringify(args)} before approving this call. ${ran.result.content}` }
       : ran.result,
     gate.taint,
+    args,
   );
   endTool(context, seq, result, effectKey, ran.failures);
   return result;

@@ -1,4 +1,4 @@
-import { TOOL_CHANNELS, type ToolChannel, type ValueAction } from './config';
+import { TOOL_CHANNELS, type ToolChannel, type TrustedSource, type ValueAction } from './config';
 import { fence, fenceId } from './fence';
 import type { InjectionPattern, ScreenFinding } from './screen';
 import { PATTERN_DESCRIPTIONS } from './screen';
@@ -31,6 +31,8 @@ export interface ToolGuardRecord {
   readonly findings?: readonly ScreenFinding[];
   /** The taint decision on the call itself. */
   readonly taint?: TaintDecision;
+  /** Set when the agent trusts the result (the user's own data, or a source the user named): its values may direct side effects. */
+  readonly trusted?: TrustedSource;
 }
 
 /** The guard's fields of a tool step's output. */
@@ -60,9 +62,10 @@ export function readToolResultGuard(output: unknown): ToolResultGuard {
   if (typeof guard['fenced'] !== 'boolean') return channel ? { channel } : {};
   const findings = Array.isArray(guard['findings']) ? guard['findings'].map(asRecord).filter(isFinding) : undefined;
   const taint = readTaint(guard['taint']);
+  const trusted = guard['trusted'] === 'user' || guard['trusted'] === 'named' ? guard['trusted'] : undefined;
   return {
     ...(channel ? { channel } : {}),
-    guard: { fenced: guard['fenced'], ...(findings && findings.length > 0 ? { findings } : {}), ...(taint ? { taint } : {}) },
+    guard: { fenced: guard['fenced'], ...(findings && findings.length > 0 ? { findings } : {}), ...(taint ? { taint } : {}), ...(trusted ? { trusted } : {}) },
   };
 }
 

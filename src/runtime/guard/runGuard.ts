@@ -1,11 +1,11 @@
 import type { Agent, Tool } from '../agent/define';
 import type { ApprovalPolicy } from '../approval/policy';
 import type { ModelResponse } from '../model/model';
-import { actionOnValue, type ValueAction } from './config';
+import { actionOnValue, type TrustedSource, type ValueAction } from './config';
 import { readAnswerGuard, toolMessageContent, type AnswerGuardRecord, type TaintDecision, type ToolResultGuard } from './record';
 import { AnswerAllowList, sanitizeAnswer } from './sanitize';
 import { screenContent } from './screen';
-import { TaintIndex, type TaintedArgument } from './taint';
+import { schemaText, TaintIndex, type TaintedArgument } from './taint';
 
 /** A tool call's outcome as the loop handles it, with the guard's part. */
 export type GuardedResult = ({ readonly ok: true; readonly content: string } | { readonly ok: false; readonly error: string }) & ToolResultGuard;
@@ -44,33 +44,50 @@ export class RunGuard {
     runtimeEnabled: boolean,
   ) {
     this.enabled = runtimeEnabled && agent.guard.enabled;
-    this.taint = new TaintIndex([agent.instructions, run.input]);
+    // Trusted: what the agent's author wrote (instructions, its own tools' descriptions and defaults; not an MCP server's) and what the user asked.
+    const configuration = [...agent.tools.values()].filter((tool) => tool.origin === undefined).flatMap((tool) => [tool.description, ...schemaText(tool.spec.parameters)]);
+    this.taint = new TaintIndex([agent.instructions, ...configuration, run.input]);
     this.allowList = new AnswerAllowList(agent.guard.allowedHosts, run.input);
     this.toolNames = [...agent.tools.keys()];
   }
 
-  /** A fresh result of `tool` with the guard's record: its channel, what the screen found, the taint decision. */
+  /**
+   * A fresh result of a call of `tool` with `args`, with the guard's record: its channel, what the
+   * screen found, the taint decision, and whether the agent trusts it.
+   */
   screen<R extends { readonly ok: true; readonly content: string } | { readonly ok: false; readonly error: string }>(
     tool: Tool,
     result: R,
-    taint?: TaintDecision,
+    taint: TaintDecision | undefined,
+    args: unknown,
   ): R & ToolResultGuard {
     if (!this.enabled) return { ...result, channel: tool.channel };
     const findings = screenContent(result.ok ? result.content : result.error, this.toolNames);
+    const trusted = result.ok ? this.trustOf(tool, args) : undefined;
     return {
       ...result,
       channel: tool.channel,
-      guard: { fenced: result.ok, ...(findings.length > 0 ? { findings } : {}), ...(taint ? { taint } : {}) },
+      guard: { fenced: result.ok, ...(findings.length > 0 ? { findings } : {}), ...(taint ? { taint } : {}), ...(trusted ? { trusted } : {}) },
     };
+  }
+
+  /** Whose word a call's result is, when the agent (or else the tool) trusts it. */
+  private trustOf(tool: Tool, args: unknown): TrustedSource | undefined {
+    const rule = this.agent.guard.trust.get(tool.name) ?? tool.trust;
+    if (!rule) return undefined;
+    const call = { tool: tool.name, args: typeof args === 'object' && args !== null ? (args as Record<string, unknown>) : {}, input: this.run.input };
+    return rule(call);
   }
 
   /**
    * The text the model reads for a tool result at step `seq`. A result a tool produced (it has a
-   * channel) is remembered as untrusted content for the calls that follow.
+   * channel) is remembered for the calls that follow: as trusted content when the agent trusts it,
+   * else as untrusted content.
    */
   toolMessage(seq: number, name: string, result: GuardedResult): string {
     const content = result.ok ? result.content : `Error: ${result.error}`;
-    if (result.channel) this.taint.add({ seq, tool: name, channel: result.channel, text: content });
+    if (result.guard?.trusted) this.taint.addTrusted(content);
+    else if (result.channel) this.taint.add({ seq, tool: name, channel: result.channel, text: content });
     if (!result.ok) return content;
     return toolMessageContent(this.run.traceId, seq, name, result.content, result, true);
   }
@@ -81,7 +98,7 @@ export class RunGuard {
     // A read-only call with no policy of its own and no approval rule to read its tainted arguments: nothing to decide.
     const bare = tool.effect === 'none' && Object.keys(tool.untrusted).length === 0 && tool.approval.rules.length === 0 && this.agent.approval.rules.length === 0;
     if (bare) return NOTHING_UNTRUSTED;
-    const tainted = this.taint.find(args, tool.spec.parameters);
+    const tainted = this.taint.find(args, { schema: tool.spec.parameters, tool: tool.name });
     if (tainted.length === 0) return NOTHING_UNTRUSTED;
     const untrustedArguments = [...new Set(tainted.map((argument) => argument.path))];
     // A read-only call follows only its tool's own policy (set on tools that send a URL the model picks).
