@@ -25,7 +25,7 @@ const bundles = [
   { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
-  { ...browser, entryPoints: { webview: 'webview/main.ts' } },
+  { ...browser, entryPoints: { run: 'webview/run/main.ts' } },
   { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },
   { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
 ];

@@ -1,22 +1,22 @@
 import * as vscode from 'vscode';
 import { isPostgresUrl } from '../runtime/store/storeLocation';
-import { AgentCodeLensProvider } from './agentCodeLens';
-import { BudgetMeter } from './budgetMeter';
-import type { FollowRunDeps } from './followRun';
-import { registerGoldenTests } from './goldenTests';
-import { PendingApprovals } from './pendingApprovals';
-import { pickRecentRun } from './pickRun';
-import { offerToResumeInterrupted, resumeRun } from './resumeRun';
-import { registerApprovals } from './registerApprovals';
-import { registerDebugger } from './registerDebugger';
-import { costSettings, registerBudget } from './registerBudget';
-import { registerMemory } from './registerMemory';
-import { watchDatabase } from './databaseChanges';
-import { RunPanels } from './runPanel';
-import { runAgent } from './runAgent';
-import { RuntimeClient } from './runtimeClient';
-import { RunsTree, type RunRow } from './runsTree';
-import { TracePanels } from './tracePanel';
+import { AgentCodeLensProvider } from './runs/agentCodeLens';
+import { BudgetMeter } from './budget/budgetMeter';
+import type { FollowRunDeps } from './runs/followRun';
+import { registerGoldenTests } from './golden/goldenTests';
+import { PendingApprovals } from './approvals/pendingApprovals';
+import { pickRecentRun } from './runs/pickRun';
+import { offerToResumeInterrupted, resumeRun } from './runs/resumeRun';
+import { registerApprovals } from './approvals/registerApprovals';
+import { registerDebugger } from './debug/registerDebugger';
+import { costSettings, registerBudget } from './budget/registerBudget';
+import { registerMemory } from './memory/registerMemory';
+import { watchDatabase } from './client/databaseChanges';
+import { RunPanels } from './runs/runPanel';
+import { runAgent } from './runs/runAgent';
+import { RuntimeClient } from './client/runtimeClient';
+import { RunsTree, type RunRow } from './runs/runsTree';
+import { TracePanels } from './trace/tracePanel';
 
 /** The composition root: build the services, then register each feature. */
 export function activate(context: vscode.ExtensionContext): void {

@@ -14,8 +14,8 @@ import {
   statsDocument,
   statusBarText,
   waitingMessage,
-} from '../../src/extension/approvalText';
-import { MAX_APPROVAL_TOASTS, announcementKey, planNotifications, type NotificationState } from '../../src/extension/notificationPlan';
+} from '../../src/extension/approvals/approvalText';
+import { MAX_APPROVAL_TOASTS, announcementKey, planNotifications, type NotificationState } from '../../src/extension/approvals/notificationPlan';
 import { argsHash } from '../../src/runtime/approval/decide';
 import { approvalStats } from '../../src/runtime/approval/metrics';
 import type { ApprovalRecord, StepRecord } from '../../src/runtime/store/checkpointStore';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { STATE_LABELS, interruptedNotice, isStopped, outcomeMessage, resolveCommand, runDescription } from '../../src/extension/runStatus';
+import { STATE_LABELS, interruptedNotice, isStopped, outcomeMessage, resolveCommand, runDescription } from '../../src/extension/runs/runStatus';
 import type { RunRecord, RunState } from '../../src/runtime/store/checkpointStore';
 import { T0, runRecord } from '../support/records';
 

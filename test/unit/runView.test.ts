@@ -7,7 +7,7 @@ import { describeStep, formatDuration } from '../../src/runtime/format';
 import type { ModelResponse, ToolCall } from '../../src/runtime/model/model';
 import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
-import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from '../../webview/model/runView';
+import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from '../../webview/run/model/runView';
 import { REPO_ROOT } from '../support/processes';
 import { runRecord as baseRun, stepRecord } from '../support/records';
 import { useTempDirs } from '../support/tempDir';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { TraceFeed } from '../../src/extension/traceFeed';
+import { TraceFeed } from '../../src/extension/trace/traceFeed';
 import { outlineSpan, type HostToTimeline } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/runtime/trace/span';
 import { spanDetails } from '../../webview/timeline/model/details';

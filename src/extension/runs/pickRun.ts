@@ -1,0 +1,21 @@
+import * as vscode from 'vscode';
+import { truncate } from '../../runtime/format';
+import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { RuntimeClient } from '../client/runtimeClient';
+import { runDescription } from './runStatus';
+
+const RECENT_RUNS = 50;
+
+/** A quick pick of the workspace's recent runs, newest first; undefined when there are none or none was picked. */
+export async function pickRecentRun(client: RuntimeClient, title: string): Promise<RunRecord | undefined> {
+  const runs = await client.request('listRuns', { limit: RECENT_RUNS });
+  if (runs.length === 0) {
+    void vscode.window.showInformationMessage('Keel has no runs in this workspace yet.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    runs.map((run) => ({ label: run.agent, description: runDescription(run), detail: truncate(run.input, 120), run })),
+    { title, placeHolder: 'Pick a run', matchOnDescription: true, matchOnDetail: true },
+  );
+  return picked?.run;
+}

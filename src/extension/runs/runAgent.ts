@@ -1,0 +1,79 @@
+import { basename, dirname } from 'node:path';
+import * as vscode from 'vscode';
+import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { Forecast } from '../../runtime/budget/forecast';
+import { followRun, type FollowRunDeps } from './followRun';
+import { runPrompt } from '../budget/spendText';
+
+export interface RunAgentDeps extends FollowRunDeps {
+  readonly memory: vscode.Memento;
+}
+
+/**
+ * Keel: Run Agent…: pick an agent file (unless given), ask for the input (unless given), run it
+ * with cancellable progress, then show how it stopped. Returns the run as it stopped, or undefined
+ * when the person backed out or the run could not start.
+ */
+export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: string): Promise<RunRecord | undefined> {
+  const agentFile = file ?? (await pickAgentFile());
+  if (!agentFile) return undefined;
+  const memoryKey = `keel.lastInput:${agentFile.fsPath}`;
+  const text =
+    input ??
+    (await vscode.window.showInputBox({
+      title: `Run ${basename(agentFile.fsPath)}`,
+      prompt: runPrompt(await forecastFor(deps, agentFile)),
+      placeHolder: 'Book the cheapest flight from NYC to LIS on 2026-12-10',
+      value: deps.memory.get<string>(memoryKey) ?? '',
+      ignoreFocusOut: true,
+    }));
+  if (text === undefined) return undefined;
+  await deps.memory.update(memoryKey, text);
+
+  const model = vscode.workspace.getConfiguration('keel').get<string>('model')?.trim();
+  return followRun(deps, `Keel · ${basename(agentFile.fsPath)}`, () =>
+    deps.client.request('startRun', { agentFile: agentFile.fsPath, input: text, ...(model ? { model } : {}) }),
+  );
+}
+
+/** How long the run prompt waits for the forecast (the first request may start the runtime process). */
+const FORECAST_WAIT_MS = 3000;
+
+/** What earlier runs of the agent in this file cost, if any ended; never holds the prompt up for long. */
+async function forecastFor(deps: RunAgentDeps, agentFile: vscode.Uri): Promise<Forecast | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), FORECAST_WAIT_MS);
+  });
+  const asked = deps.client.request('forecast', { agentFile: agentFile.fsPath }).then(
+    ({ forecast }) => forecast,
+    (error: unknown) => {
+      deps.log.info(`No cost forecast for ${agentFile.fsPath}: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    },
+  );
+  try {
+    return await Promise.race([asked, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pickAgentFile(): Promise<vscode.Uri | undefined> {
+  const glob = vscode.workspace.getConfiguration('keel').get<string>('agentFiles') ?? '**/*.agent.ts';
+  const files = await vscode.workspace.findFiles(glob, '**/node_modules/**', 500);
+  if (files.length === 0) {
+    void vscode.window.showWarningMessage(`Keel found no agent files matching ${glob} in this workspace.`);
+    return undefined;
+  }
+  files.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+  const picked = await vscode.window.showQuickPick(
+    files.map((uri) => ({
+      label: basename(uri.fsPath),
+      description: dirname(vscode.workspace.asRelativePath(uri, true)),
+      uri,
+    })),
+    { title: 'Keel: Run Agent', placeHolder: 'Pick an agent file', matchOnDescription: true },
+  );
+  return picked?.uri;
+}

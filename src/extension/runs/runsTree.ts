@@ -1,0 +1,346 @@
+import * as vscode from 'vscode';
+import type { RunEvent } from '../../runtime/agent/events';
+import { describeStep, totalTokens, truncate } from '../../runtime/format';
+import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../../runtime/store/checkpointStore';
+import type { ThreadRecord } from '../../runtime/threads/threadStore';
+import { approvalMessage, approvalRow, decideCommand } from '../approvals/approvalText';
+import { threadItem } from '../memory/memoryTree';
+import type { RuntimeClient } from '../client/runtimeClient';
+import { STATE_LABELS, runDescription } from './runStatus';
+
+export type RunsTreeNode =
+  /** `inThread`: the row is under its thread in the Threads group (the run also has its own row). */
+  | { readonly kind: 'run'; readonly runId: string; readonly inThread?: string }
+  | { readonly kind: 'step'; readonly step: StepRecord }
+  | { readonly kind: 'approval'; readonly approval: ApprovalRecord }
+  | { readonly kind: 'threads' }
+  | { readonly kind: 'thread'; readonly thread: ThreadRecord };
+
+/** A row that names one run: the run, one of its steps, or one of its pending approvals. */
+export type RunRow = Extract<RunsTreeNode, { readonly kind: 'run' | 'step' | 'approval' }>;
+
+/** What the view shows of a thread, as plain data (for tests). */
+export interface ThreadRowSnapshot {
+  readonly id: string;
+  readonly label: string;
+  readonly description: string;
+  readonly contextValue: string;
+  /** Its runs, oldest first: run id, label and description. */
+  readonly runs: readonly { runId: string; label: string; description: string }[];
+}
+
+/** The pending approvals the view shows under their runs, with their decisions as inline buttons. */
+export interface ApprovalSource {
+  forRun(runId: string): readonly ApprovalRecord[];
+  readonly onDidChange: vscode.Event<unknown>;
+}
+
+const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
+  running: new vscode.ThemeIcon('sync~spin'),
+  interrupted: new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('list.warningForeground')),
+  waiting_approval: new vscode.ThemeIcon('question', new vscode.ThemeColor('list.warningForeground')),
+  completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
+  failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
+  cancelled: new vscode.ThemeIcon('circle-slash'),
+  budget_exceeded: new vscode.ThemeIcon('credit-card', new vscode.ThemeColor('testing.iconFailed')),
+};
+
+const THREADS_GROUP: RunsTreeNode = { kind: 'threads' };
+
+/**
+ * The Runs view: every run in the workspace database, newest first, live while they go; above
+ * them, when there are any, the Threads group: each thread with its runs, oldest first.
+ */
+export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
+  private runs: RunRecord[] = [];
+  private threads: ThreadRecord[] = [];
+  private readonly nodes = new Map<string, RunsTreeNode>();
+  private readonly steps = new Map<string, StepRecord[]>();
+  /** The runs of the threads expanded, which may be older than the runs listed. */
+  private readonly threadRuns = new Map<string, RunRecord>();
+  private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private ticker: NodeJS.Timeout | undefined;
+  private loaded: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: RuntimeClient,
+    private readonly approvals: ApprovalSource,
+  ) {
+    this.disposables.push(
+      client.onRunEvent((event) => this.apply(event)),
+      approvals.onDidChange(() => this.changed.fire(undefined)),
+    );
+  }
+
+  /** Re-reads the runs from the database (runs started elsewhere, such as the CLI, appear). */
+  refresh(): Promise<void> {
+    this.loaded = Promise.all([this.client.request('listRuns', { limit: 200 }), this.client.request('listThreads', { limit: 100 })]).then(([runs, threads]) => {
+      this.runs = runs;
+      this.threads = threads;
+      this.steps.clear();
+      this.changed.fire(undefined);
+      this.tick();
+    });
+    return this.loaded;
+  }
+
+  /** What the view shows at the top level, as plain data (for tests and the status of the view). */
+  async snapshot(): Promise<
+    readonly {
+      runId: string;
+      label: string;
+      description: string;
+      state: RunState;
+      tooltip: string;
+      approvals: readonly { id: string; label: string; description: string; contextValue: string }[];
+    }[]
+  > {
+    await (this.loaded ?? this.refresh());
+    return Promise.all(
+      this.runs.map(async (run) => ({
+        runId: run.id,
+        label: run.agent,
+        description: runDescription(run),
+        state: run.state,
+        tooltip: (await this.tooltip(run)).value,
+        approvals: this.approvals.forRun(run.id).map((approval) => {
+          const item = approvalItem(approval);
+          return { id: approval.id, label: String(item.label), description: String(item.description), contextValue: item.contextValue ?? '' };
+        }),
+      })),
+    );
+  }
+
+  /** The Threads group, fully expanded. */
+  async threadsSnapshot(): Promise<readonly ThreadRowSnapshot[]> {
+    await (this.loaded ?? this.refresh());
+    return Promise.all(
+      this.threads.map(async (thread) => {
+        const item = threadItem(thread);
+        const runs = await this.getChildren({ kind: 'thread', thread });
+        return {
+          id: thread.id,
+          label: String(item.label),
+          description: String(item.description),
+          contextValue: item.contextValue ?? '',
+          runs: runs.map((node) => {
+            const runItem = this.getTreeItem(node);
+            return { runId: node.kind === 'run' ? node.runId : '', label: String(runItem.label), description: String(runItem.description ?? '') };
+          }),
+        };
+      }),
+    );
+  }
+
+  getRun(runId: string): RunRecord | undefined {
+    return this.runs.find((run) => run.id === runId) ?? this.threadRuns.get(runId);
+  }
+
+  async getChildren(node?: RunsTreeNode): Promise<RunsTreeNode[]> {
+    if (!node) {
+      await (this.loaded ?? this.refresh());
+      return [...(this.threads.length > 0 ? [THREADS_GROUP] : []), ...this.runs.map((run) => this.runNode(run.id))];
+    }
+    if (node.kind === 'threads') return this.threads.map((thread): RunsTreeNode => ({ kind: 'thread', thread }));
+    if (node.kind === 'thread') {
+      const { runs } = await this.client.request('getThread', { threadId: node.thread.id });
+      for (const run of runs) this.threadRuns.set(run.id, run);
+      return runs.map((run): RunsTreeNode => ({ kind: 'run', runId: run.id, inThread: node.thread.id }));
+    }
+    if (node.kind !== 'run') return [];
+    const approvals = this.approvals.forRun(node.runId).map((approval): RunsTreeNode => ({ kind: 'approval', approval }));
+    let steps = this.steps.get(node.runId);
+    if (!steps) {
+      steps = (await this.client.request('getRun', { runId: node.runId })).steps;
+      this.steps.set(node.runId, steps);
+    }
+    return [...approvals, ...steps.map((step): RunsTreeNode => ({ kind: 'step', step }))];
+  }
+
+  getTreeItem(node: RunsTreeNode): vscode.TreeItem {
+    if (node.kind === 'step') return stepItem(node.step);
+    if (node.kind === 'approval') return approvalItem(node.approval);
+    if (node.kind === 'threads') return threadsItem(this.threads.length);
+    if (node.kind === 'thread') return threadItem(node.thread);
+    const run = this.getRun(node.runId);
+    if (!run) return new vscode.TreeItem(node.runId);
+    const item = new vscode.TreeItem(node.inThread ? truncate(run.input, 60) : run.agent, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = node.inThread ? `${node.inThread}/${run.id}` : run.id;
+    item.description = runDescription(run);
+    item.iconPath = STATE_ICONS[run.state];
+    item.contextValue = `run.${run.state}`;
+    // A waiting run's tooltip names its pending decisions, which resolveTreeItem fetches on hover.
+    if (run.state !== 'waiting_approval') item.tooltip = runTooltip(run, []);
+    item.command = { command: 'keel.showRun', title: 'Show Run', arguments: [run.id] };
+    return item;
+  }
+
+  async resolveTreeItem(item: vscode.TreeItem, node: RunsTreeNode): Promise<vscode.TreeItem> {
+    const run = node.kind === 'run' ? this.getRun(node.runId) : undefined;
+    if (run && item.tooltip === undefined) item.tooltip = await this.tooltip(run);
+    return item;
+  }
+
+  dispose(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+
+  private async tooltip(run: RunRecord): Promise<vscode.MarkdownString> {
+    if (run.state !== 'waiting_approval') return runTooltip(run, []);
+    const approvals = await this.client.request('listApprovals', { runId: run.id, status: 'pending' }).catch(() => []);
+    return runTooltip(run, approvals);
+  }
+
+  private runNode(runId: string): RunsTreeNode {
+    let node = this.nodes.get(runId);
+    if (!node) {
+      node = { kind: 'run', runId };
+      this.nodes.set(runId, node);
+    }
+    return node;
+  }
+
+  private apply(event: RunEvent): void {
+    switch (event.type) {
+      case 'run_started':
+      case 'run_finished':
+        this.upsert(event.run);
+        if (event.run.threadId) void this.refreshThreads();
+        break;
+      case 'step_started':
+      case 'step_finished': {
+        const steps = this.steps.get(event.step.runId);
+        if (steps) {
+          const index = steps.findIndex((step) => step.seq === event.step.seq);
+          if (index >= 0) steps[index] = event.step;
+          else steps.push(event.step);
+        }
+        const run = this.getRun(event.step.runId);
+        if (run && event.type === 'step_finished') {
+          // Steps finish in order, so a finished step's number is the count of finished steps.
+          this.upsert({ ...run, stepCount: Math.max(run.stepCount, event.step.seq), updatedAt: event.step.endedAt ?? run.updatedAt });
+        } else {
+          this.changed.fire(this.runNode(event.step.runId));
+        }
+        break;
+      }
+      case 'model_delta':
+      case 'step_retry':
+      case 'tool_log':
+      case 'approval_requested':
+      case 'budget_warning':
+        break;
+    }
+  }
+
+  private upsert(run: RunRecord): void {
+    const index = this.runs.findIndex((candidate) => candidate.id === run.id);
+    if (index >= 0) {
+      this.runs[index] = run;
+      this.changed.fire(this.runNode(run.id));
+    } else {
+      this.runs.unshift(run);
+      this.changed.fire(undefined);
+    }
+    this.tick();
+  }
+
+  /** A run started or ended in a thread: its count and order in the Threads group change. */
+  private async refreshThreads(): Promise<void> {
+    this.threads = await this.client.request('listThreads', { limit: 100 }).catch(() => this.threads);
+    this.changed.fire(undefined);
+  }
+
+  /** While a run is going, its duration in the view counts up. */
+  private tick(): void {
+    const running = this.runs.some((run) => run.state === 'running');
+    if (running && !this.ticker) {
+      this.ticker = setInterval(() => {
+        for (const run of this.runs) if (run.state === 'running') this.changed.fire(this.runNode(run.id));
+      }, 1000);
+    } else if (!running && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+}
+
+function threadsItem(count: number): vscode.TreeItem {
+  const item = new vscode.TreeItem('Threads', vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = 'threads';
+  item.description = `${count}`;
+  item.iconPath = new vscode.ThemeIcon('comment-discussion');
+  item.tooltip = 'Conversations that go on across runs: each thread with its runs, oldest first. Continue Thread… on a run or a thread starts its next run.';
+  item.contextValue = 'threads';
+  return item;
+}
+
+function stepItem(step: StepRecord): vscode.TreeItem {
+  const item = new vscode.TreeItem(`${step.seq} · ${step.kind === 'model' ? 'model' : step.name}`);
+  item.description = describeStep(step, 80);
+  item.iconPath =
+    step.status === 'failed'
+      ? new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'))
+      : step.status === 'in_progress'
+        ? new vscode.ThemeIcon('sync~spin')
+        : new vscode.ThemeIcon(step.kind === 'model' ? 'sparkle' : 'tools');
+  item.tooltip = describeStep(step, 2000);
+  item.contextValue = `step.${step.kind}`;
+  return item;
+}
+
+/** `approvals`: the run's pending decisions, when it waits for one. */
+function runTooltip(run: RunRecord, approvals: readonly ApprovalRecord[]): vscode.MarkdownString {
+  const text = new vscode.MarkdownString();
+  text.appendMarkdown(`**${run.agent}** · ${STATE_LABELS[run.state]}\n\n`);
+  text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
+  if (run.result) text.appendMarkdown(`Result: ${truncate(run.result, 300)}\n\n`);
+  if (run.error) text.appendMarkdown(`${ERROR_LABELS[run.state]}: ${truncate(run.error, 500)}\n\n`);
+  if (run.state === 'interrupted') text.appendMarkdown('Resume it with the **Resume Run** button on its row.\n\n');
+  if (run.state === 'waiting_approval' && approvals.length === 0) {
+    text.appendMarkdown('Its decision is made: resume it with **Resume Run** in its context menu.\n\n');
+  }
+  for (const approval of approvals) {
+    text.appendMarkdown(`Decision \`${approval.id}\` on \`${approval.tool}(${truncate(JSON.stringify(approval.args) ?? '', 120)})\`. `);
+    text.appendMarkdown('Decide with the buttons on its row under this run, or in a terminal in this workspace; Keel then resumes the run:\n\n');
+    text.appendCodeblock(decideCommand(approval), 'sh');
+    text.appendMarkdown(
+      approval.kind === 'policy'
+        ? '\n`--args edited.json` approves other arguments instead; the model reads the reason of a rejection.\n\n'
+        : '\n`--retry` calls the tool again with the same idempotency key, `--done` records the result it had, `--fail` fails the call.\n\n',
+    );
+  }
+  text.appendMarkdown(`${run.model} · ${totalTokens(run)} tokens · \`${run.id}\``);
+  return text;
+}
+
+/** What a run's `error` is, by the state it is in. */
+const ERROR_LABELS: Record<RunState, string> = {
+  running: 'Error',
+  interrupted: 'Interrupted',
+  waiting_approval: 'Waiting',
+  completed: 'Error',
+  failed: 'Error',
+  cancelled: 'Cancelled',
+  budget_exceeded: 'Stopped',
+};
+
+function approvalItem(approval: ApprovalRecord): vscode.TreeItem {
+  const { label, description } = approvalRow(approval);
+  const item = new vscode.TreeItem(label);
+  item.id = approval.id;
+  item.description = description;
+  item.iconPath = new vscode.ThemeIcon('bell', new vscode.ThemeColor('list.warningForeground'));
+  item.contextValue = `approval.${approval.kind}`;
+  const tooltip = new vscode.MarkdownString();
+  tooltip.appendMarkdown(`${approvalMessage(approval, Date.now()).replace(/^Keel · /, '')}\n\n`);
+  tooltip.appendCodeblock(JSON.stringify(approval.args, null, 2) ?? '', 'json');
+  tooltip.appendMarkdown('\nClick to review; or in a terminal:\n\n');
+  tooltip.appendCodeblock(decideCommand(approval), 'sh');
+  item.tooltip = tooltip;
+  item.command = { command: 'keel.reviewApproval', title: 'Review…', arguments: [approval.id] };
+  return item;
+}

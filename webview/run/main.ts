@@ -1,0 +1,89 @@
+import type { HostToRunView, RunViewState, RunViewToHost } from '../../src/protocol/webview';
+import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from './model/runView';
+
+interface VsCodeApi {
+  postMessage(message: RunViewToHost): void;
+  getState(): RunViewState | undefined;
+  setState(state: RunViewState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const root = document.getElementById('root') as HTMLElement;
+let model: RunViewModel | undefined;
+const open = new Set<string>();
+
+window.addEventListener('message', (event: MessageEvent<HostToRunView>) => {
+  const message = event.data;
+  switch (message.type) {
+    case 'run':
+      model = { run: message.run, steps: message.steps };
+      vscode.setState({ runId: message.run.id });
+      break;
+    case 'event':
+      if (!model) return;
+      model = applyEvent(model, message.event);
+      break;
+    case 'error':
+      root.replaceChildren(element('p', { className: 'error' }, message.message));
+      return;
+  }
+  render();
+});
+
+setInterval(() => {
+  if (model?.run.state === 'running') render();
+}, 1000);
+
+vscode.postMessage({ type: 'ready' });
+
+function render(): void {
+  if (!model) return;
+  const { run, steps } = model;
+  const header = element('header', {},
+    element('h1', {}, run.agent, element('span', { className: `badge ${run.state}` }, run.state)),
+    element('p', { className: 'input' }, run.input),
+  );
+  if (run.agentFile) {
+    const file = run.agentFile;
+    const link = element('a', { href: '#' }, file);
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      vscode.postMessage({ type: 'openAgentFile', file });
+    });
+    header.append(element('p', { className: 'file' }, link));
+  }
+  const facts = element('dl', { className: 'facts' });
+  for (const fact of runFacts(run, Date.now())) facts.append(element('dt', {}, fact.label), element('dd', {}, fact.value));
+
+  const list = element('ol', { className: 'steps' });
+  for (const row of stepRows(steps)) {
+    const details = element('details', { className: `step ${row.kind} ${row.status}` });
+    details.open = open.has(row.key);
+    details.addEventListener('toggle', () => (details.open ? open.add(row.key) : open.delete(row.key)));
+    details.append(
+      element('summary', {},
+        element('span', { className: 'seq' }, String(row.seq)),
+        element('span', { className: 'kind' }, row.title),
+        element('span', { className: 'summary' }, row.summary),
+        element('span', { className: 'duration' }, row.duration),
+      ),
+      ...row.sections.map((section) => element('section', {}, element('h3', {}, section.label), element('pre', {}, section.text))),
+    );
+    list.append(element('li', {}, details));
+  }
+  const end = outcome(run);
+  root.replaceChildren(header, facts, list, element('div', { className: `outcome ${end.kind}` }, end.text));
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Pick<HTMLElementTagNameMap[K], 'className'>> & { href?: string },
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.className) node.className = props.className;
+  if (props.href) node.setAttribute('href', props.href);
+  node.append(...children);
+  return node;
+}
