@@ -1,4 +1,4 @@
-import { formatDuration } from '../runtime/format';
+import { formatDuration } from '../shared/format';
 import type { AssertionResult } from '../runtime/golden/assertions';
 import type { CaseReport, CaseRun, GoldenFileReport, GoldenMode, GoldenSummary } from '../runtime/golden/runGolden';
 import type { Style } from './style';

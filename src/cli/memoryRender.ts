@@ -1,4 +1,4 @@
-import { formatDuration, truncate } from '../runtime/format';
+import { formatDuration, truncate } from '../shared/format';
 import type { MemoryItem, MemoryOpRecord, NamespaceSummary } from '../runtime/memory/memoryStore';
 import { progressOf, progressText } from '../runtime/memory/progress';
 import type { RunRecord } from '../runtime/store/checkpointStore';

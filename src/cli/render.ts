@@ -1,13 +1,6 @@
-import {
-  RUN_STATE_LABELS,
-  describeStep,
-  formatDuration,
-  runDuration,
-  totalTokens,
-  truncate,
-} from '../runtime/format';
+import { formatDuration, formatTokens, formatTokensExact, formatUsd, truncate } from '../shared/format';
+import { RUN_STATE_LABELS, describeStep, runDuration, totalTokens } from '../shared/runText';
 import type { RunEvent } from '../runtime/agent/events';
-import { formatUsd } from '../runtime/budget/budget';
 import type { Forecast } from '../runtime/budget/forecast';
 import type { FailedAttempt } from '../runtime/effects/retry';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
@@ -59,17 +52,16 @@ export function runSummary(run: RunRecord, style: Style): string {
 
 /** What earlier runs of the agent cost, before a new one starts. */
 export function forecastLine(forecast: Forecast): string {
-  const tokens = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n));
   return (
     `forecast from ${forecast.basedOn} earlier run${forecast.basedOn === 1 ? '' : 's'}: ` +
-    `typically ${tokens(forecast.tokens.p50)} tokens, ${formatUsd(forecast.usd.p50)}; ` +
-    `95% under ${tokens(forecast.tokens.p95)} tokens, ${formatUsd(forecast.usd.p95)}${forecast.costKnown ? '' : ' (some prices unknown)'}`
+    `typically ${formatTokens(forecast.tokens.p50)} tokens, ${formatUsd(forecast.usd.p50)}; ` +
+    `95% under ${formatTokens(forecast.tokens.p95)} tokens, ${formatUsd(forecast.usd.p95)}${forecast.costKnown ? '' : ' (some prices unknown)'}`
   );
 }
 
 /** A budget crossing its warning line. */
 export function budgetWarningLine(event: Extract<RunEvent, { type: 'budget_warning' }>, style: Style): string {
-  const format = event.dimension === 'usd' ? formatUsd : (n: number) => `${Math.round(n)} tokens`;
+  const format = event.dimension === 'usd' ? formatUsd : formatTokensExact;
   const share = Math.round((event.spent / event.limit) * 100);
   return style.yellow(`        budget ${event.budgetId}: ${share}% of its ${format(event.limit)} spent (${format(event.spent)})`);
 }

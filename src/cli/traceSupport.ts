@@ -2,7 +2,7 @@ import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { agentFacts, type AgentFacts } from '../runtime/trace/agentFacts';
 import type { AuditCall, AuditDecision } from '../runtime/trace/audit';
 import type { Flag, TraceSpan } from '../runtime/trace/span';
-import { compactArgs, truncate } from '../runtime/format';
+import { compactArgs, truncate } from '../shared/format';
 import type { Style } from './style';
 
 /** What the trace commands share: agent facts and text views. */

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { formatDuration, formatTokens, formatUsd } from '../../webview/meter/model/format';
+import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
 import { SPENDER_BUDGET, SPENDER_MODELS, spenderAgent, type SpenderAgent } from '../vscode/spenderAgent';
 import { readTestContext } from '../vscode/testWorkspace';
 

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { formatTokens } from '../../webview/timeline/model/format';
+import { formatTokens } from '../../src/shared/format';
 import { buildTree, visibleRows } from '../../webview/timeline/model/tree';
 import { openTimeline, serveTimeline, stubHost } from '../support/timelinePage';
 import { syntheticTrace } from '../support/syntheticTrace';

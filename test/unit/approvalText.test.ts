@@ -85,7 +85,7 @@ describe('how approvals read in the editor (src/extension/approvalText)', () => 
     assert.equal(approvalMessage(approval({ summary: '' }), T0), 'Keel · travel wants to book_flight (over $600)');
     assert.equal(
       approvalMessage(approval({ deadline: T0 + 5 * 60_000 }), T0 + 60_000),
-      'Keel · travel wants to book_flight: $640 NYC→LIS (over $600) · decide within 4 min 0 s',
+      'Keel · travel wants to book_flight: $640 NYC→LIS (over $600) · decide within 4 min',
     );
     assert.equal(
       approvalMessage(approval({ escalateTo: 'ops', escalatedAt: T0 + 1000 }), T0),
@@ -146,8 +146,8 @@ describe('how approvals read in the editor (src/extension/approvalText)', () => 
     );
     assert.ok(text.startsWith('# travel wants to book_flight\n\n**$640 NYC→LIS**\n\n**Why:** over $600\n'), text);
     assert.ok(text.includes(`| Run | \`${RUN_ID}\` (waiting for a decision) |`), text);
-    assert.ok(text.includes(`| Asked | ${new Date(T0).toISOString()} (1 min 0 s ago) |`), text);
-    assert.ok(text.includes(`| Deadline | ${new Date(T0 + 600_000).toISOString()} (in 9 min 0 s); then escalated to ops |`), text);
+    assert.ok(text.includes(`| Asked | ${new Date(T0).toISOString()} (1 min ago) |`), text);
+    assert.ok(text.includes(`| Deadline | ${new Date(T0 + 600_000).toISOString()} (in 9 min); then escalated to ops |`), text);
     assert.ok(text.includes('**Input**\n\n> Book the earliest flight from NYC to LIS on 2026-12-10'), text);
     assert.ok(text.includes('**Last assistant message**\n\n> The earliest is KL642 at $640; booking it.'), text);
     assert.ok(text.includes('**Last tool results**\n\n- `search_flights` → [{"id":"KL642","price":640},{"id":"UA66","price":598}]'), text);

@@ -81,7 +81,7 @@ describe('budgets in runs', () => {
     const stopped = await run(agent, { budget: { usd: 0.002 } });
 
     assert.equal(stopped.state, 'budget_exceeded');
-    assert.match(stopped.error ?? '', /^Stopped: The next model call could cost up to \$0\.\d+, which would take the run's money budget of \$0\.0020 over/);
+    assert.match(stopped.error ?? '', /^Stopped: The next model call could cost up to \$0\.\d+, which would take the run's money budget of \$0\.002 over/);
     assert.ok(stopped.stepCount > 4, 'the work done before the limit is kept');
     const [budget] = await store.getBudgets([`run:${stopped.id}`]);
     assert.ok(budget && budget.spent.usd <= 0.002, `spent ${budget?.spent.usd}`);

@@ -163,7 +163,7 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
     await proc.request('configure', { cost: { prices: PRICES, dailyUsd: 0.000001 } });
     const { runId } = await proc.request('startRun', { agentFile, input: 'Plan a trip' });
     const stopped: RunRecord = await proc.stopped(runId, 'budget_exceeded');
-    assert.match(stopped.error ?? '', /the shared budget daily:\d{4}-\d{2}-\d{2}'s money budget of \$0\.0000 over/);
+    assert.match(stopped.error ?? '', /the shared budget daily:\d{4}-\d{2}-\d{2}'s money budget of \$0\.000001 over/);
     const report = await proc.request('getSpend', { runId });
     assert.deepEqual(report.budgets.map((budget) => budget.id.split(':')[0]), ['run', 'pool']);
     assert.deepEqual(report.held, []);

@@ -230,7 +230,7 @@ describe('golden assertions', () => {
     assert.equal(only({ maxSteps: 4 }).message, 'The run used 5 steps, more than 4.');
     assert.equal(only({ maxTokens: 2000 }).message, 'The run used 1580 tokens, at most 2000.');
     assert.equal(only({ maxTokens: 1000 }).passed, false);
-    assert.equal(only({ maxCostUsd: 0.001 }).message, 'The run cost $0.0004, at most $0.0010.');
+    assert.equal(only({ maxCostUsd: 0.001 }).message, 'The run cost $0.0004, at most $0.001.');
     assert.equal(only({ maxCostUsd: 0.0001 }).passed, false);
     const unknown = only({ maxCostUsd: 1 }, { costKnown: false });
     assert.equal(unknown.passed, false);

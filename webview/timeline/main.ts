@@ -1,7 +1,8 @@
 import type { HostToTimeline, TimelineState, TimelineToHost } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/runtime/trace/span';
 import { spanDetails, type Fact } from './model/details';
-import { formatCost, formatDuration, formatTokens, spanCost, spanDuration, spanTokens, traceTotals } from './model/format';
+import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
+import { spanCost, spanDuration, spanTokens, traceTotals } from './model/spanFacts';
 import { treeAction } from './model/navigation';
 import { barOf, ticks, traceScale, type TimeScale } from './model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle, type TimelineModel } from './model/timeline';
@@ -254,7 +255,7 @@ function drawSummary(now: number): void {
     ['Duration', formatDuration(totals.duration)],
     ['Spans', totals.spans.toLocaleString('en-US')],
     ['Tokens', `${formatTokens(totals.inputTokens)} in · ${formatTokens(totals.outputTokens)} out`],
-    ['Cost', formatCost(totals.cost)],
+    ['Cost', formatUsd(totals.cost)],
     ['Flags', totals.errors + totals.warnings === 0 ? 'none' : `${totals.errors} errors · ${totals.warnings} warnings`],
   ];
   const title = element('h1', undefined, model.title);
@@ -349,7 +350,7 @@ function drawRow(current: TimelineModel, row: Row, index: number, now: number): 
     name,
     element('div', 'num', formatDuration(spanDuration(span, now))),
     element('div', 'num', tokens ? formatTokens(tokens.input + tokens.output) : ''),
-    element('div', 'num', cost === null ? '' : formatCost(cost)),
+    element('div', 'num', cost === null ? '' : formatUsd(cost)),
     element('div', 'track', barElement),
   );
   return item;

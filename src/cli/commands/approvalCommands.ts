@@ -3,7 +3,7 @@ import { applyDeadlines, argsHash, type DecisionRequest } from '../../runtime/ap
 import { approvalStats, type ApprovalCounts } from '../../runtime/approval/metrics';
 import { currentUser } from '../../runtime/currentUser';
 import { KeelError, describeError } from '../../runtime/errors';
-import { formatDuration } from '../../runtime/format';
+import { formatDuration } from '../../shared/format';
 import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
 import { approvalLine, pendingApproval } from '../render';
 import { UsageError, out, parse, style, withHost, withStore, type Command } from '../shared';

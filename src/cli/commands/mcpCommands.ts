@@ -1,7 +1,7 @@
 import { defineAgent, type Agent } from '../../runtime/agent/define';
 import { loadAgentFile } from '../../runtime/agent/loader';
 import { KeelError } from '../../runtime/errors';
-import { truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
 import { PATTERN_DESCRIPTIONS } from '../../runtime/guard/screen';
 import { readMcpJson } from '../../runtime/mcp/serverSpec';
 import { UsageError, out, parse, style, type Command } from '../shared';

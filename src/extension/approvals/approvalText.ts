@@ -1,5 +1,5 @@
 import type { ApprovalCounts, ApprovalStats } from '../../runtime/approval/metrics';
-import { compactArgs, formatDuration, truncate } from '../../runtime/format';
+import { compactArgs, formatDuration, truncate } from '../../shared/format';
 import type { ModelResponse } from '../../runtime/model/model';
 import type { ApprovalKind, ApprovalRecord, RunRecord, StepRecord } from '../../runtime/store/checkpointStore';
 import { STATE_LABELS, resolveCommand } from '../runs/runStatus';

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { RUN_STATE_LABELS } from '../../runtime/format';
+import { RUN_STATE_LABELS } from '../../shared/runText';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
 import { TRANSCRIPT_SCHEME, runIdOfTranscript, transcriptOf, transcriptUri } from '../../runtime/replay/transcript';
 import { followRun, type FollowRunDeps } from '../runs/followRun';

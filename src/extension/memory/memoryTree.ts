@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
 import type { MemoryItem, NamespaceSummary } from '../../runtime/memory/memoryStore';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
 import type { ThreadRecord } from '../../runtime/threads/threadStore';

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
-import { truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
 import { followRun, reportRefusal, type FollowRunDeps } from '../runs/followRun';
 import { MEMORY_SCHEME, MemoryDocuments, memoryUri } from './memoryDocuments';
 import { MemoryTree, type MemoryNode } from './memoryTree';

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { RpcError } from '../../protocol/jsonRpc';
-import { describeStep } from '../../runtime/format';
+import { describeStep } from '../../shared/runText';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { outcomeMessage } from './runStatus';

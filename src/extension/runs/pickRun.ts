@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { runDescription } from './runStatus';

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
 import type { RunRecord } from '../../runtime/store/checkpointStore';
 import { followRun, reportRefusal, type FollowRunDeps } from './followRun';
 import { interruptedNotice, runDescription } from './runStatus';

@@ -1,4 +1,5 @@
-import { RUN_STATE_LABELS, formatDuration, runDuration, truncate } from '../../runtime/format';
+import { formatDuration, truncate } from '../../shared/format';
+import { RUN_STATE_LABELS, runDuration } from '../../shared/runText';
 import type { ApprovalRecord, RunRecord } from '../../runtime/store/checkpointStore';
 
 /** How a run's state, its outcome and what to do about it read in the editor (no vscode here, so unit tests can run it). */

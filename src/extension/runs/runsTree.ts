@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { RunEvent } from '../../runtime/agent/events';
-import { describeStep, totalTokens, truncate } from '../../runtime/format';
+import { truncate } from '../../shared/format';
+import { describeStep, totalTokens } from '../../shared/runText';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../../runtime/store/checkpointStore';
 import type { ThreadRecord } from '../../runtime/threads/threadStore';
 import { approvalMessage, approvalRow, decideCommand } from '../approvals/approvalText';

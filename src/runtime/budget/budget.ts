@@ -1,3 +1,4 @@
+import { formatTokensExact, formatUsd } from '../../shared/format';
 import { NonRetryableError } from '../effects/retry';
 import type { Message, ModelRequest } from '../model/model';
 
@@ -89,12 +90,6 @@ function bytesOf(message: Message): number {
   return bytes;
 }
 
-export function formatUsd(usd: number): string {
-  if (usd === 0) return '$0';
-  if (usd < 0.01) return `$${usd.toFixed(4)}`;
-  return `$${usd.toFixed(2)}`;
-}
-
 /**
  * Whether holding `amounts` more would take a budget over one of its limits; if so, which and a
  * sentence that names it.
@@ -107,9 +102,9 @@ export function exceeded(
   const name = budget.id.startsWith('run:') ? 'the run\'s' : `the shared budget ${budget.id.replace(/^pool:/, '')}'s`;
   const checks: [BudgetDimension, number | undefined, number, number, number, (value: number) => string][] = [
     ['usd', limits.usd, spent.usd, reserved.usd, amounts.usd, formatUsd],
-    ['tokens', limits.tokens, spent.inputTokens + spent.outputTokens, reserved.inputTokens + reserved.outputTokens, amounts.inputTokens + amounts.outputTokens, tokens],
-    ['inputTokens', limits.inputTokens, spent.inputTokens, reserved.inputTokens, amounts.inputTokens, tokens],
-    ['outputTokens', limits.outputTokens, spent.outputTokens, reserved.outputTokens, amounts.outputTokens, tokens],
+    ['tokens', limits.tokens, spent.inputTokens + spent.outputTokens, reserved.inputTokens + reserved.outputTokens, amounts.inputTokens + amounts.outputTokens, formatTokensExact],
+    ['inputTokens', limits.inputTokens, spent.inputTokens, reserved.inputTokens, amounts.inputTokens, formatTokensExact],
+    ['outputTokens', limits.outputTokens, spent.outputTokens, reserved.outputTokens, amounts.outputTokens, formatTokensExact],
   ];
   for (const [dimension, limit, used, held, more, format] of checks) {
     if (limit === undefined || used + held + more <= limit) continue;
@@ -122,8 +117,4 @@ export function exceeded(
     };
   }
   return undefined;
-}
-
-function tokens(value: number): string {
-  return `${Math.round(value).toLocaleString('en-US')} tokens`;
 }

@@ -1,5 +1,5 @@
+import { formatUsd } from '../../shared/format';
 import { canonicalJson } from '../hash/canonicalJson';
-import { formatUsd } from '../budget/budget';
 import type { RunState } from '../store/checkpointStore';
 import type { FlagKind } from '../trace/span';
 import { describePattern, toRegExp, type ArgMatcher, type Expectations, type IntentRule } from './goldenFile';

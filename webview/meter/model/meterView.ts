@@ -3,7 +3,7 @@ import type { SpendReport } from '../../../src/protocol/spend';
 import type { Amounts, BudgetLimits } from '../../../src/runtime/budget/budget';
 import type { BudgetRecord, ReservationRecord, RunRecord, RunState } from '../../../src/runtime/store/checkpointStore';
 import { breakdown } from './breakdown';
-import { formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId } from './format';
+import { formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId } from '../../../src/shared/format';
 import { gauge, type Gauge } from './gauge';
 
 /** The budget meter's view model: what it shows of a spend report, as text and fractions. No DOM here. */

@@ -1,5 +1,6 @@
 import type { RunEvent } from '../../../src/runtime/agent/events';
-import { describeStep, formatDuration, runDuration, totalTokens } from '../../../src/runtime/format';
+import { formatDuration } from '../../../src/shared/format';
+import { describeStep, runDuration, totalTokens } from '../../../src/shared/runText';
 import type { RunRecord, StepRecord } from '../../../src/runtime/store/checkpointStore';
 
 /** The Run view's state and the pure logic that shapes it; the DOM code only draws this. */

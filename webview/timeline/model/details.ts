@@ -1,5 +1,6 @@
 import type { AttributeValue, FlagKind, SpanKind, TraceSpan } from '../../../src/runtime/trace/span';
-import { COST_USD, INPUT_TOKENS, OUTPUT_TOKENS, formatAttribute, formatCost, formatDuration, formatTokens, prettyText, spanCost, spanDuration, spanTokens } from './format';
+import { formatDuration, formatTokens, formatUsd } from '../../../src/shared/format';
+import { COST_USD, INPUT_TOKENS, OUTPUT_TOKENS, formatAttribute, prettyText, spanCost, spanDuration, spanTokens } from './spanFacts';
 
 /** The details pane of the selected span: facts, flags, content (messages, arguments, results, errors), the rest. */
 
@@ -81,7 +82,7 @@ export function spanDetails(span: TraceSpan, traceStart: number, now: number): S
   const tokens = spanTokens(span);
   if (tokens) facts.push({ label: 'Tokens', value: `${formatTokens(tokens.input)} in · ${formatTokens(tokens.output)} out` });
   const cost = spanCost(span);
-  if (cost !== null) facts.push({ label: 'Cost', value: formatCost(cost) });
+  if (cost !== null) facts.push({ label: 'Cost', value: formatUsd(cost) });
   for (const { key, label } of FACTS) {
     const value = span.attributes[key];
     if (value === undefined) continue;

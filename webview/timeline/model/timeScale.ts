@@ -1,5 +1,4 @@
 import type { TraceSpan } from '../../../src/runtime/trace/span';
-import { formatOffset } from './format';
 
 /** The waterfall's time axis: where a moment falls across the track, and where the ticks go. */
 
@@ -82,4 +81,18 @@ export function ticks(scale: TimeScale, maxTicks: number): Tick[] {
     result.push({ offset, position: (offset / range) * 100, label: formatOffset(offset, step) });
   }
   return result;
+}
+
+/** A tick label, as precise as the step between ticks needs: `0`, `250 ms`, `1.5 s`, `2 min 30 s`. */
+export function formatOffset(ms: number, step: number): string {
+  if (ms === 0) return '0';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000 || step < 1000) {
+    const digits = step >= 1000 ? 0 : step >= 100 ? 1 : step >= 10 ? 2 : 3;
+    return `${(ms / 1000).toFixed(digits)} s`;
+  }
+  const total = Math.round(ms / 1000);
+  const minutes = Math.floor(total / 60);
+  const seconds = total % 60;
+  return seconds === 0 ? `${minutes} min` : `${minutes} min ${seconds} s`;
 }

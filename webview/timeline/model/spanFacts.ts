@@ -1,6 +1,6 @@
 import type { AttributeValue, TraceSpan } from '../../../src/runtime/trace/span';
 
-/** How the timeline writes durations, offsets, tokens and costs, and reads them from span attributes. */
+/** What the timeline reads from spans: tokens, cost and time from their attributes, totals over a trace, attributes as text. */
 
 export const INPUT_TOKENS = 'gen_ai.usage.input_tokens';
 export const OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
@@ -63,43 +63,6 @@ export function traceTotals(spans: readonly TraceSpan[], now: number): TraceTota
     cost += spanCost(span) ?? 0;
   }
   return { spans: spans.length, duration: spans.length === 0 ? 0 : end - start, inputTokens, outputTokens, cost, errors, warnings };
-}
-
-/** `0 ms`, `850 ms`, `12.3 s`, `4 min 5 s`: never `1000 ms` or `60.0 s`. */
-export function formatDuration(ms: number): string {
-  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
-  if (Math.round(ms / 100) < 600) return `${(ms / 1000).toFixed(1)} s`;
-  const seconds = Math.round(ms / 1000);
-  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-}
-
-/** A tick label, as precise as the step between ticks needs: `0`, `250 ms`, `1.5 s`, `2 min 30 s`. */
-export function formatOffset(ms: number, step: number): string {
-  if (ms === 0) return '0';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000 || step < 1000) {
-    const digits = step >= 1000 ? 0 : step >= 100 ? 1 : step >= 10 ? 2 : 3;
-    return `${(ms / 1000).toFixed(digits)} s`;
-  }
-  const total = Math.round(ms / 1000);
-  const minutes = Math.floor(total / 60);
-  const seconds = total % 60;
-  return seconds === 0 ? `${minutes} min` : `${minutes} min ${seconds} s`;
-}
-
-/** `980`, `12.3k`, `4.5M`: short enough for a column. */
-export function formatTokens(count: number): string {
-  if (count < 10_000) return count.toLocaleString('en-US');
-  if (count < 1_000_000) return `${(count / 1000).toFixed(count < 100_000 ? 1 : 0)}k`;
-  return `${(count / 1_000_000).toFixed(1)}M`;
-}
-
-/** Dollars with the digits that matter: `$0`, `<$0.0001`, `$0.0042`, `$1.23`. */
-export function formatCost(usd: number): string {
-  if (usd === 0) return '$0';
-  if (usd < 0.0001) return '<$0.0001';
-  if (usd < 1) return `$${usd.toFixed(4)}`;
-  return `$${usd.toFixed(2)}`;
 }
 
 /** An attribute as text: strings as they are, lists one item per line. */
