@@ -8,6 +8,7 @@ import { GoldenFileError, parseGoldenFile } from '../runtime/golden/goldenFile';
 import { runGoldenFile } from '../runtime/golden/runGolden';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { openSqliteStore } from '../runtime/store/sqliteStore';
+import { toGoldenEvent, toGoldenFileReport } from './toProtocol';
 
 type GoldenRequests = Pick<DaemonRequests, 'listGoldenCases' | 'runGolden' | 'cancelGolden'>;
 
@@ -31,14 +32,15 @@ export class GoldenService {
       const controller = new AbortController();
       this.running.set(token, controller);
       try {
-        return await runGoldenFile(resolve(file), {
+        const report = await runGoldenFile(resolve(file), {
           store: this.store(databasePath),
           mode,
           ...(cases ? { cases } : {}),
           runtime: this.host().runtime,
           signal: controller.signal,
-          onEvent: (event) => this.notify('goldenEvent', { token, event }),
+          onEvent: (event) => this.notify('goldenEvent', { token, event: toGoldenEvent(event) }),
         });
+        return toGoldenFileReport(report);
       } finally {
         this.running.delete(token);
       }

@@ -6,27 +6,31 @@ import { memoryStoreOf, type MemoryCapableStore } from '../runtime/memory/memory
 import { checkKey, checkNamespace, searchableText } from '../runtime/memory/memoryStore';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { checkThreadId } from '../runtime/threads/threadStore';
+import { toMemoryItem, toRun, toThread } from './toProtocol';
 
 /** The runtime process's answers about threads and memory, over the store it serves. */
 export function memoryHandlers(storeOf: () => CheckpointStore): RequestHandlers<MemoryRequests> {
   const kept = (): MemoryCapableStore => memoryStoreOf(storeOf(), 'Threads and memory');
   return {
-    listThreads: async ({ limit }) => kept().threads.list(limit === undefined ? {} : { limit }),
+    listThreads: async ({ limit }) => (await kept().threads.list(limit === undefined ? {} : { limit })).map(toThread),
     getThread: async ({ threadId }) => {
       const store = kept();
       const thread = await store.threads.get(threadId);
       if (!thread) throw new KeelError(`There is no thread ${threadId} in ${store.location}.`);
-      return { thread, runs: await store.threadRuns(threadId) };
+      return { thread: toThread(thread), runs: (await store.threadRuns(threadId)).map(toRun) };
     },
     deleteThread: async ({ threadId }) => kept().threads.delete(threadId),
-    attachThread: async ({ runId, threadId }) => kept().threads.attachRun(runId, checkThreadId(threadId), Date.now()),
+    attachThread: async ({ runId, threadId }) => toThread(await kept().threads.attachRun(runId, checkThreadId(threadId), Date.now())),
     listMemoryNamespaces: async () => kept().memory.namespaces(),
-    listMemory: async ({ namespace }) => kept().memory.list(checkNamespace(namespace)),
-    getMemory: async ({ namespace, key }) => (await kept().memory.get(checkNamespace(namespace), checkKey(key))) ?? null,
+    listMemory: async ({ namespace }) => (await kept().memory.list(checkNamespace(namespace))).map(toMemoryItem),
+    getMemory: async ({ namespace, key }) => {
+      const item = await kept().memory.get(checkNamespace(namespace), checkKey(key));
+      return item ? toMemoryItem(item) : null;
+    },
     putMemory: async ({ namespace, key, value, expectedRevision }) => {
       const store = kept();
       const current = await store.memory.get(checkNamespace(namespace), checkKey(key));
-      return store.memory.put({
+      const written = await store.memory.put({
         namespace,
         key,
         value,
@@ -36,6 +40,7 @@ export function memoryHandlers(storeOf: () => CheckpointStore): RequestHandlers<
         at: Date.now(),
         expectedRevision,
       });
+      return toMemoryItem(written);
     },
     deleteMemory: async ({ namespace, key }) => ({ deleted: await kept().memory.delete(checkNamespace(namespace), checkKey(key)) }),
   };

@@ -20,8 +20,10 @@ import { KEEL_VERSION } from '../version';
 import { DeadlineTimer } from './deadlineTimer';
 import { GoldenService } from './goldenService';
 import { decisionRequestFrom } from './decisionRequest';
+import { documentHandlers } from './documentHandlers';
 import { memoryHandlers } from './memoryHandlers';
 import { spendReport } from './spend';
+import { toApproval, toRun, toRunEvent, toStep } from './toProtocol';
 
 type ExtensionRequests = Record<never, never>;
 type ExtensionNotifications = Record<never, never>;
@@ -46,7 +48,7 @@ export function serve(): void {
 
   /** Every event of the runs here goes to the extension; a deadline they announce sets the timer. */
   const onEvent = (event: RunEvent): void => {
-    peer.notify('runEvent', event);
+    peer.notify('runEvent', toRunEvent(event));
     if (event.type === 'approval_requested' && event.approval.deadline !== null) deadlines.wake(event.approval.deadline);
   };
 
@@ -80,6 +82,7 @@ export function serve(): void {
 
   const handlers: RequestHandlers<DaemonRequests> = {
     ...memoryHandlers(() => ready().store),
+    ...documentHandlers(() => ready().store, storeOf),
     initialize: async (params) => {
       const settings = editorSettings(params);
       if (host) {
@@ -95,7 +98,7 @@ export function serve(): void {
         nodeVersion: process.version,
         databasePath: store.location,
         runtimePath: __filename,
-        interrupted: await store.listRuns({ states: ['interrupted'] }),
+        interrupted: (await store.listRuns({ states: ['interrupted'] })).map(toRun),
       };
       return result;
     },
@@ -131,14 +134,14 @@ export function serve(): void {
     listRuns: async ({ limit }) => {
       const { store } = ready();
       await store.markInterrupted(isOwnerAlive, Date.now());
-      return store.listRuns(limit === undefined ? {} : { limit });
+      return (await store.listRuns(limit === undefined ? {} : { limit })).map(toRun);
     },
     getRun: async ({ runId }) => {
       const store = await storeOf(runId);
       await store.markInterrupted(isOwnerAlive, Date.now());
       const run = await store.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${store.location}.`);
-      return { run, steps: await store.getSteps(runId) };
+      return { run: toRun(run), steps: (await store.getSteps(runId)).map(toStep) };
     },
     getTrace: async ({ runId }) => {
       const store = await storeOf(runId);
@@ -157,7 +160,7 @@ export function serve(): void {
       }
       return { counts };
     },
-    listApprovals: ({ runId, status }) => ready().store.listApprovals({ runId, status }),
+    listApprovals: async ({ runId, status }) => (await ready().store.listApprovals({ runId, status })).map(toApproval),
     decide: async ({ approvalId, request }) => {
       const current = ready();
       const decision = decisionRequestFrom(request);
@@ -170,7 +173,7 @@ export function serve(): void {
       const meta = { by: currentUser(), via: 'vscode', at: Date.now() } as const;
       try {
         const { approval, continued } = await engine.decide(approvalId, decision, meta);
-        return { approval, resumed: continued !== undefined };
+        return { approval: toApproval(approval), resumed: continued !== undefined };
       } catch (error) {
         const recorded = await current.store.getApproval(approvalId);
         if (recorded?.status !== 'decided' || asked?.status !== 'pending') throw error;

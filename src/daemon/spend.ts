@@ -2,6 +2,7 @@ import { RECENT_RESERVATIONS, type ModelSpend, type SpendReport } from '../proto
 import { KeelError } from '../runtime/errors';
 import type { ModelResponse } from '../runtime/model/model';
 import type { CheckpointStore, ReservationRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
+import { toBudget, toReservation, toRun } from './toProtocol';
 
 export interface SpendOptions {
   readonly now: number;
@@ -50,7 +51,16 @@ export async function spendReport(store: CheckpointStore, runId: string, options
   const budgets = await store.getBudgets(budgetIds);
 
   const models = (await Promise.all(tree.map(async (member) => modelSpend(member.id, await store.getSteps(member.id))))).flat();
-  return { at: options.now, run, subRuns, activeSince: activeSince(run, options.executingSince), budgets, held, recent, models };
+  return {
+    at: options.now,
+    run: toRun(run),
+    subRuns: subRuns.map(toRun),
+    activeSince: activeSince(run, options.executingSince),
+    budgets: budgets.map(toBudget),
+    held: held.map(toReservation),
+    recent: recent.map(toReservation),
+    models,
+  };
 }
 
 function byCreation(a: ReservationRecord, b: ReservationRecord): number {

@@ -12,6 +12,7 @@ import {
   Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import { runIdOfTranscript, transcriptUri, type StoppedAt } from '../protocol/debug';
 import { loadAgentFile } from '../runtime/agent/loader';
 import type { CostSettings } from '../runtime/budget/config';
 import { Host } from '../runtime/host/host';
@@ -24,7 +25,6 @@ import { agentsOf, replayRecording } from '../runtime/replay/replay';
 import { EXCEPTION_FILTERS, ReplayEngine, type FunctionBreakpoint, type LineBreakpoint, type Stop } from '../runtime/replay/replayEngine';
 import { evaluateExpression } from '../runtime/replay/sandboxEval';
 import type { Position } from '../runtime/replay/timeline';
-import { runIdOfTranscript, transcriptUri } from '../runtime/replay/transcript';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 
 /** What a `keel` launch configuration holds (see package.json, contributes.debuggers). */
@@ -422,7 +422,7 @@ export class KeelDebugSession extends LoggingDebugSession {
         if (!position) return this.sendErrorResponse(response, { id: NOT_STOPPED, format: 'The session is not stopped at a step.' });
         const rootRunId = this.engine?.timeline.root?.run.id ?? null;
         const step = position.step;
-        response.body = {
+        const body: StoppedAt = {
           runId: position.run.run.id,
           rootRunId,
           seq: position.seq,
@@ -433,6 +433,7 @@ export class KeelDebugSession extends LoggingDebugSession {
           // What Keel: Fork Run from Here opens for editing.
           forkDocument: step ? forkDocument(position.run.run, step) : null,
         };
+        response.body = body;
         return this.sendResponse(response);
       }
       default:

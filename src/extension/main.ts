@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { isPostgresUrl } from '../runtime/store/storeLocation';
+import { isPostgresUrl } from '../shared/storeLocation';
 import { AgentCodeLensProvider } from './runs/agentCodeLens';
 import { BudgetMeter } from './budget/budgetMeter';
 import type { FollowRunDeps } from './runs/followRun';

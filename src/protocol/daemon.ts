@@ -1,17 +1,52 @@
-import type { RunEvent } from '../runtime/agent/events';
-import type { DecisionRequest } from '../runtime/approval/decide';
-import type { CostSettings } from '../runtime/budget/config';
-import type { Forecast } from '../runtime/budget/forecast';
-import type { ApprovalRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
-import type { CaseTag, TextRange } from '../runtime/golden/goldenFile';
-import type { GoldenEvent, GoldenFileReport } from '../runtime/golden/runGolden';
-import type { ForkRequest } from '../runtime/replay/fork';
-import type { TraceSpan } from '../runtime/trace/span';
-import type { TraceSettingsInput } from '../runtime/trace/traceSettings';
+import type { RunEvent } from './events';
+import type { CaseTag, GoldenEvent, GoldenFileError, GoldenFileReport, TextRange } from './golden';
 import type { MemoryRequests } from './memory';
+import type { Approval, ApprovalStats, ApprovalStatus, Forecast, Run, Step } from './records';
 import type { SpendReport } from './spend';
+import type { TraceSpan } from './trace';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
+
+/** Prices beyond Keel's table and a money allowance per day that every run started here shares. */
+export interface CostSettings {
+  /** JSON, or the path of a JSON file (`keel.prices`). */
+  readonly prices?: string;
+  readonly dailyUsd?: number;
+}
+
+/** What traces capture and where they go; the runtime process's environment fills in the rest. */
+export interface TraceSettingsInput {
+  readonly captureContent?: boolean;
+  /** Regular expressions of secrets to redact, on top of the built-in ones and `KEEL_REDACT`. */
+  readonly redactPatterns?: readonly string[];
+  readonly otlp?: {
+    /** The traces endpoint, used as is. */
+    readonly endpoint?: string;
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly protocol?: string;
+    readonly timeoutMillis?: number;
+  };
+}
+
+/**
+ * A person's decision from the editor: approve the arguments asked about (named by the hash the
+ * approval gave them) or other arguments (edited in the review; the runtime process names them by
+ * their hash), reject with a reason the model reads, or give the result of a call whose outcome is
+ * unknown.
+ */
+export type DecisionRequest =
+  | { readonly action: 'approve'; readonly argsHash: string; readonly args?: unknown }
+  | { readonly action: 'approve'; readonly args: unknown }
+  | { readonly action: 'reject'; readonly reason: string }
+  | { readonly action: 'done'; readonly result: unknown };
+
+/** A new run forked from a run's step, with the step's result as the edited fork document says. */
+export interface ForkRequest {
+  readonly runId: string;
+  readonly seq: number;
+  /** The step's result, edited; the step as recorded when absent. */
+  readonly document?: string;
+}
 
 export interface InitializeParams {
   readonly workspaceRoot: string;
@@ -42,7 +77,7 @@ export interface InitializeResult {
   /** The runtime script actually running: the workspace's keel-agents or the extension's own. */
   readonly runtimePath: string;
   /** Runs whose process stopped before they finished, found when this runtime process started. */
-  readonly interrupted: readonly RunRecord[];
+  readonly interrupted: readonly Run[];
 }
 
 export interface StartRunParams {
@@ -58,7 +93,7 @@ export interface StartRunParams {
 
 export interface ListApprovalsParams {
   readonly runId?: string;
-  readonly status?: ApprovalRecord['status'];
+  readonly status?: ApprovalStatus;
 }
 
 export interface DecideParams {
@@ -69,7 +104,7 @@ export interface DecideParams {
 
 export interface DecideResult {
   /** The approval with its decision recorded: by the OS user, via `vscode`. */
-  readonly approval: ApprovalRecord;
+  readonly approval: Approval;
   /** Whether its run went on in the runtime process (it was waiting for this decision and no other). */
   readonly resumed: boolean;
 }
@@ -87,7 +122,7 @@ export interface GoldenFileCases {
   readonly agentFile: string | null;
   readonly cases: readonly GoldenCaseInfo[];
   /** Why the file cannot be used, and where (1-based line and column), when it cannot. */
-  readonly error: { readonly message: string; readonly line: number | null; readonly column: number | null } | null;
+  readonly error: GoldenFileError | null;
 }
 
 export interface RunGoldenParams {
@@ -109,18 +144,22 @@ export interface DaemonRequests extends MemoryRequests {
   resumeRun: { params: { runId: string }; result: { runId: string } };
   /**
    * A new run forked from a run's step, with that step's result as the edited fork document says
-   * (see runtime/replay/fork.ts); it goes on here, live, from there.
+   * (what Fork Run from Here opens); it goes on here, live, from there.
    */
   forkRun: { params: ForkRequest; result: { runId: string } };
   cancelRun: { params: { runId: string }; result: { cancelled: boolean } };
-  listRuns: { params: { limit?: number }; result: RunRecord[] };
-  getRun: { params: { runId: string }; result: { run: RunRecord; steps: StepRecord[] } };
+  listRuns: { params: { limit?: number }; result: Run[] };
+  getRun: { params: { runId: string }; result: { run: Run; steps: Step[] } };
+  /** The run as plain text, one block per step, as the debugger's transcript documents show it. */
+  getTranscript: { params: { runId: string }; result: { text: string } };
   /** The run as a trace: its spans, derived from its journal, with the flags the detectors raised. */
   getTrace: { params: { runId: string }; result: { spans: TraceSpan[] } };
   /** How many flags the detectors raise on each of these runs, for the Runs tree. */
   getFlagCounts: { params: { runIds: readonly string[] }; result: { counts: Record<string, number> } };
   /** Approvals in the order they were requested: of one run or all, pending or decided or both. */
-  listApprovals: { params: ListApprovalsParams; result: ApprovalRecord[] };
+  listApprovals: { params: ListApprovalsParams; result: Approval[] };
+  /** How often people are asked, what they decide and how fast, over every approval of the database. */
+  approvalStats: { params: Record<string, never>; result: ApprovalStats };
   /**
    * A person's decision from the editor, checked against its approval as the CLI checks it; then
    * the run goes on here when it waits for no other decision. Agents and tools cannot send this.

@@ -1,6 +1,4 @@
-import type { MemoryItem, NamespaceSummary } from '../runtime/memory/memoryStore';
-import type { RunRecord } from '../runtime/store/checkpointStore';
-import type { ThreadRecord } from '../runtime/threads/threadStore';
+import type { MemoryItem, NamespaceSummary, Run, Thread } from './records';
 
 /**
  * What the extension asks the runtime process about threads and long-term memory. Writes come
@@ -8,13 +6,13 @@ import type { ThreadRecord } from '../runtime/threads/threadStore';
  */
 export interface MemoryRequests {
   /** Most recently used first. */
-  listThreads: { params: { limit?: number }; result: ThreadRecord[] };
+  listThreads: { params: { limit?: number }; result: Thread[] };
   /** A thread and its runs, in the order they ended. */
-  getThread: { params: { threadId: string }; result: { thread: ThreadRecord; runs: RunRecord[] } };
+  getThread: { params: { threadId: string }; result: { thread: Thread; runs: Run[] } };
   /** Deletes a thread; its runs stay, as runs of no thread. */
   deleteThread: { params: { threadId: string }; result: { deleted: boolean; detachedRuns: number } };
   /** Makes a run started alone the first turn of a thread (Continue Thread… on it). */
-  attachThread: { params: { runId: string; threadId: string }; result: ThreadRecord };
+  attachThread: { params: { runId: string; threadId: string }; result: Thread };
   listMemoryNamespaces: { params: Record<string, never>; result: NamespaceSummary[] };
   listMemory: { params: { namespace: string }; result: MemoryItem[] };
   getMemory: { params: { namespace: string; key: string }; result: MemoryItem | null };

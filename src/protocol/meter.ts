@@ -1,9 +1,7 @@
-import type { RunEvent } from '../runtime/agent/events';
+import type { BudgetWarningEvent } from './events';
 import type { SpendReport } from './spend';
 
 /** Messages between the extension host and the budget meter webview, one union per direction. */
-
-export type BudgetWarningEvent = Extract<RunEvent, { type: 'budget_warning' }>;
 
 export type HostToMeter =
   /** What the run spent now: the view draws it (again), whole. */

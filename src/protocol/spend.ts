@@ -1,4 +1,4 @@
-import type { BudgetRecord, ReservationRecord, RunRecord } from '../runtime/store/checkpointStore';
+import type { Budget, Reservation, Run } from './records';
 
 /** What a run spent and may still spend, as the budget meter and the status bar show it (`getSpend`). */
 
@@ -20,9 +20,9 @@ export interface ModelSpend {
 export interface SpendReport {
   /** When the runtime process read it, in ms since the epoch. */
   readonly at: number;
-  readonly run: RunRecord;
+  readonly run: Run;
   /** The runs it started as sub-agents, the runs those started, and so on: each after its parent. */
-  readonly subRuns: readonly RunRecord[];
+  readonly subRuns: readonly Run[];
   /**
    * When the run's current execution began, while it runs; its active time is then `activeMs`
    * plus the time since. Null when it is not running, or running elsewhere since an unknown time.
@@ -32,11 +32,11 @@ export interface SpendReport {
    * The budgets its model calls draw on: its own (`run:<id>`), those of the runs above it, and
    * the shared pools (`pool:<id>`). Only budgets that exist: a run without token or money limits has none.
    */
-  readonly budgets: readonly BudgetRecord[];
+  readonly budgets: readonly Budget[];
   /** Reservations of the run and its sub-agent runs still held by model calls in flight, oldest first. */
-  readonly held: readonly ReservationRecord[];
+  readonly held: readonly Reservation[];
   /** Their latest settled or released reservations, newest first (at most RECENT_RESERVATIONS). */
-  readonly recent: readonly ReservationRecord[];
+  readonly recent: readonly Reservation[];
   /** Per run and model: what the run and its sub-agent runs spent. */
   readonly models: readonly ModelSpend[];
 }

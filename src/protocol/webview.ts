@@ -1,11 +1,11 @@
-import type { RunEvent } from '../runtime/agent/events';
-import type { RunRecord, StepRecord } from '../runtime/store/checkpointStore';
-import type { AttributeValue, TraceSpan } from '../runtime/trace/span';
+import type { RunEvent } from './events';
+import type { Run, Step } from './records';
+import type { AttributeValue, TraceSpan } from './trace';
 
 /** Messages between the extension host and the Run webview, one union per direction. */
 
 export type HostToRunView =
-  | { readonly type: 'run'; readonly run: RunRecord; readonly steps: readonly StepRecord[] }
+  | { readonly type: 'run'; readonly run: Run; readonly steps: readonly Step[] }
   | { readonly type: 'event'; readonly event: RunEvent }
   | { readonly type: 'error'; readonly message: string };
 

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-/** Where a workspace keeps its runs, relative to its root. */
-export const DATABASE_RELATIVE_PATH = join('.keel', 'keel.db');
+export { DATABASE_RELATIVE_PATH, databasePathFor } from '../shared/storeLocation';
 
 /**
  * The project a command run in `cwd` belongs to: the nearest folder holding `keel.config.ts` or
@@ -11,10 +10,6 @@ export const DATABASE_RELATIVE_PATH = join('.keel', 'keel.db');
 export function findWorkspaceRoot(cwd: string): string {
   const start = resolve(cwd);
   return findUp(start, 'keel.config.ts', '.keel') ?? findUp(start, 'package.json') ?? start;
-}
-
-export function databasePathFor(workspaceRoot: string): string {
-  return join(workspaceRoot, DATABASE_RELATIVE_PATH);
 }
 
 function findUp(start: string, ...names: string[]): string | undefined {

@@ -67,6 +67,16 @@ describe('decisions through the runtime process (the editor’s path)', () => {
     assert.match(done.result ?? '', /^Booked UA66 for \$598\./);
   });
 
+  it('names edited arguments sent without a hash by theirs, as the editor sends them', async () => {
+    const proc = await start();
+    const { runId, approval } = await pausedTravel(proc);
+    const edited = { ...(approval.args as Record<string, unknown>), flightId: 'UA66', price: 598 };
+    const { approval: decided } = await proc.request('decide', { approvalId: approval.id, request: { action: 'approve', args: edited } });
+    assert.deepEqual(decided.decision, { action: 'approve', argsHash: argsHash(edited), args: edited });
+    const done = await proc.stopped(runId, 'completed');
+    assert.match(done.result ?? '', /^Booked UA66 for \$598\./);
+  });
+
   it('refuses an approval whose hash does not match the arguments, and decides nothing', async () => {
     const proc = await start();
     const { runId, approval } = await pausedTravel(proc);
@@ -86,7 +96,7 @@ describe('decisions through the runtime process (the editor’s path)', () => {
   it('refuses what is not a decision', async () => {
     const proc = await start();
     const { approval } = await pausedTravel(proc);
-    const malformed = [{ action: 'maybe' }, { action: 'approve', argsHash: 'abc' }, { action: 'reject' }, null];
+    const malformed = [{ action: 'maybe' }, { action: 'approve', argsHash: 'abc' }, { action: 'approve' }, { action: 'reject' }, null];
     for (const request of malformed) {
       const error = await rejection(proc.request('decide', { approvalId: approval.id, request: request as never }));
       assert.match(error.message, /nothing was decided|needs a reason/);

@@ -6,7 +6,7 @@ import { loadAgentFile } from '../../src/runtime/agent/loader';
 import { Runtime } from '../../src/runtime/agent/runtime';
 import type { RunRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
-import { transcriptUri } from '../../src/runtime/replay/transcript';
+import { transcriptUri } from '../../src/protocol/debug';
 import { REPO_ROOT, testEnv } from '../support/processes';
 import { REPLAY_ORDER, writeReplayAgent } from '../support/replayAgentFile';
 import { useTempDirs } from '../support/tempDir';

@@ -1,5 +1,5 @@
 import type { HostToTimeline, TimelineState, TimelineToHost } from '../../src/protocol/webview';
-import type { TraceSpan } from '../../src/runtime/trace/span';
+import type { TraceSpan } from '../../src/protocol/trace';
 import { spanDetails, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
 import { spanCost, spanDuration, spanTokens, traceTotals } from './model/spanFacts';

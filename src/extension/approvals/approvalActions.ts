@@ -1,7 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import * as vscode from 'vscode';
-import type { DecideResult } from '../../protocol/daemon';
-import { argsHash, type DecisionRequest } from '../../runtime/approval/decide';
-import type { ApprovalRecord, RunRecord } from '../../runtime/store/checkpointStore';
+import type { DecideResult, DecisionRequest } from '../../protocol/daemon';
+import type { Approval, Run } from '../../protocol/records';
 import { ACTION_LABELS, actionsFor, goingOnTitle, parseArguments, type ApprovalAction } from './approvalText';
 import { followRun, reportRefusal, type FollowRunDeps } from '../runs/followRun';
 import type { PendingApprovals } from './pendingApprovals';
@@ -19,9 +19,9 @@ export interface ActionInput {
 /** What came of an action, for whoever pressed it (the tests read it). */
 export interface ActionOutcome {
   /** The approval with the decision recorded. */
-  readonly decided?: ApprovalRecord;
+  readonly decided?: Approval;
   /** The run as it stopped again, when the decision let it go on. */
-  readonly run?: RunRecord;
+  readonly run?: Run;
   /** Why nothing was decided, as the person was told. */
   readonly error?: string;
   /** The person backed out of a question. */
@@ -31,7 +31,7 @@ export interface ActionOutcome {
 export interface ApprovalActionDeps extends FollowRunDeps {
   readonly approvals: PendingApprovals;
   /** Opens the review of an approval: its arguments, editable, beside its context. */
-  readonly review: (approval: ApprovalRecord) => Promise<void>;
+  readonly review: (approval: Approval) => Promise<void>;
   /** Closes the review of a decided approval, if it is open. */
   readonly closeReview: (approvalId: string) => Promise<void>;
 }
@@ -43,7 +43,7 @@ export interface ApprovalActionDeps extends FollowRunDeps {
  * approval as the person saw it: an approval names the hash of those arguments, so arguments
  * changed since are refused.
  */
-export async function act(deps: ApprovalActionDeps, approval: ApprovalRecord, action: ApprovalAction, input: ActionInput = {}): Promise<ActionOutcome> {
+export async function act(deps: ApprovalActionDeps, approval: Approval, action: ApprovalAction, input: ActionInput = {}): Promise<ActionOutcome> {
   if (!actionsFor(approval.kind).includes(action)) {
     return refuse(deps, `${ACTION_LABELS[action]} does not apply to approval ${approval.id}: ${actionsFor(approval.kind).map((choice) => ACTION_LABELS[choice]).join(', ')} do.`);
   }
@@ -79,14 +79,14 @@ export async function act(deps: ApprovalActionDeps, approval: ApprovalRecord, ac
 }
 
 /** The decision to send; a string says why there is none; undefined when the person backed out. */
-async function requestFor(approval: ApprovalRecord, action: Exclude<ApprovalAction, 'review'>, input: ActionInput): Promise<DecisionRequest | string | undefined> {
+async function requestFor(approval: Approval, action: Exclude<ApprovalAction, 'review'>, input: ActionInput): Promise<DecisionRequest | string | undefined> {
   switch (action) {
     case 'approve':
     case 'retry': {
-      if (input.args === undefined) return { action: 'approve', argsHash: approval.argsHash };
-      const hash = argsHash(input.args);
-      // Unchanged arguments are approved as asked; changed ones travel with their own hash.
-      return hash === approval.argsHash ? { action: 'approve', argsHash: hash } : { action: 'approve', argsHash: hash, args: input.args };
+      // Unchanged arguments are approved as asked, by their hash; changed ones travel, and the
+      // runtime process names them by theirs.
+      if (input.args === undefined || isDeepStrictEqual(input.args, approval.args)) return { action: 'approve', argsHash: approval.argsHash };
+      return { action: 'approve', args: input.args };
     }
     case 'reject':
     case 'fail': {
@@ -103,7 +103,7 @@ async function requestFor(approval: ApprovalRecord, action: Exclude<ApprovalActi
   }
 }
 
-function askReason(approval: ApprovalRecord, action: 'reject' | 'fail'): Thenable<string | undefined> {
+function askReason(approval: Approval, action: 'reject' | 'fail'): Thenable<string | undefined> {
   return vscode.window.showInputBox({
     title: action === 'reject' ? `Reject ${approval.tool}: ${approval.summary}` : `Fail ${approval.tool}: ${approval.summary}`,
     prompt:
@@ -115,7 +115,7 @@ function askReason(approval: ApprovalRecord, action: 'reject' | 'fail'): Thenabl
   });
 }
 
-function askResult(approval: ApprovalRecord): Thenable<string | undefined> {
+function askResult(approval: Approval): Thenable<string | undefined> {
   return vscode.window.showInputBox({
     title: `Mark ${approval.tool} done: ${approval.summary}`,
     prompt: `The result ${approval.tool} had, as JSON; the model reads it as the tool's output.`,

@@ -1,5 +1,5 @@
 import type * as vscode from 'vscode';
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 import type { ActionInput, ActionOutcome } from './approvalActions';
 import { ACTION_LABELS, actionsFor, approvalMessage, distinctMessage, waitingMessage, type ApprovalAction } from './approvalText';
 import { announcementKey, planNotifications } from './notificationPlan';
@@ -17,13 +17,13 @@ export class ApprovalNotifications implements vscode.Disposable {
   constructor(
     private readonly notifier: Notifier<ActionInput, ActionOutcome>,
     approvals: PendingApprovals,
-    private readonly act: (approval: ApprovalRecord, action: ApprovalAction, input: ActionInput) => Promise<ActionOutcome>,
+    private readonly act: (approval: Approval, action: ApprovalAction, input: ActionInput) => Promise<ActionOutcome>,
     private readonly pick: () => Promise<ActionOutcome>,
   ) {
     this.subscription = approvals.onDidChange((pending) => this.update(pending));
   }
 
-  update(pending: readonly ApprovalRecord[]): void {
+  update(pending: readonly Approval[]): void {
     this.notifier.retireAllBut(new Set(pending.map((approval) => approval.id)));
     const open = this.notifier.openOnes();
     const summary = open.find((toast) => toast.summary);

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 import { ACTION_LABELS, actionsFor, approvalMessage, argumentsText, parseArguments, reviewContext, type ApprovalAction } from './approvalText';
 import type { PendingApprovals } from './pendingApprovals';
 import type { RuntimeClient } from '../client/runtimeClient';
@@ -28,7 +28,7 @@ export const ACTION_COMMANDS: Readonly<Record<ApprovalAction, string>> = {
 export class ApprovalReview implements vscode.Disposable {
   private readonly files = new ArgumentsFileSystem((uri) => this.restore(uri));
   /** Each approval as it was when its review opened: what the person is deciding about. */
-  private readonly reviewed = new Map<string, ApprovalRecord>();
+  private readonly reviewed = new Map<string, Approval>();
   private readonly contextChanged = new vscode.EventEmitter<vscode.Uri>();
   private readonly lensesChanged = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [this.files, this.contextChanged, this.lensesChanged];
@@ -61,7 +61,7 @@ export class ApprovalReview implements vscode.Disposable {
     );
   }
 
-  async open(approval: ApprovalRecord): Promise<void> {
+  async open(approval: Approval): Promise<void> {
     this.reviewed.set(approval.id, approval);
     const uri = argumentsUri(approval);
     // Opened again, a review keeps the edits made so far.
@@ -73,7 +73,7 @@ export class ApprovalReview implements vscode.Disposable {
   }
 
   /** The approval a review document is about, as it was when the review opened. */
-  approvalOf(uri: vscode.Uri): ApprovalRecord | undefined {
+  approvalOf(uri: vscode.Uri): Approval | undefined {
     if (uri.scheme !== ARGUMENTS_SCHEME && uri.scheme !== CONTEXT_SCHEME) return undefined;
     const id = approvalIdOf(uri);
     return this.reviewed.get(id) ?? this.approvals.get(id);
@@ -133,11 +133,11 @@ export class ApprovalReview implements vscode.Disposable {
   }
 }
 
-function argumentsUri(approval: Pick<ApprovalRecord, 'id' | 'kind' | 'tool'>): vscode.Uri {
+function argumentsUri(approval: Pick<Approval, 'id' | 'kind' | 'tool'>): vscode.Uri {
   return vscode.Uri.from({ scheme: ARGUMENTS_SCHEME, path: `/${approval.id}/${approval.tool}.${approval.kind === 'policy' ? 'args' : 'call'}.json` });
 }
 
-function contextUri(approval: Pick<ApprovalRecord, 'id' | 'tool'>): vscode.Uri {
+function contextUri(approval: Pick<Approval, 'id' | 'tool'>): vscode.Uri {
   return vscode.Uri.from({ scheme: CONTEXT_SCHEME, path: `/${approval.id}/${approval.tool}.context.md` });
 }
 

@@ -1,5 +1,4 @@
 import * as vscode from 'vscode';
-import { approvalStats } from '../../runtime/approval/metrics';
 import { statsDocument } from './approvalText';
 import type { RuntimeClient } from '../client/runtimeClient';
 
@@ -33,6 +32,6 @@ export class ApprovalStatsDocument implements vscode.Disposable {
   }
 
   private async read(): Promise<string> {
-    return statsDocument(approvalStats(await this.client.request('listApprovals', {})), Date.now());
+    return statsDocument(await this.client.request('approvalStats', {}), Date.now());
   }
 }

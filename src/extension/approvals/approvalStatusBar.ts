@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 import { approvalPick, statusBarText } from './approvalText';
 import type { PendingApprovals } from './pendingApprovals';
 
@@ -40,7 +40,7 @@ export class ApprovalStatusBar implements vscode.Disposable {
 }
 
 /** A quick pick of the pending approvals, oldest first; undefined when none is pending or picked. */
-export async function pickApproval(approvals: PendingApprovals, title = 'Keel: Pending Approvals'): Promise<ApprovalRecord | undefined> {
+export async function pickApproval(approvals: PendingApprovals, title = 'Keel: Pending Approvals'): Promise<Approval | undefined> {
   await approvals.refresh();
   const pending = approvals.list();
   if (pending.length === 0) {

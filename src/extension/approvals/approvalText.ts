@@ -1,7 +1,5 @@
-import type { ApprovalCounts, ApprovalStats } from '../../runtime/approval/metrics';
+import type { Approval, ApprovalCounts, ApprovalKind, ApprovalStats, ModelAnswer, Run, Step } from '../../protocol/records';
 import { compactArgs, formatDuration, truncate } from '../../shared/format';
-import type { ModelResponse } from '../../runtime/model/model';
-import type { ApprovalKind, ApprovalRecord, RunRecord, StepRecord } from '../../runtime/store/checkpointStore';
 import { STATE_LABELS, resolveCommand } from '../runs/runStatus';
 
 /** How approvals read in the editor: notifications, tree rows, the review and the stats (no vscode here, so unit tests can run it). */
@@ -27,7 +25,7 @@ export function actionsFor(kind: ApprovalKind): readonly ApprovalAction[] {
   return kind === 'policy' ? ['approve', 'reject', 'review'] : ['retry', 'done', 'fail', 'review'];
 }
 
-type ApprovalFacts = Pick<ApprovalRecord, 'kind' | 'agent' | 'tool' | 'summary' | 'reason' | 'deadline' | 'escalateTo' | 'escalatedAt'>;
+type ApprovalFacts = Pick<Approval, 'kind' | 'agent' | 'tool' | 'summary' | 'reason' | 'deadline' | 'escalateTo' | 'escalatedAt'>;
 
 /**
  * The notification for one pending approval, e.g.
@@ -46,7 +44,7 @@ export function approvalMessage(approval: ApprovalFacts, now: number): string {
  * VS Code replaces a notification with a later one of the same text, so a notification whose text
  * is already on screen for another approval names its run.
  */
-export function distinctMessage(text: string, approval: Pick<ApprovalRecord, 'id' | 'runId'>, shown: ReadonlySet<string>): string {
+export function distinctMessage(text: string, approval: Pick<Approval, 'id' | 'runId'>, shown: ReadonlySet<string>): string {
   const candidates = [text, `${text} · run …${approval.runId.slice(-6)}`, `${text} · ${approval.id}`];
   return candidates.find((candidate) => !shown.has(candidate)) ?? candidates[candidates.length - 1] ?? text;
 }
@@ -72,7 +70,7 @@ export function approvalRow(approval: ApprovalFacts): { label: string; descripti
 }
 
 /** A pending approval in a quick pick. */
-export function approvalPick(approval: ApprovalFacts & Pick<ApprovalRecord, 'runId' | 'requestedAt'>, now: number): { label: string; description: string; detail: string } {
+export function approvalPick(approval: ApprovalFacts & Pick<Approval, 'runId' | 'requestedAt'>, now: number): { label: string; description: string; detail: string } {
   return {
     label: approval.kind === 'policy' ? `${approval.agent} wants to ${approval.tool}` : `${approval.agent}: did ${approval.tool} take effect?`,
     description: approval.summary,
@@ -81,7 +79,7 @@ export function approvalPick(approval: ApprovalFacts & Pick<ApprovalRecord, 'run
 }
 
 /** The title of the progress while a run goes on after a decision. */
-export function goingOnTitle(approval: Pick<ApprovalRecord, 'agent' | 'tool'>, action: ApprovalAction): string {
+export function goingOnTitle(approval: Pick<Approval, 'agent' | 'tool'>, action: ApprovalAction): string {
   const decided: Record<ApprovalAction, string> = {
     approve: 'approved',
     reject: 'rejected',
@@ -94,7 +92,7 @@ export function goingOnTitle(approval: Pick<ApprovalRecord, 'agent' | 'tool'>, a
 }
 
 /** What decides an approval in a terminal in the workspace; Keel then resumes its run. */
-export function decideCommand(approval: Pick<ApprovalRecord, 'id' | 'kind'>): string {
+export function decideCommand(approval: Pick<Approval, 'id' | 'kind'>): string {
   return approval.kind === 'policy' ? `keel approve ${approval.id}    # or: keel reject ${approval.id} --reason '<why>'` : resolveCommand(approval);
 }
 
@@ -120,9 +118,9 @@ const TOOL_RESULTS_SHOWN = 3;
  * and the run so far (its input, the model's last words, the last tool results).
  */
 export function reviewContext(
-  approval: ApprovalRecord,
-  run: Pick<RunRecord, 'id' | 'state' | 'input'> | undefined,
-  steps: readonly Pick<StepRecord, 'seq' | 'kind' | 'name' | 'status' | 'output' | 'error'>[],
+  approval: Approval,
+  run: Pick<Run, 'id' | 'state' | 'input'> | undefined,
+  steps: readonly Pick<Step, 'seq' | 'kind' | 'name' | 'status' | 'output' | 'error'>[],
   now: number,
 ): string {
   const lines: string[] = [];
@@ -197,12 +195,12 @@ export function statsDocument(stats: ApprovalStats, now: number): string {
   ].join('\n');
 }
 
-function assistantText(step: Pick<StepRecord, 'output'>): string {
-  const response = step.output as Partial<ModelResponse> | null;
+function assistantText(step: Pick<Step, 'output'>): string {
+  const response = step.output as Partial<ModelAnswer> | null;
   return response?.message?.content ?? '';
 }
 
-function toolResult(step: Pick<StepRecord, 'status' | 'output' | 'error'>): string {
+function toolResult(step: Pick<Step, 'status' | 'output' | 'error'>): string {
   if (step.status === 'failed') return `✗ ${truncate(step.error ?? 'failed', 500)}`;
   const output = step.output as { content?: string; value?: unknown } | null;
   const content = output?.content ?? compactArgs(output?.value);
@@ -217,7 +215,7 @@ function quote(text: string): string {
     .join('\n');
 }
 
-function deadlineCell(approval: ApprovalFacts & Pick<ApprovalRecord, 'onExpiry'>, now: number): string {
+function deadlineCell(approval: ApprovalFacts & Pick<Approval, 'onExpiry'>, now: number): string {
   if (approval.deadline === null) return 'none';
   const then = approval.onExpiry === 'escalate' && approval.escalatedAt === null ? `escalated to ${approval.escalateTo ?? 'someone else'}` : 'rejected';
   const left = approval.deadline - now;

@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 
 /** Which approval notifications to show so that several pending at once do not flood the screen (no vscode here). */
 
@@ -17,9 +17,9 @@ export interface NotificationState {
 
 export interface NotificationPlan {
   /** Approvals to announce with a notification of their own, oldest first. */
-  readonly show: readonly ApprovalRecord[];
+  readonly show: readonly Approval[];
   /** Approvals announced by the summary instead (shown now, or already open). */
-  readonly summarized: readonly ApprovalRecord[];
+  readonly summarized: readonly Approval[];
   /** The count for a new summary notification (every pending approval), when one is to be shown. */
   readonly summary: number | undefined;
 }
@@ -28,7 +28,7 @@ export interface NotificationPlan {
  * An approval is announced once; again only when it is escalated (it then goes to someone else,
  * with a new deadline).
  */
-export function announcementKey(approval: Pick<ApprovalRecord, 'id' | 'escalatedAt'>): string {
+export function announcementKey(approval: Pick<Approval, 'id' | 'escalatedAt'>): string {
   return approval.escalatedAt === null ? approval.id : `${approval.id}@${approval.escalatedAt}`;
 }
 
@@ -37,7 +37,7 @@ export function announcementKey(approval: Pick<ApprovalRecord, 'id' | 'escalated
  * their notifications are open, and the rest in one summary ("5 approvals are waiting"), unless
  * a summary is still open.
  */
-export function planNotifications(pending: readonly ApprovalRecord[], state: NotificationState, limit = MAX_APPROVAL_TOASTS): NotificationPlan {
+export function planNotifications(pending: readonly Approval[], state: NotificationState, limit = MAX_APPROVAL_TOASTS): NotificationPlan {
   const open = pending.filter((approval) => state.open.has(approval.id)).length;
   const fresh = [...pending].filter((approval) => !state.announced.has(announcementKey(approval))).sort((a, b) => a.requestedAt - b.requestedAt);
   const slots = Math.max(0, limit - open);

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 import type { RuntimeClient } from '../client/runtimeClient';
 
 /**
@@ -8,8 +8,8 @@ import type { RuntimeClient } from '../client/runtimeClient';
  * database changes; `onDidChange` fires when the set (or an escalation) changes.
  */
 export class PendingApprovals implements vscode.Disposable {
-  private pending: readonly ApprovalRecord[] = [];
-  private readonly changed = new vscode.EventEmitter<readonly ApprovalRecord[]>();
+  private pending: readonly Approval[] = [];
+  private readonly changed = new vscode.EventEmitter<readonly Approval[]>();
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
   private refreshing: Promise<void> | undefined;
@@ -27,15 +27,15 @@ export class PendingApprovals implements vscode.Disposable {
   }
 
   /** Oldest first. */
-  list(): readonly ApprovalRecord[] {
+  list(): readonly Approval[] {
     return this.pending;
   }
 
-  get(approvalId: string): ApprovalRecord | undefined {
+  get(approvalId: string): Approval | undefined {
     return this.pending.find((approval) => approval.id === approvalId);
   }
 
-  forRun(runId: string): readonly ApprovalRecord[] {
+  forRun(runId: string): readonly Approval[] {
     return this.pending.filter((approval) => approval.runId === runId);
   }
 
@@ -68,8 +68,8 @@ export class PendingApprovals implements vscode.Disposable {
     for (const disposable of this.disposables) disposable.dispose();
   }
 
-  private update(pending: readonly ApprovalRecord[]): void {
-    const key = (list: readonly ApprovalRecord[]) => list.map((approval) => `${approval.id}@${approval.escalatedAt ?? ''}`).join(',');
+  private update(pending: readonly Approval[]): void {
+    const key = (list: readonly Approval[]) => list.map((approval) => `${approval.id}@${approval.escalatedAt ?? ''}`).join(',');
     const sorted = [...pending].sort((a, b) => a.requestedAt - b.requestedAt);
     const changed = key(sorted) !== key(this.pending);
     this.pending = sorted;

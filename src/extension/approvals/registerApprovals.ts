@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ApprovalRecord } from '../../runtime/store/checkpointStore';
+import type { Approval } from '../../protocol/records';
 import { act, refuse, type ActionInput, type ActionOutcome, type ApprovalActionDeps } from './approvalActions';
 import { ApprovalNotifications } from './approvalNotifications';
 import { ACTION_COMMANDS, ApprovalReview } from './approvalReview';
@@ -57,7 +57,7 @@ export function registerApprovals(context: vscode.ExtensionContext, follow: Foll
       const approval = await approvalFor(target);
       return approval ? act(deps, approval, action) : {};
     };
-  const approvalFor = (target: Exclude<ApprovalTarget, vscode.Uri>): Promise<ApprovalRecord | undefined> | ApprovalRecord | undefined => {
+  const approvalFor = (target: Exclude<ApprovalTarget, vscode.Uri>): Promise<Approval | undefined> | Approval | undefined => {
     if (target === undefined) return pickApproval(approvals);
     if (typeof target === 'string') return approvals.get(target);
     return target.kind === 'approval' ? target.approval : undefined;

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from '../ui/webviewHtml';
 import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../../protocol/meter';
-import { runIdOfEvent, type RunEvent } from '../../runtime/agent/events';
+import { type RunEvent, runIdOfEvent } from '../../protocol/events';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { CoalescedRefresh } from '../ui/coalescedRefresh';
 

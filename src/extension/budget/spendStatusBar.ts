@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { runIdOfEvent, type RunEvent } from '../../runtime/agent/events';
+import { type RunEvent, runIdOfEvent } from '../../protocol/events';
 import { statusText, statusTooltip } from '../../../webview/meter/model/meterView';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { CoalescedRefresh } from '../ui/coalescedRefresh';

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
-import type { CostSettings } from '../../runtime/budget/config';
-import type { Forecast } from '../../runtime/budget/forecast';
+import type { CostSettings } from '../../protocol/daemon';
+import type { Forecast } from '../../protocol/records';
 import { formatTokens, formatUsd } from '../../shared/format';
 
 /** Cost settings and the forecast, as the editor reads and words them (no vscode here, so unit tests can run it). */

@@ -8,11 +8,10 @@ import {
   type InitializeResult,
 } from '../../protocol/daemon';
 import { RpcPeer } from '../../protocol/jsonRpc';
-import type { RunEvent } from '../../runtime/agent/events';
-import type { CostSettings } from '../../runtime/budget/config';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
-import { isPostgresUrl } from '../../runtime/store/storeLocation';
-import { databasePathFor } from '../../runtime/workspace';
+import type { CostSettings } from '../../protocol/daemon';
+import type { RunEvent } from '../../protocol/events';
+import type { Run } from '../../protocol/records';
+import { databasePathFor, isPostgresUrl } from '../../shared/storeLocation';
 import { locateRuntime } from './runtimeLocator';
 import { isStopped } from '../runs/runStatus';
 
@@ -69,8 +68,8 @@ export class RuntimeClient implements vscode.Disposable {
    * decision or is interrupted. If the runtime process dies meanwhile, a new one reads the run
    * (which it then finds interrupted).
    */
-  async waitForRun(runId: string): Promise<RunRecord> {
-    return new Promise<RunRecord>((resolve, reject) => {
+  async waitForRun(runId: string): Promise<Run> {
+    return new Promise<Run>((resolve, reject) => {
       const subscriptions: vscode.Disposable[] = [];
       const settle = (outcome: () => void) => {
         for (const subscription of subscriptions.splice(0)) subscription.dispose();

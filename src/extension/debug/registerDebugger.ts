@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
+import { TRANSCRIPT_SCHEME, runIdOfTranscript, transcriptUri, type StoppedAt } from '../../protocol/debug';
 import { RUN_STATE_LABELS } from '../../shared/runText';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
-import { TRANSCRIPT_SCHEME, runIdOfTranscript, transcriptOf, transcriptUri } from '../../runtime/replay/transcript';
+import type { Run } from '../../protocol/records';
 import { followRun, type FollowRunDeps } from '../runs/followRun';
 import { pickRecentRun } from '../runs/pickRun';
 import { costSettings } from '../budget/registerBudget';
@@ -14,16 +14,6 @@ export interface DebuggerDeps extends FollowRunDeps {
   readonly nodePath: () => string;
   readonly workspaceRoot: string | undefined;
   readonly extensionPath: string;
-}
-
-/** What the adapter says of the step a session is stopped at (its `keel/position` request). */
-interface StoppedAt {
-  readonly runId: string;
-  readonly rootRunId: string | null;
-  readonly seq: number;
-  readonly kind: 'model' | 'tool';
-  readonly name: string;
-  readonly forkDocument: string | null;
 }
 
 const DEBUG_TYPE = 'keel';
@@ -111,7 +101,7 @@ async function openForkDraft(drafts: ForkDrafts): Promise<vscode.Uri | undefined
  * not), follows the fork in the runtime process, closes the draft, then shows the fork's
  * transcript beside the original's. Returns both runs, or undefined when nothing was forked.
  */
-async function startFork(deps: DebuggerDeps, drafts: ForkDrafts, uri = vscode.window.activeTextEditor?.document.uri): Promise<{ readonly original: string; readonly fork: RunRecord } | undefined> {
+async function startFork(deps: DebuggerDeps, drafts: ForkDrafts, uri = vscode.window.activeTextEditor?.document.uri): Promise<{ readonly original: string; readonly fork: Run } | undefined> {
   const draft = uri && drafts.get(uri);
   if (!uri || !draft) {
     void vscode.window.showErrorMessage('Keel: Start Fork works on a fork document: open one with Keel: Fork Run from Here while a Keel debug session is stopped.');
@@ -288,8 +278,7 @@ class TranscriptDocuments implements vscode.TextDocumentContentProvider, vscode.
         }
       }
     }
-    const { run, steps } = await this.client.request('getRun', { runId });
-    return transcriptOf(run, steps).text;
+    return (await this.client.request('getTranscript', { runId })).text;
   }
 
   dispose(): void {

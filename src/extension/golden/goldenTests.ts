@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { GoldenFileCases } from '../../protocol/daemon';
-import type { AssertionResult } from '../../runtime/golden/assertions';
-import { globToRegExp } from '../../runtime/golden/findFiles';
-import type { TextRange } from '../../runtime/golden/goldenFile';
-import type { CaseReport, CaseRun } from '../../runtime/golden/runGolden';
+import type { AssertionResult, CaseReport, CaseRun, TextRange } from '../../protocol/golden';
 import type { RuntimeClient } from '../client/runtimeClient';
 
 /**
@@ -72,7 +69,7 @@ export class GoldenTests implements vscode.Disposable {
         if (event.affectsConfiguration('keel.goldenFiles')) void this.discoverAll(true);
       }),
       vscode.workspace.onDidOpenTextDocument((document) => {
-        if (this.discovered && this.isGoldenFile(document.uri)) void this.readFile(document.uri);
+        if (this.discovered && this.isGoldenFile(document)) void this.readFile(document.uri);
       }),
     );
     this.watch();
@@ -130,8 +127,10 @@ export class GoldenTests implements vscode.Disposable {
     return this.deps.settings().get<string>('goldenFiles')?.trim() || '**/*.golden.yaml';
   }
 
-  private isGoldenFile(uri: vscode.Uri): boolean {
-    return uri.scheme === 'file' && globToRegExp(this.glob()).test(vscode.workspace.asRelativePath(uri, false));
+  /** Whether a document is a golden file: under a workspace folder, matching the glob that finds them. */
+  private isGoldenFile(document: vscode.TextDocument): boolean {
+    const folder = vscode.workspace.getWorkspaceFolder(document.uri);
+    return folder !== undefined && vscode.languages.match({ scheme: 'file', pattern: new vscode.RelativePattern(folder, this.glob()) }, document) > 0;
   }
 
   /** Files are read again when they change on disk, appear or go. */

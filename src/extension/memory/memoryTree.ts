@@ -1,15 +1,13 @@
 import * as vscode from 'vscode';
 import { truncate } from '../../shared/format';
-import type { MemoryItem, NamespaceSummary } from '../../runtime/memory/memoryStore';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
-import type { ThreadRecord } from '../../runtime/threads/threadStore';
+import type { MemoryItem, NamespaceSummary, Run, Thread } from '../../protocol/records';
 import type { RuntimeClient } from '../client/runtimeClient';
 
 export type MemoryNode =
   | { readonly kind: 'group'; readonly group: 'threads' | 'namespaces' }
-  | { readonly kind: 'thread'; readonly thread: ThreadRecord }
-  | { readonly kind: 'summary'; readonly thread: ThreadRecord }
-  | { readonly kind: 'turn'; readonly run: RunRecord; readonly role: 'user' | 'agent' }
+  | { readonly kind: 'thread'; readonly thread: Thread }
+  | { readonly kind: 'summary'; readonly thread: Thread }
+  | { readonly kind: 'turn'; readonly run: Run; readonly role: 'user' | 'agent' }
   | { readonly kind: 'namespace'; readonly namespace: NamespaceSummary }
   | { readonly kind: 'entry'; readonly item: MemoryItem };
 
@@ -147,7 +145,7 @@ export class MemoryTree implements vscode.TreeDataProvider<MemoryNode>, vscode.D
 }
 
 /** A thread's row, in the Memory view and in the Runs view's Threads group. */
-export function threadItem(thread: ThreadRecord): vscode.TreeItem {
+export function threadItem(thread: Thread): vscode.TreeItem {
   const item = new vscode.TreeItem(thread.title, vscode.TreeItemCollapsibleState.Collapsed);
   item.id = `thread:${thread.id}`;
   item.description = `${thread.id} · ${thread.runCount} run${thread.runCount === 1 ? '' : 's'}`;
@@ -162,7 +160,7 @@ export function threadItem(thread: ThreadRecord): vscode.TreeItem {
   return item;
 }
 
-function turnItem(run: RunRecord, role: 'user' | 'agent'): vscode.TreeItem {
+function turnItem(run: Run, role: 'user' | 'agent'): vscode.TreeItem {
   if (role === 'user') {
     const item = new vscode.TreeItem(`You: ${truncate(run.input, 80)}`);
     item.iconPath = new vscode.ThemeIcon('account');

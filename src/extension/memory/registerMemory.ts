@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { Run } from '../../protocol/records';
 import { truncate } from '../../shared/format';
 import { followRun, reportRefusal, type FollowRunDeps } from '../runs/followRun';
 import { MEMORY_SCHEME, MemoryDocuments, memoryUri } from './memoryDocuments';
@@ -93,10 +93,10 @@ async function run<T>(deps: MemoryDeps, action: () => Promise<T>): Promise<T | u
  * becomes the first turn of a new thread) or of a thread. Asks for the input unless given; the
  * run starts from the thread's earlier turns.
  */
-async function continueThread(deps: MemoryDeps, target: Target | undefined, input: string | undefined): Promise<RunRecord | undefined> {
+async function continueThread(deps: MemoryDeps, target: Target | undefined, input: string | undefined): Promise<Run | undefined> {
   const { client } = deps;
   if (target === undefined) return undefined;
-  let last: RunRecord | undefined;
+  let last: Run | undefined;
   let threadId: string;
   try {
     if (typeof target !== 'string' && (target.kind === 'thread' || target.kind === 'summary')) {

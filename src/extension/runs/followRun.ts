@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { RpcError } from '../../protocol/jsonRpc';
 import { describeStep } from '../../shared/runText';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { Run } from '../../protocol/records';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { outcomeMessage } from './runStatus';
 
@@ -21,8 +21,8 @@ export async function followRun(
   deps: FollowRunDeps,
   title: string,
   begin: () => Promise<{ readonly runId: string }>,
-): Promise<RunRecord | undefined> {
-  let stopped: RunRecord;
+): Promise<Run | undefined> {
+  let stopped: Run;
   try {
     stopped = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title, cancellable: true },
@@ -53,7 +53,7 @@ export async function followRun(
   return stopped;
 }
 
-async function announce(run: RunRecord, deps: FollowRunDeps): Promise<void> {
+async function announce(run: Run, deps: FollowRunDeps): Promise<void> {
   // A run paused for a decision is announced by the notification of its approval, with the decisions.
   if (run.state === 'waiting_approval') return;
   const { severity, text } = outcomeMessage(run);

@@ -1,13 +1,13 @@
 import * as vscode from 'vscode';
 import { truncate } from '../../shared/format';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { Run } from '../../protocol/records';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { runDescription } from './runStatus';
 
 const RECENT_RUNS = 50;
 
 /** A quick pick of the workspace's recent runs, newest first; undefined when there are none or none was picked. */
-export async function pickRecentRun(client: RuntimeClient, title: string): Promise<RunRecord | undefined> {
+export async function pickRecentRun(client: RuntimeClient, title: string): Promise<Run | undefined> {
   const runs = await client.request('listRuns', { limit: RECENT_RUNS });
   if (runs.length === 0) {
     void vscode.window.showInformationMessage('Keel has no runs in this workspace yet.');

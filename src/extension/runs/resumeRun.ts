@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { truncate } from '../../shared/format';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
+import type { Run } from '../../protocol/records';
 import { followRun, reportRefusal, type FollowRunDeps } from './followRun';
 import { interruptedNotice, runDescription } from './runStatus';
 
@@ -11,8 +11,8 @@ import { interruptedNotice, runDescription } from './runStatus';
  * one the person picks among the interrupted runs. Returns the run as it stopped, or undefined
  * when there was nothing to resume or the runtime refused (its sentence is shown as an error).
  */
-export async function resumeRun(deps: FollowRunDeps, target?: string | RunRecord): Promise<RunRecord | undefined> {
-  let run: RunRecord | undefined;
+export async function resumeRun(deps: FollowRunDeps, target?: string | Run): Promise<Run | undefined> {
+  let run: Run | undefined;
   try {
     run = typeof target === 'string' ? (await deps.client.request('getRun', { runId: target })).run : (target ?? (await pickInterruptedRun(deps)));
   } catch (error) {
@@ -44,7 +44,7 @@ export function offerToResumeInterrupted(deps: FollowRunDeps & { readonly reveal
 }
 
 /** Resumes those of `runs` that are still interrupted (one may have been resumed since it was announced). */
-async function resumeStillInterrupted(deps: FollowRunDeps, runs: readonly RunRecord[]): Promise<void> {
+async function resumeStillInterrupted(deps: FollowRunDeps, runs: readonly Run[]): Promise<void> {
   const current = await Promise.all(
     runs.map((run) =>
       deps.client.request('getRun', { runId: run.id }).then(
@@ -56,10 +56,10 @@ async function resumeStillInterrupted(deps: FollowRunDeps, runs: readonly RunRec
       ),
     ),
   );
-  await Promise.all(current.filter((run): run is RunRecord => run?.state === 'interrupted').map((run) => resumeRun(deps, run)));
+  await Promise.all(current.filter((run): run is Run => run?.state === 'interrupted').map((run) => resumeRun(deps, run)));
 }
 
-async function pickInterruptedRun(deps: FollowRunDeps): Promise<RunRecord | undefined> {
+async function pickInterruptedRun(deps: FollowRunDeps): Promise<Run | undefined> {
   const runs = (await deps.client.request('listRuns', { limit: 200 })).filter((run) => run.state === 'interrupted');
   if (runs.length === 0) {
     void vscode.window.showInformationMessage('Keel has no interrupted runs to resume.');

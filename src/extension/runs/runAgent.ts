@@ -1,7 +1,6 @@
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
-import type { RunRecord } from '../../runtime/store/checkpointStore';
-import type { Forecast } from '../../runtime/budget/forecast';
+import type { Forecast, Run } from '../../protocol/records';
 import { followRun, type FollowRunDeps } from './followRun';
 import { runPrompt } from '../budget/spendText';
 
@@ -14,7 +13,7 @@ export interface RunAgentDeps extends FollowRunDeps {
  * with cancellable progress, then show how it stopped. Returns the run as it stopped, or undefined
  * when the person backed out or the run could not start.
  */
-export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: string): Promise<RunRecord | undefined> {
+export async function runAgent(deps: RunAgentDeps, file?: vscode.Uri, input?: string): Promise<Run | undefined> {
   const agentFile = file ?? (await pickAgentFile());
   if (!agentFile) return undefined;
   const memoryKey = `keel.lastInput:${agentFile.fsPath}`;

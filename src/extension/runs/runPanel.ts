@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from '../ui/webviewHtml';
 import type { HostToRunView, RunViewState, RunViewToHost } from '../../protocol/webview';
-import type { RunEvent } from '../../runtime/agent/events';
+import type { RunEvent } from '../../protocol/events';
 import type { RuntimeClient } from '../client/runtimeClient';
 
 const VIEW_TYPE = 'keel.run';

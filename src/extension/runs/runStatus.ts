@@ -1,6 +1,6 @@
 import { formatDuration, truncate } from '../../shared/format';
 import { RUN_STATE_LABELS, runDuration } from '../../shared/runText';
-import type { ApprovalRecord, RunRecord } from '../../runtime/store/checkpointStore';
+import type { Approval, Run } from '../../protocol/records';
 
 /** How a run's state, its outcome and what to do about it read in the editor (no vscode here, so unit tests can run it). */
 
@@ -8,12 +8,12 @@ import type { ApprovalRecord, RunRecord } from '../../runtime/store/checkpointSt
 export const STATE_LABELS = RUN_STATE_LABELS;
 
 /** A run has stopped in every state but `running`: it ended, paused for a decision, or was interrupted. */
-export function isStopped(run: Pick<RunRecord, 'state'>): boolean {
+export function isStopped(run: Pick<Run, 'state'>): boolean {
   return run.state !== 'running';
 }
 
 /** The line next to a run in the Runs view, e.g. `interrupted · 2 steps · 1.2 s`. */
-export function runDescription(run: RunRecord, now: number = Date.now()): string {
+export function runDescription(run: Run, now: number = Date.now()): string {
   const steps = `${run.stepCount} step${run.stepCount === 1 ? '' : 's'}`;
   return `${STATE_LABELS[run.state]} · ${steps} · ${formatDuration(runDuration(run, now))}`;
 }
@@ -24,7 +24,7 @@ export interface Outcome {
 }
 
 /** What the notification says when a run that the editor started or resumed stops. */
-export function outcomeMessage(run: RunRecord): Outcome {
+export function outcomeMessage(run: Run): Outcome {
   const name = `Keel · ${run.agent}`;
   switch (run.state) {
     case 'completed':
@@ -48,13 +48,13 @@ export function outcomeMessage(run: RunRecord): Outcome {
  * The one notification for interrupted runs a runtime process found as it started, or nothing
  * when every one of them was announced already in this window.
  */
-export function interruptedNotice(interrupted: readonly Pick<RunRecord, 'id'>[], announced: ReadonlySet<string>): string | undefined {
+export function interruptedNotice(interrupted: readonly Pick<Run, 'id'>[], announced: ReadonlySet<string>): string | undefined {
   if (interrupted.every((run) => announced.has(run.id))) return undefined;
   const count = interrupted.length;
   return `Keel found ${count} interrupted run${count === 1 ? '' : 's'}.`;
 }
 
 /** The command that records a decision on a pending approval and resumes its run. */
-export function resolveCommand(approval: Pick<ApprovalRecord, 'id'>): string {
+export function resolveCommand(approval: Pick<Approval, 'id'>): string {
   return `keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`;
 }

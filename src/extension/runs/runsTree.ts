@@ -1,9 +1,8 @@
 import * as vscode from 'vscode';
-import type { RunEvent } from '../../runtime/agent/events';
+import type { RunEvent } from '../../protocol/events';
+import type { Approval, Run, RunState, Step, Thread } from '../../protocol/records';
 import { truncate } from '../../shared/format';
 import { describeStep, totalTokens } from '../../shared/runText';
-import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../../runtime/store/checkpointStore';
-import type { ThreadRecord } from '../../runtime/threads/threadStore';
 import { approvalMessage, approvalRow, decideCommand } from '../approvals/approvalText';
 import { threadItem } from '../memory/memoryTree';
 import type { RuntimeClient } from '../client/runtimeClient';
@@ -12,10 +11,10 @@ import { STATE_LABELS, runDescription } from './runStatus';
 export type RunsTreeNode =
   /** `inThread`: the row is under its thread in the Threads group (the run also has its own row). */
   | { readonly kind: 'run'; readonly runId: string; readonly inThread?: string }
-  | { readonly kind: 'step'; readonly step: StepRecord }
-  | { readonly kind: 'approval'; readonly approval: ApprovalRecord }
+  | { readonly kind: 'step'; readonly step: Step }
+  | { readonly kind: 'approval'; readonly approval: Approval }
   | { readonly kind: 'threads' }
-  | { readonly kind: 'thread'; readonly thread: ThreadRecord };
+  | { readonly kind: 'thread'; readonly thread: Thread };
 
 /** A row that names one run: the run, one of its steps, or one of its pending approvals. */
 export type RunRow = Extract<RunsTreeNode, { readonly kind: 'run' | 'step' | 'approval' }>;
@@ -32,7 +31,7 @@ export interface ThreadRowSnapshot {
 
 /** The pending approvals the view shows under their runs, with their decisions as inline buttons. */
 export interface ApprovalSource {
-  forRun(runId: string): readonly ApprovalRecord[];
+  forRun(runId: string): readonly Approval[];
   readonly onDidChange: vscode.Event<unknown>;
 }
 
@@ -53,12 +52,12 @@ const THREADS_GROUP: RunsTreeNode = { kind: 'threads' };
  * them, when there are any, the Threads group: each thread with its runs, oldest first.
  */
 export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
-  private runs: RunRecord[] = [];
-  private threads: ThreadRecord[] = [];
+  private runs: Run[] = [];
+  private threads: Thread[] = [];
   private readonly nodes = new Map<string, RunsTreeNode>();
-  private readonly steps = new Map<string, StepRecord[]>();
+  private readonly steps = new Map<string, Step[]>();
   /** The runs of the threads expanded, which may be older than the runs listed. */
-  private readonly threadRuns = new Map<string, RunRecord>();
+  private readonly threadRuns = new Map<string, Run>();
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
@@ -135,7 +134,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     );
   }
 
-  getRun(runId: string): RunRecord | undefined {
+  getRun(runId: string): Run | undefined {
     return this.runs.find((run) => run.id === runId) ?? this.threadRuns.get(runId);
   }
 
@@ -189,7 +188,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     for (const disposable of this.disposables) disposable.dispose();
   }
 
-  private async tooltip(run: RunRecord): Promise<vscode.MarkdownString> {
+  private async tooltip(run: Run): Promise<vscode.MarkdownString> {
     if (run.state !== 'waiting_approval') return runTooltip(run, []);
     const approvals = await this.client.request('listApprovals', { runId: run.id, status: 'pending' }).catch(() => []);
     return runTooltip(run, approvals);
@@ -237,7 +236,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     }
   }
 
-  private upsert(run: RunRecord): void {
+  private upsert(run: Run): void {
     const index = this.runs.findIndex((candidate) => candidate.id === run.id);
     if (index >= 0) {
       this.runs[index] = run;
@@ -279,7 +278,7 @@ function threadsItem(count: number): vscode.TreeItem {
   return item;
 }
 
-function stepItem(step: StepRecord): vscode.TreeItem {
+function stepItem(step: Step): vscode.TreeItem {
   const item = new vscode.TreeItem(`${step.seq} · ${step.kind === 'model' ? 'model' : step.name}`);
   item.description = describeStep(step, 80);
   item.iconPath =
@@ -294,7 +293,7 @@ function stepItem(step: StepRecord): vscode.TreeItem {
 }
 
 /** `approvals`: the run's pending decisions, when it waits for one. */
-function runTooltip(run: RunRecord, approvals: readonly ApprovalRecord[]): vscode.MarkdownString {
+function runTooltip(run: Run, approvals: readonly Approval[]): vscode.MarkdownString {
   const text = new vscode.MarkdownString();
   text.appendMarkdown(`**${run.agent}** · ${STATE_LABELS[run.state]}\n\n`);
   text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
@@ -329,7 +328,7 @@ const ERROR_LABELS: Record<RunState, string> = {
   budget_exceeded: 'Stopped',
 };
 
-function approvalItem(approval: ApprovalRecord): vscode.TreeItem {
+function approvalItem(approval: Approval): vscode.TreeItem {
   const { label, description } = approvalRow(approval);
   const item = new vscode.TreeItem(label);
   item.id = approval.id;

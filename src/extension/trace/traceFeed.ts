@@ -1,5 +1,5 @@
 import { outlineSpan } from '../../protocol/webview';
-import type { TraceSpan } from '../../runtime/trace/span';
+import type { TraceSpan } from '../../protocol/trace';
 
 /**
  * What the host feeds one Trace timeline: span outlines, whole the first time and then only those

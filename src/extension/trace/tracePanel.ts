@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from '../ui/webviewHtml';
 import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } from '../../protocol/webview';
-import { runIdOfEvent } from '../../runtime/agent/events';
+import { runIdOfEvent } from '../../protocol/events';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { TraceFeed } from './traceFeed';
 import { CoalescedRefresh } from '../ui/coalescedRefresh';

@@ -2,10 +2,6 @@ import { RUN_STATE_LABELS, totalTokens } from '../format';
 import type { ModelResponse, ToolCall } from '../model/model';
 import type { RunRecord, StepKind, StepRecord } from '../store/checkpointStore';
 
-/** The scheme of transcript documents: `keel-transcript:/<runId>.keel-transcript`. */
-export const TRANSCRIPT_SCHEME = 'keel-transcript';
-const SUFFIX = '.keel-transcript';
-
 /** A step as a transcript shows it: recorded, or (in a live session) about to execute. */
 export interface TranscriptStep {
   readonly seq: number;
@@ -21,17 +17,6 @@ export interface Transcript {
   readonly text: string;
   /** The line (from 1) each step's block starts on, by seq: where the debugger shows the step. */
   readonly lines: ReadonlyMap<number, number>;
-}
-
-/** The URI of a run's transcript document, as a string (what a debug adapter puts in a source path). */
-export function transcriptUri(runId: string): string {
-  return `${TRANSCRIPT_SCHEME}:/${runId}${SUFFIX}`;
-}
-
-/** The run a transcript URI (or source path) names, if it is one. */
-export function runIdOfTranscript(uri: string): string | undefined {
-  const match = /(run_[A-Za-z0-9]+)\.keel-transcript$/.exec(uri);
-  return uri.startsWith(`${TRANSCRIPT_SCHEME}:`) ? match?.[1] : undefined;
 }
 
 /**

@@ -1,15 +1,12 @@
 import { resolve } from 'node:path';
+import { isPostgresUrl } from '../../shared/storeLocation';
 
 /**
  * Where a store lives, as people give it (`--db`, `KEEL_DB`, `keel.databasePath`): a PostgreSQL
- * connection string, or else the path of an SQLite file. Nothing here opens a store, so the
- * extension can use it without bundling a database driver.
+ * connection string, or else the path of an SQLite file. Nothing here opens a store.
  */
 
-/** Whether `location` is a PostgreSQL connection string (`postgres://…` or `postgresql://…`). */
-export function isPostgresUrl(location: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(location.trim());
-}
+export { isPostgresUrl };
 
 /** A connection string stays as it is; a file path becomes absolute, relative to `cwd`. */
 export function normalizeStoreLocation(location: string, cwd = process.cwd()): string {

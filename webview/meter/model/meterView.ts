@@ -1,7 +1,7 @@
-import type { BudgetWarningEvent, MeterShown } from '../../../src/protocol/meter';
+import type { BudgetWarningEvent } from '../../../src/protocol/events';
+import type { MeterShown } from '../../../src/protocol/meter';
 import type { SpendReport } from '../../../src/protocol/spend';
-import type { Amounts, BudgetLimits } from '../../../src/runtime/budget/budget';
-import type { BudgetRecord, ReservationRecord, RunRecord, RunState } from '../../../src/runtime/store/checkpointStore';
+import type { Amounts, Budget, BudgetLimits, Reservation, Run, RunState } from '../../../src/protocol/records';
 import { breakdown } from './breakdown';
 import { formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId } from '../../../src/shared/format';
 import { gauge, type Gauge } from './gauge';
@@ -47,7 +47,7 @@ export interface ReservationRowView {
   /** The run that made it: `agent · abc123`. */
   readonly run: string;
   readonly model: string;
-  readonly status: ReservationRecord['status'];
+  readonly status: Reservation['status'];
   /** What it holds (or held): tokens and money. */
   readonly amount: string;
   /** What was settled; null while held, `released` when the call failed. */
@@ -253,7 +253,7 @@ function detail(spent: string, held: string | null, limit: string | null, measur
   return `${parts.join('; ')}.`;
 }
 
-function budgetView(budget: BudgetRecord, report: SpendReport): BudgetView {
+function budgetView(budget: Budget, report: SpendReport): BudgetView {
   const runId = budget.id.startsWith('run:') ? budget.id.slice('run:'.length) : undefined;
   const label = runId
     ? `${report.run.parentRunId === runId ? 'Parent' : 'Ancestor'} run · ${shortId(runId)}`
@@ -270,7 +270,7 @@ function budgetView(budget: BudgetRecord, report: SpendReport): BudgetView {
   return { id: budget.id, label, gauges };
 }
 
-function reservationRow(reservation: ReservationRecord, runLabel: (runId: string) => string, now: number): ReservationRowView {
+function reservationRow(reservation: Reservation, runLabel: (runId: string) => string, now: number): ReservationRowView {
   const amounts = (value: Amounts) => `${formatTokens(value.inputTokens + value.outputTokens)} tok · ${formatUsd(value.usd)}`;
   const since = reservation.status === 'held' ? reservation.createdAt : (reservation.closedAt ?? reservation.createdAt);
   return {
@@ -285,8 +285,8 @@ function reservationRow(reservation: ReservationRecord, runLabel: (runId: string
 }
 
 /** Sub-agent runs in tree order (each under its parent), with their depth below the run. */
-function subRunRows(root: RunRecord, subRuns: readonly RunRecord[]): SubRunRowView[] {
-  const children = new Map<string, RunRecord[]>();
+function subRunRows(root: Run, subRuns: readonly Run[]): SubRunRowView[] {
+  const children = new Map<string, Run[]>();
   for (const run of subRuns) {
     const siblings = children.get(run.parentRunId ?? '') ?? [];
     siblings.push(run);

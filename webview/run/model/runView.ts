@@ -1,13 +1,13 @@
-import type { RunEvent } from '../../../src/runtime/agent/events';
+import type { RunEvent } from '../../../src/protocol/events';
+import type { Run, Step } from '../../../src/protocol/records';
 import { formatDuration } from '../../../src/shared/format';
 import { describeStep, runDuration, totalTokens } from '../../../src/shared/runText';
-import type { RunRecord, StepRecord } from '../../../src/runtime/store/checkpointStore';
 
 /** The Run view's state and the pure logic that shapes it; the DOM code only draws this. */
 
 export interface RunViewModel {
-  readonly run: RunRecord;
-  readonly steps: readonly StepRecord[];
+  readonly run: Run;
+  readonly steps: readonly Step[];
 }
 
 export interface Fact {
@@ -19,7 +19,7 @@ export interface StepRow {
   readonly key: string;
   readonly seq: number;
   readonly kind: 'model' | 'tool';
-  readonly status: StepRecord['status'];
+  readonly status: Step['status'];
   readonly title: string;
   readonly summary: string;
   readonly duration: string;
@@ -62,7 +62,7 @@ export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
   }
 }
 
-export function runFacts(run: RunRecord, now: number): Fact[] {
+export function runFacts(run: Run, now: number): Fact[] {
   return [
     { label: 'State', value: run.state },
     { label: 'Duration', value: formatDuration(runDuration(run, now)) },
@@ -73,7 +73,7 @@ export function runFacts(run: RunRecord, now: number): Fact[] {
   ];
 }
 
-export function stepRows(steps: readonly StepRecord[]): StepRow[] {
+export function stepRows(steps: readonly Step[]): StepRow[] {
   return steps.map((step) => ({
     key: `${step.runId}:${step.seq}`,
     seq: step.seq,
@@ -91,7 +91,7 @@ export function stepRows(steps: readonly StepRecord[]): StepRow[] {
   }));
 }
 
-export function outcome(run: RunRecord): { readonly kind: 'result' | 'error' | 'pending'; readonly text: string } {
+export function outcome(run: Run): { readonly kind: 'result' | 'error' | 'pending'; readonly text: string } {
   if (run.state === 'completed') return { kind: 'result', text: run.result ?? '' };
   if (run.state === 'running') return { kind: 'pending', text: 'Running…' };
   return { kind: 'error', text: run.error ?? run.state };

@@ -1,4 +1,4 @@
-import type { AttributeValue, FlagKind, SpanKind, TraceSpan } from '../../../src/runtime/trace/span';
+import type { AttributeValue, FlagKind, SpanKind, TraceSpan } from '../../../src/protocol/trace';
 import { formatDuration, formatTokens, formatUsd } from '../../../src/shared/format';
 import { COST_USD, INPUT_TOKENS, OUTPUT_TOKENS, formatAttribute, prettyText, spanCost, spanDuration, spanTokens } from './spanFacts';
 

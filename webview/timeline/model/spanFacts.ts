@@ -1,4 +1,4 @@
-import type { AttributeValue, TraceSpan } from '../../../src/runtime/trace/span';
+import type { AttributeValue, TraceSpan } from '../../../src/protocol/trace';
 
 /** What the timeline reads from spans: tokens, cost and time from their attributes, totals over a trace, attributes as text. */
 

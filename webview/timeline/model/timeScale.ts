@@ -1,4 +1,4 @@
-import type { TraceSpan } from '../../../src/runtime/trace/span';
+import type { TraceSpan } from '../../../src/protocol/trace';
 
 /** The waterfall's time axis: where a moment falls across the track, and where the ticks go. */
 

@@ -1,5 +1,5 @@
 import type { HostToTimeline, TimelineState } from '../../../src/protocol/webview';
-import type { TraceSpan } from '../../../src/runtime/trace/span';
+import type { TraceSpan } from '../../../src/protocol/trace';
 import { buildTree, mergeSpans, pruneCollapsed, revealSpan, visibleRows, type Row, type SpanTree } from './tree';
 
 /**

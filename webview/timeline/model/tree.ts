@@ -1,4 +1,4 @@
-import type { FlagKind, TraceSpan } from '../../../src/runtime/trace/span';
+import type { FlagKind, TraceSpan } from '../../../src/protocol/trace';
 
 /**
  * A trace as a tree of spans, and the rows it shows once collapsed spans hide their descendants.
