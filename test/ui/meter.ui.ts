@@ -6,7 +6,7 @@ import { spendReport } from '../../src/daemon/spend';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
 import { buildMeterView, type GaugeKey } from '../../webview/meter/model/meterView';
 import { SPENDER_BUDGET, spenderAgent } from '../vscode/spenderAgent';
-import type { UiTest } from './runAgent.ui';
+import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
 /** The gauges whose numbers stand still while the run waits (active time goes on counting). */

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { gatedAgent, killCliMidTool } from '../vscode/interruptedRun';
-import type { UiTest } from './runAgent.ui';
+import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
 

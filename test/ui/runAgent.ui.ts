@@ -1,31 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
-import { EXAMPLE_INPUT, EXAMPLE_RESULT, type TestWorkspace } from '../vscode/testWorkspace';
+import { EXAMPLE_INPUT, EXAMPLE_RESULT } from '../vscode/testWorkspace';
 import { approveFromNotification } from './approve.ui';
 import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
 import { timelineInBrowser, traceFromNotification } from './timeline.ui';
-
-/** What a UI test gets from its runner (test/vscode/runUi.ts). */
-export interface UiContext {
-  readonly page: Page;
-  /** code-server's address, without the smoke-test driver (so notification toasts show). */
-  readonly serverUrl: string;
-  readonly workspace: TestWorkspace;
-  /** Where the extension was installed from its .vsix. */
-  readonly installedExtension: string;
-  readonly resultsDir: string;
-}
-
-export interface UiTest {
-  readonly name: string;
-  /** File name (without .png) of the screenshot saved when the test fails. */
-  readonly failureScreenshot: string;
-  run(context: UiContext): Promise<void>;
-}
+import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
 

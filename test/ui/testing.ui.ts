@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { UiTest } from './runAgent.ui';
+import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
 const CASES = [

@@ -6,7 +6,7 @@ import { buildTree, visibleRows } from '../../webview/timeline/model/tree';
 import { openTimeline, serveTimeline, stubHost } from '../support/timelinePage';
 import { syntheticTrace } from '../support/syntheticTrace';
 import { EXAMPLE_INPUT, repoRootFrom } from '../vscode/testWorkspace';
-import type { UiTest } from './runAgent.ui';
+import type { UiTest } from './uiTest';
 
 const SPANS = 10_000;
 const LONG = 60_000;

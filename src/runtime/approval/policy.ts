@@ -1,4 +1,4 @@
-import type { Effect } from '../agent/define';
+import type { Effect } from '../agent/toolContext';
 import { AgentDefinitionError } from '../errors';
 
 /** A tool call as approval rules see it, before it runs. */

@@ -1,6 +1,13 @@
-import type { ContentChannel } from '../memory/channel';
 import { EgressPolicy, type EgressRule } from '../sandbox/egress';
 import { canonical, escapeRegExp } from './normalize';
+
+/**
+ * Where a piece of content came from, which decides how far the model may trust it: `user` for
+ * what a person wrote (the run's input, an edit in the CLI or the editor), `document` for documents
+ * an agent was given, `tool_output` for what tools returned. Only `user` content is trusted; the
+ * other two are data, never instructions.
+ */
+export type ContentChannel = 'user' | 'document' | 'tool_output';
 
 /**
  * Every piece of content carries its channel (see ContentChannel): `user` is the run's input, which

@@ -1,12 +1,7 @@
+import type { ContentChannel } from '../guard/config';
 import { fence as guardFence, fenceId } from '../guard/fence';
 
-/**
- * Where a piece of content came from, which decides how far the model may trust it: `user` for
- * what a person wrote (the run's input, an edit in the CLI or the editor), `document` for documents
- * an agent was given, `tool_output` for what tools returned. Only `user` content is trusted; the
- * other two are data, never instructions.
- */
-export type ContentChannel = 'user' | 'document' | 'tool_output';
+export type { ContentChannel };
 
 export const CONTENT_CHANNELS: readonly ContentChannel[] = ['user', 'document', 'tool_output'];
 

@@ -1,4 +1,4 @@
-import type { ToolContext } from '../agent/define';
+import type { ToolCallContext } from '../agent/toolContext';
 import { EgressPolicy, type EgressRule } from './egress';
 
 /** What a tool marked `sandbox` may use, as written in defineTool. Everything not granted is denied. */
@@ -91,6 +91,6 @@ export type SandboxFetch = (url: string, init?: SandboxRequestInit) => Promise<S
  * by the host and checked against the tool's egress allow-list. `signal` is never aborted inside:
  * a cancelled call is stopped by disposing its isolate. Sub-agents cannot be started from inside.
  */
-export interface SandboxToolContext extends Omit<ToolContext, 'subAgent'> {
+export interface SandboxToolContext extends ToolCallContext {
   readonly fetch: SandboxFetch;
 }
