@@ -1,21 +1,23 @@
 import type { BudgetWarningEvent } from './events';
 import type { SpendReport } from './spend';
+import type { PanelState, ViewProtocol } from './webview';
 
-/** Messages between the extension host and the budget meter webview, one union per direction. */
-
-export type HostToMeter =
-  /** What the run spent now: the view draws it (again), whole. */
-  | { readonly type: 'spend'; readonly report: SpendReport }
-  /** A budget the run draws on crossed its warning line. */
-  | { readonly type: 'warning'; readonly event: BudgetWarningEvent }
-  | { readonly type: 'error'; readonly message: string };
-
-export type MeterToHost =
-  | { readonly type: 'ready' }
-  /** After the view drew a report: what it shows. */
-  | { readonly type: 'shown'; readonly shown: MeterShown }
-  /** The person picked a sub-agent run: the meter should show that one. */
-  | { readonly type: 'selectRun'; readonly runId: string };
+/** The budget meter: what a run and its sub-agent runs spent and hold, live. */
+export interface MeterProtocol extends ViewProtocol {
+  readonly toView:
+    /** What the run spent now: the view draws it (again), whole. */
+    | { readonly type: 'spend'; readonly report: SpendReport }
+    /** A budget the run draws on crossed its warning line. */
+    | { readonly type: 'warning'; readonly event: BudgetWarningEvent }
+    | { readonly type: 'error'; readonly message: string };
+  readonly fromView:
+    /** After the view drew a report: what it shows. */
+    | { readonly type: 'shown'; readonly shown: MeterShown }
+    /** The person picked a sub-agent run: the meter should show that one. */
+    | { readonly type: 'selectRun'; readonly runId: string };
+  readonly state: MeterState;
+  readonly requests: Record<never, never>;
+}
 
 /** What the meter shows, in the words it shows it (for the host, and through it the tests). */
 export interface MeterShown {
@@ -37,9 +39,8 @@ export interface MeterShown {
   readonly warnings: readonly string[];
 }
 
-/** What the meter keeps across reloads (vscode.getState / setState and the panel serializer). */
-export interface MeterState {
-  readonly runId: string;
+/** What the meter keeps across reloads. */
+export interface MeterState extends PanelState {
   /** Warnings announced while it was open: they are events, which a report does not repeat. */
   readonly warnings: readonly string[];
 }

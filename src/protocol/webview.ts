@@ -1,47 +1,74 @@
 import type { RunEvent } from './events';
+import type { RequestMap } from './jsonRpc';
 import type { Run, Step } from './records';
 import type { AttributeValue, TraceSpan } from './trace';
 
-/** Messages between the extension host and the Run webview, one union per direction. */
+/**
+ * What a webview and the extension host say to each other. Each kind of view has a protocol: what
+ * the host posts, what the view posts, what it keeps across reloads, and what it asks the host.
+ * On top of those, every view says `ready` when it has (re)loaded and has nothing, and asks with
+ * `request` messages that the host answers with a `reply` of the same id.
+ */
+export interface ViewProtocol {
+  readonly toView: { readonly type: string };
+  readonly fromView: { readonly type: string };
+  /** What the view keeps (vscode.getState / setState); the panel serializer restores the run it names. */
+  readonly state: PanelState;
+  readonly requests: RequestMap<object>;
+}
 
-export type HostToRunView =
-  | { readonly type: 'run'; readonly run: Run; readonly steps: readonly Step[] }
-  | { readonly type: 'event'; readonly event: RunEvent }
-  | { readonly type: 'error'; readonly message: string };
-
-export type RunViewToHost = { readonly type: 'ready' } | { readonly type: 'openAgentFile'; readonly file: string };
-
-/** What the Run webview keeps across reloads (vscode.getState / setState and the panel serializer). */
-export interface RunViewState {
+export interface PanelState {
   readonly runId: string;
 }
 
-/**
- * Messages between the extension host and the Trace timeline webview, one union per direction.
- * `trace` replaces what the view shows; `patch` brings the spans that are new or changed since
- * (a live run), and only ever follows a `trace` of the same run. Both carry span outlines (see
- * OUTLINE_ATTRIBUTES): a span's content (messages, arguments, results) can be large and is only
- * needed for the one selected, so the view asks for it with `getSpan` and the host answers `span`.
- */
-export type HostToTimeline =
-  | {
-      readonly type: 'trace';
-      readonly runId: string;
-      readonly title: string;
-      /** The run is going: open spans grow until `now`, and patches follow. */
-      readonly live: boolean;
-      readonly spans: readonly TraceSpan[];
-    }
-  | { readonly type: 'patch'; readonly runId: string; readonly live: boolean; readonly spans: readonly TraceSpan[] }
-  /** The answer to `getSpan` with the same `requestId`: the whole span, or null if the trace has none by that id. */
-  | { readonly type: 'span'; readonly requestId: number; readonly span: TraceSpan | null }
-  | { readonly type: 'error'; readonly message: string };
+/** A question from a view; the host answers with a ViewReply of the same id. */
+export type ViewRequest<R> = { [M in keyof R & string]: { readonly type: 'request'; readonly id: number; readonly method: M; readonly params: R[M] extends { params: infer P } ? P : never } }[keyof R & string];
 
-export type TimelineToHost =
-  | { readonly type: 'ready' }
-  | { readonly type: 'getSpan'; readonly requestId: number; readonly runId: string; readonly spanId: string }
+/** The host's answer to a ViewRequest: its result, or why there is none. */
+export type ViewReply = { readonly type: 'reply'; readonly id: number; readonly result: unknown } | { readonly type: 'reply'; readonly id: number; readonly error: string };
+
+export type HostToView<P extends ViewProtocol> = P['toView'] | ViewReply;
+export type ViewToHost<P extends ViewProtocol> = { readonly type: 'ready' } | P['fromView'] | ViewRequest<P['requests']>;
+
+/** The Run view: a run's steps, live. */
+export interface RunViewProtocol extends ViewProtocol {
+  readonly toView:
+    | { readonly type: 'run'; readonly run: Run; readonly steps: readonly Step[] }
+    | { readonly type: 'event'; readonly event: RunEvent }
+    | { readonly type: 'error'; readonly message: string };
+  readonly fromView: { readonly type: 'openAgentFile'; readonly file: string };
+  readonly state: PanelState;
+  readonly requests: Record<never, never>;
+}
+
+/**
+ * The Trace timeline. `trace` replaces what the view shows; `patch` brings the spans that are new
+ * or changed since (a live run), and only ever follows a `trace` of the same run. Both carry span
+ * outlines (see OUTLINE_ATTRIBUTES): a span's content (messages, arguments, results) can be large
+ * and is only needed for the one selected, so the view asks for it with `getSpan`.
+ */
+export interface TimelineProtocol extends ViewProtocol {
+  readonly toView:
+    | {
+        readonly type: 'trace';
+        readonly runId: string;
+        readonly title: string;
+        /** The run is going: open spans grow until `now`, and patches follow. */
+        readonly live: boolean;
+        readonly spans: readonly TraceSpan[];
+      }
+    | { readonly type: 'patch'; readonly runId: string; readonly live: boolean; readonly spans: readonly TraceSpan[] }
+    | { readonly type: 'error'; readonly message: string };
   /** After the view drew a trace or patch, or the selection changed: what it shows. */
-  | { readonly type: 'shown'; readonly shown: TimelineShown };
+  readonly fromView: { readonly type: 'shown'; readonly shown: TimelineShown };
+  readonly state: TimelineState;
+  readonly requests: {
+    /** The whole span, or null if the run's trace has none by that id. */
+    getSpan: { params: { readonly runId: string; readonly spanId: string }; result: TraceSpan | null };
+  };
+}
+
+export type HostToTimeline = HostToView<TimelineProtocol>;
 
 /**
  * The only attributes a span outline keeps: what the waterfall shows for every row. Outlines also
@@ -69,9 +96,8 @@ export interface TimelineShown {
   readonly selectedSpanId: string | null;
 }
 
-/** What the Trace timeline keeps across reloads (vscode.getState / setState and the panel serializer). */
-export interface TimelineState {
-  readonly runId: string;
+/** What the Trace timeline keeps across reloads. */
+export interface TimelineState extends PanelState {
   readonly selectedSpanId: string | null;
   readonly focusedSpanId: string | null;
   readonly collapsed: readonly string[];

@@ -26,6 +26,11 @@ interface RunTimes {
   readonly endedAt: number | null;
 }
 
+/** A run has stopped in every state but `running`: it ended, paused for a decision, or was interrupted. */
+export function isStopped(run: { readonly state: RunStateName }): boolean {
+  return run.state !== 'running';
+}
+
 /** From its start until it ended, stopped, or (while it runs) `now`. */
 export function runDuration(run: RunTimes, now: number = Date.now()): number {
   return (run.endedAt ?? (run.state === 'running' ? now : run.updatedAt)) - run.createdAt;

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { outlineSpan, type HostToTimeline, type TimelineShown, type TimelineToHost } from '../../src/protocol/webview';
+import { outlineSpan, type HostToTimeline, type TimelineProtocol, type TimelineShown, type ViewToHost } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/runtime/trace/span';
 
 /**
  * The built Trace timeline (dist/timeline.js, media/timeline.css) in a small page of its own, in
  * a real browser, without VS Code: a stub `acquireVsCodeApi` plays the host. When the view says
- * `ready` it posts the trace (span outlines), and it answers `getSpan` with the whole span, as the
+ * `ready` it posts the trace (span outlines), and it answers its `getSpan` requests with the whole span, as the
  * extension does; what the view posts back is kept in `window.keelHost`, the state it saves in
  * sessionStorage so that it survives a reload. Served through Playwright's routing: no server, no port.
  */
@@ -16,7 +16,7 @@ export const TIMELINE_ORIGIN = 'http://keel-timeline.test';
 
 /** What the stub host records, read with `page.evaluate`. */
 export interface StubHost {
-  readonly posted: TimelineToHost[];
+  readonly posted: ViewToHost<TimelineProtocol>[];
   /** performance.now() when the trace was posted to the view. */
   sentAt: number;
   /** For each `shown` message: when it came, and when the frame after it was painted. */
@@ -33,9 +33,9 @@ window.acquireVsCodeApi = () => ({
         keelHost.sentAt = performance.now();
         window.postMessage(trace, '*');
       });
-    } else if (message.type === 'getSpan') {
-      fetch('/span/' + message.spanId).then((response) => response.json()).then((span) => {
-        window.postMessage({ type: 'span', requestId: message.requestId, span }, '*');
+    } else if (message.type === 'request' && message.method === 'getSpan') {
+      fetch('/span/' + message.params.spanId).then((response) => response.json()).then((span) => {
+        window.postMessage({ type: 'reply', id: message.id, result: span }, '*');
       });
     } else if (message.type === 'shown') {
       const at = performance.now();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { costSettingsFrom, runPrompt, RUN_PROMPT } from '../../src/extension/budget/spendText';
+import { runPrompt, RUN_PROMPT } from '../../src/extension/budget/spendText';
+import { costSettingsFrom } from '../../src/extension/client/costSettings';
 import type { SpendReport } from '../../src/protocol/spend';
 import type { BudgetRecord, ReservationRecord, RunRecord } from '../../src/runtime/store/checkpointStore';
 import { breakdown } from '../../webview/meter/model/breakdown';

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { STATE_LABELS, interruptedNotice, isStopped, outcomeMessage, resolveCommand, runDescription } from '../../src/extension/runs/runStatus';
+import { resolveCommand } from '../../src/extension/approvals/approvalText';
+import { interruptedNotice, outcomeMessage, runDescription } from '../../src/extension/ui/runStatus';
 import type { RunRecord, RunState } from '../../src/runtime/store/checkpointStore';
+import { RUN_STATE_LABELS, isStopped } from '../../src/shared/runText';
 import { T0, runRecord } from '../support/records';
 
 const STATES: readonly RunState[] = ['running', 'interrupted', 'waiting_approval', 'completed', 'failed', 'cancelled', 'budget_exceeded'];
@@ -23,7 +25,7 @@ describe('how the editor words run states (src/extension/runStatus)', () => {
     assert.equal(runDescription(run({ state: 'completed', endedAt: T0 + 2000 }), T0 + 60_000), 'completed · 2 steps · 2.0 s');
     assert.equal(runDescription(run(), T0 + 3000), 'running · 2 steps · 3.0 s');
     assert.equal(runDescription(run({ stepCount: 1 }), T0 + 3000), 'running · 1 step · 3.0 s');
-    for (const state of STATES) assert.ok(STATE_LABELS[state].length > 0, state);
+    for (const state of STATES) assert.ok(RUN_STATE_LABELS[state].length > 0, state);
   });
 
   it('announces every way a run can stop, with the sentence the runtime recorded', () => {

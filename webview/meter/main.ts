@@ -1,22 +1,16 @@
-import type { HostToMeter, MeterState, MeterToHost } from '../../src/protocol/meter';
+import type { MeterProtocol } from '../../src/protocol/meter';
 import type { SpendReport } from '../../src/protocol/spend';
+import { element } from '../shared/dom';
+import { Host } from '../shared/host';
 import { addWarning, buildMeterView, shownOf, warningText, type GaugeView, type MeterView, type ReservationRowView } from './model/meterView';
 
-interface VsCodeApi {
-  postMessage(message: MeterToHost): void;
-  getState(): MeterState | undefined;
-  setState(state: MeterState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
 const root = document.getElementById('root') as HTMLElement;
 let report: SpendReport | undefined;
-let warnings: readonly string[] = vscode.getState()?.warnings ?? [];
+/** Warnings announced while the view was open: they are events, which a report does not repeat. */
+let warnings: readonly string[] = [];
 let lastShown = '';
 
-window.addEventListener('message', (event: MessageEvent<HostToMeter>) => {
-  const message = event.data;
+const host = new Host<MeterProtocol>((message) => {
   switch (message.type) {
     case 'spend':
       // Another run's warnings are not this one's; after a reload, the saved ones are this run's.
@@ -30,16 +24,17 @@ window.addEventListener('message', (event: MessageEvent<HostToMeter>) => {
       root.replaceChildren(element('p', { className: 'error' }, message.message));
       return;
   }
-  if (report) vscode.setState({ runId: report.run.id, warnings });
+  if (report) host.save({ runId: report.run.id, warnings });
   render();
 });
+warnings = host.saved()?.warnings ?? [];
 
 // The active time of a running run grows between reports.
 setInterval(() => {
   if (report?.run.state === 'running') render();
 }, 1000);
 
-vscode.postMessage({ type: 'ready' });
+host.ready();
 
 function render(): void {
   if (!report) return;
@@ -74,7 +69,7 @@ function render(): void {
   const encoded = JSON.stringify(shown);
   if (encoded !== lastShown) {
     lastShown = encoded;
-    vscode.postMessage({ type: 'shown', shown });
+    host.post({ type: 'shown', shown });
   }
 }
 
@@ -211,7 +206,7 @@ function subRunsSection(view: MeterView): HTMLElement {
     const link = element('a', { href: '#', title: `Show the budget of ${row.runId}` }, row.label);
     link.addEventListener('click', (event) => {
       event.preventDefault();
-      vscode.postMessage({ type: 'selectRun', runId: row.runId });
+      host.post({ type: 'selectRun', runId: row.runId });
     });
     const item = element(
       'li',
@@ -230,25 +225,4 @@ function subRunsSection(view: MeterView): HTMLElement {
 
 function percent(fraction: number): string {
   return `${(Math.min(1, Math.max(0, fraction)) * 100).toFixed(2)}%`;
-}
-
-interface Props {
-  readonly className?: string;
-  readonly href?: string;
-  readonly title?: string;
-  readonly role?: string;
-  readonly ariaLabel?: string;
-  readonly dataset?: Readonly<Record<string, string>>;
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.className) node.className = props.className;
-  if (props.href) node.setAttribute('href', props.href);
-  if (props.title) node.title = props.title;
-  if (props.role) node.setAttribute('role', props.role);
-  if (props.ariaLabel) node.setAttribute('aria-label', props.ariaLabel);
-  for (const [key, value] of Object.entries(props.dataset ?? {})) node.dataset[key] = value;
-  node.append(...children);
-  return node;
 }

@@ -1,24 +1,17 @@
-import type { HostToRunView, RunViewState, RunViewToHost } from '../../src/protocol/webview';
+import type { RunViewProtocol } from '../../src/protocol/webview';
+import { element } from '../shared/dom';
+import { Host } from '../shared/host';
 import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from './model/runView';
 
-interface VsCodeApi {
-  postMessage(message: RunViewToHost): void;
-  getState(): RunViewState | undefined;
-  setState(state: RunViewState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
 const root = document.getElementById('root') as HTMLElement;
 let model: RunViewModel | undefined;
 const open = new Set<string>();
 
-window.addEventListener('message', (event: MessageEvent<HostToRunView>) => {
-  const message = event.data;
+const host = new Host<RunViewProtocol>((message) => {
   switch (message.type) {
     case 'run':
       model = { run: message.run, steps: message.steps };
-      vscode.setState({ runId: message.run.id });
+      host.save({ runId: message.run.id });
       break;
     case 'event':
       if (!model) return;
@@ -35,7 +28,7 @@ setInterval(() => {
   if (model?.run.state === 'running') render();
 }, 1000);
 
-vscode.postMessage({ type: 'ready' });
+host.ready();
 
 function render(): void {
   if (!model) return;
@@ -49,7 +42,7 @@ function render(): void {
     const link = element('a', { href: '#' }, file);
     link.addEventListener('click', (event) => {
       event.preventDefault();
-      vscode.postMessage({ type: 'openAgentFile', file });
+      host.post({ type: 'openAgentFile', file });
     });
     header.append(element('p', { className: 'file' }, link));
   }
@@ -74,16 +67,4 @@ function render(): void {
   }
   const end = outcome(run);
   root.replaceChildren(header, facts, list, element('div', { className: `outcome ${end.kind}` }, end.text));
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<Pick<HTMLElementTagNameMap[K], 'className'>> & { href?: string },
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.className) node.className = props.className;
-  if (props.href) node.setAttribute('href', props.href);
-  node.append(...children);
-  return node;
 }

@@ -1,5 +1,5 @@
-import type { HostToTimeline, TimelineState, TimelineToHost } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/protocol/trace';
+import type { TimelineProtocol } from '../../src/protocol/webview';
 import { spanDetails, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
 import { spanCost, spanDuration, spanTokens, traceTotals } from './model/spanFacts';
@@ -8,25 +8,19 @@ import { barOf, ticks, traceScale, type TimeScale } from './model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle, type TimelineModel } from './model/timeline';
 import { flagsOf, ownSeverity, type Row } from './model/tree';
 import { pageSize, rowWindow, scrollToReveal, type Viewport } from './model/windowing';
+import { element } from '../shared/dom';
+import { Host } from '../shared/host';
 
 /**
  * The Trace timeline: a virtualized waterfall of a run's spans and the details of the selected
  * one. All shaping happens in ./model; this file only draws it and turns input into model calls.
  */
 
-interface VsCodeApi {
-  postMessage(message: TimelineToHost): void;
-  getState(): TimelineState | undefined;
-  setState(state: TimelineState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
 /** Must match `--row-height`, which is set from here. */
 const ROW_HEIGHT = 22;
 const MAX_FLAGS_LISTED = 20;
 const SAVE_DELAY_MS = 250;
 
-const vscode = acquireVsCodeApi();
 const root = document.getElementById('root') as HTMLElement;
 root.style.setProperty('--row-height', `${ROW_HEIGHT}px`);
 
@@ -70,18 +64,19 @@ let version = 0;
 let saveTimer: ReturnType<typeof setTimeout> | undefined;
 /** Whole spans the host sent for the details pane (the trace itself has outlines), and those it had none of. */
 const wholeSpans = new Map<string, TraceSpan | null>();
-/** Requests for whole spans on their way: request id -> span id. */
-const requested = new Map<number, string>();
-let nextRequestId = 1;
+/** Whole spans asked for and not answered yet. */
+const requested = new Set<string>();
+/** Counts the traces shown: an answer asked for under an earlier one is not this trace's. */
+let traceCount = 0;
 
-window.addEventListener('message', (event: MessageEvent<HostToTimeline>) => {
-  const message = event.data;
+const host = new Host<TimelineProtocol>((message) => {
   switch (message.type) {
     case 'trace': {
       // After a reload the view starts from the state it saved; otherwise from what it shows.
-      const stored = model ? undefined : vscode.getState();
+      const stored = model ? undefined : host.saved();
       const restoreScroll = stored?.runId === message.runId ? stored.scrollTop : undefined;
       model = openTrace(message, model ?? stored);
+      traceCount += 1;
       wholeSpans.clear();
       requested.clear();
       banner.hidden = true;
@@ -101,14 +96,6 @@ window.addEventListener('message', (event: MessageEvent<HostToTimeline>) => {
       model = patchTrace(model, message);
       drawAll(message.spans.some((span) => span.spanId === selected));
       report();
-      break;
-    }
-    case 'span': {
-      const spanId = requested.get(message.requestId);
-      if (spanId === undefined) return;
-      requested.delete(message.requestId);
-      wholeSpans.set(spanId, message.span);
-      if (spanId === model?.selected) drawDetails();
       break;
     }
     case 'error':
@@ -195,7 +182,7 @@ setInterval(() => {
   drawTimes(selected?.span.endTime === null);
 }, 1000);
 
-vscode.postMessage({ type: 'ready' });
+host.ready();
 
 function select(spanId: string | null): void {
   if (!model) return;
@@ -401,10 +388,16 @@ function drawDetails(): void {
 }
 
 function requestWholeSpan(runId: string, spanId: string): void {
-  if ([...requested.values()].includes(spanId)) return;
-  const requestId = nextRequestId++;
-  requested.set(requestId, spanId);
-  vscode.postMessage({ type: 'getSpan', requestId, runId, spanId });
+  if (requested.has(spanId)) return;
+  requested.add(spanId);
+  const asked = traceCount;
+  const answered = (span: TraceSpan | null) => {
+    if (asked !== traceCount) return;
+    requested.delete(spanId);
+    wholeSpans.set(spanId, span);
+    if (spanId === model?.selected) drawDetails();
+  };
+  host.request('getSpan', { runId, spanId }).then(answered, () => answered(null));
 }
 
 function facts(className: string, list: readonly Fact[]): HTMLElement {
@@ -417,13 +410,13 @@ function saveSoon(): void {
   if (saveTimer !== undefined) return;
   saveTimer = setTimeout(() => {
     saveTimer = undefined;
-    if (model) vscode.setState(saveState(model, scroller.scrollTop));
+    if (model) host.save(saveState(model, scroller.scrollTop));
   }, SAVE_DELAY_MS);
 }
 
 function report(): void {
   if (!model) return;
-  vscode.postMessage({
+  host.post({
     type: 'shown',
     shown: {
       runId: model.runId,
@@ -437,11 +430,4 @@ function report(): void {
 
 function rowId(spanId: string): string {
   return `span-${spanId}`;
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  node.append(...children);
-  return node;
 }

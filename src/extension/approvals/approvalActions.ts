@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { DecideResult, DecisionRequest } from '../../protocol/daemon';
 import type { Approval, Run } from '../../protocol/records';
 import { ACTION_LABELS, actionsFor, goingOnTitle, parseArguments, type ApprovalAction } from './approvalText';
-import { followRun, reportRefusal, type FollowRunDeps } from '../runs/followRun';
+import { followRun, reportRefusal, type FollowRunDeps } from '../ui/followRun';
 import type { PendingApprovals } from './pendingApprovals';
 
 /** What a button would ask the person for, when it is known already (the tests give it). */

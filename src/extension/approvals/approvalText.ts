@@ -1,6 +1,6 @@
 import type { Approval, ApprovalCounts, ApprovalKind, ApprovalStats, ModelAnswer, Run, Step } from '../../protocol/records';
 import { compactArgs, formatDuration, truncate } from '../../shared/format';
-import { STATE_LABELS, resolveCommand } from '../runs/runStatus';
+import { RUN_STATE_LABELS } from '../../shared/runText';
 
 /** How approvals read in the editor: notifications, tree rows, the review and the stats (no vscode here, so unit tests can run it). */
 
@@ -91,6 +91,11 @@ export function goingOnTitle(approval: Pick<Approval, 'agent' | 'tool'>, action:
   return `Keel · ${approval.agent} goes on: ${approval.tool} ${decided[action]}`;
 }
 
+/** The command that records a decision on a pending approval and resumes its run. */
+export function resolveCommand(approval: Pick<Approval, 'id'>): string {
+  return `keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`;
+}
+
 /** What decides an approval in a terminal in the workspace; Keel then resumes its run. */
 export function decideCommand(approval: Pick<Approval, 'id' | 'kind'>): string {
   return approval.kind === 'policy' ? `keel approve ${approval.id}    # or: keel reject ${approval.id} --reason '<why>'` : resolveCommand(approval);
@@ -131,7 +136,7 @@ export function reviewContext(
   if (approval.status !== 'pending') lines.push(`**This approval is no longer pending** (${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}).`, '');
   lines.push('| | |', '|---|---|');
   lines.push(`| Approval | \`${approval.id}\` |`);
-  lines.push(`| Run | \`${approval.runId}\`${run ? ` (${STATE_LABELS[run.state]})` : ''} |`);
+  lines.push(`| Run | \`${approval.runId}\`${run ? ` (${RUN_STATE_LABELS[run.state]})` : ''} |`);
   lines.push(`| Asked | ${new Date(approval.requestedAt).toISOString()} (${ago(now - approval.requestedAt)}) |`);
   lines.push(`| Deadline | ${deadlineCell(approval, now)} |`);
   if (approval.escalatedAt !== null) lines.push(`| Escalated | to ${approval.escalateTo ?? 'someone else'}, ${new Date(approval.escalatedAt).toISOString()} |`);

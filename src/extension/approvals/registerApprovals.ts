@@ -6,13 +6,13 @@ import { ACTION_COMMANDS, ApprovalReview } from './approvalReview';
 import { ApprovalStatsDocument } from './approvalStats';
 import { ApprovalStatusBar, pickApproval } from './approvalStatusBar';
 import { ACTION_LABELS, approvalMessage, type ApprovalAction } from './approvalText';
-import type { FollowRunDeps } from '../runs/followRun';
+import type { FollowRunDeps } from '../ui/followRun';
 import { Notifier } from '../ui/notifier';
 import type { PendingApprovals } from './pendingApprovals';
-import type { RunsTreeNode } from '../runs/runsTree';
+import type { RunRow } from '../ui/runTarget';
 
 /** What an approval command is given: a review document, a row of the Runs view, an approval id, or nothing (pick one). */
-type ApprovalTarget = vscode.Uri | RunsTreeNode | string | undefined;
+type ApprovalTarget = vscode.Uri | RunRow | string | undefined;
 
 /** What `keel._test.pressApprovalAction` takes: a button to press as a click does, with what it would ask for. */
 interface PressParams extends ActionInput {

@@ -1,11 +1,11 @@
-import * as vscode from 'vscode';
-import { webviewHtml, webviewOptions } from '../ui/webviewHtml';
-import type { HostToMeter, MeterShown, MeterState, MeterToHost } from '../../protocol/meter';
-import { type RunEvent, runIdOfEvent } from '../../protocol/events';
+import type * as vscode from 'vscode';
+import { runIdOfEvent, type RunEvent } from '../../protocol/events';
+import type { MeterProtocol, MeterShown } from '../../protocol/meter';
+import { shortId } from '../../shared/format';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { CoalescedRefresh } from '../ui/coalescedRefresh';
+import { WebviewPanels, type PanelHandle, type PanelKind, type PanelView } from '../ui/webviewPanels';
 
-const VIEW_TYPE = 'keel.meter';
 /** Run events come in bursts; the spend is fetched again at most this often while a run goes. */
 const REFRESH_DELAY_MS = 250;
 
@@ -22,59 +22,19 @@ export interface MeterSnapshot {
 
 /**
  * The budget meter: one panel, showing the spend of one run at a time (the one last asked for),
- * live while it goes; it comes back after a window reload.
+ * live while it goes.
  */
-export class BudgetMeter implements vscode.Disposable {
-  private view: MeterPanel | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+export type BudgetMeter = WebviewPanels<MeterProtocol, MeterView>;
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly client: RuntimeClient,
-  ) {
-    this.disposables.push(
-      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
-        deserializeWebviewPanel: (panel: vscode.WebviewPanel, state: unknown) => {
-          const runId = (state as Partial<MeterState> | undefined)?.runId;
-          if (typeof runId !== 'string' || this.view) panel.dispose();
-          else this.attach(panel, runId);
-          return Promise.resolve();
-        },
-      }),
-    );
-  }
-
-  show(runId: string): void {
-    if (this.view) {
-      this.view.select(runId);
-      this.view.panel.reveal();
-      return;
-    }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Budget ${runId.slice(-6)}`, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
-    this.attach(panel, runId);
-  }
-
-  snapshot(): MeterSnapshot | null {
-    return this.view?.snapshot() ?? null;
-  }
-
-  dispose(): void {
-    this.view?.panel.dispose();
-    for (const disposable of this.disposables) disposable.dispose();
-  }
-
-  private attach(panel: vscode.WebviewPanel, runId: string): void {
-    panel.webview.options = webviewOptions(this.extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { name: 'meter', stylesheet: 'meter', title: 'Keel budget', loading: { className: 'empty', text: 'Loading the budget…' } });
-    const view = new MeterPanel(panel, runId, this.client);
-    this.view = view;
-    panel.onDidDispose(() => {
-      if (this.view === view) this.view = undefined;
-      view.dispose();
-    });
-  }
-
-
+export function budgetMeter(extensionUri: vscode.Uri, client: RuntimeClient): BudgetMeter {
+  const kind: PanelKind<MeterProtocol, MeterView> = {
+    viewType: 'keel.meter',
+    bundle: { name: 'meter', stylesheet: 'meter', title: 'Keel budget', loading: { className: 'empty', text: 'Loading the budget…' } },
+    tabTitle: 'Budget',
+    single: true,
+    open: (handle, runId) => new MeterView(handle, runId, client),
+  };
+  return new WebviewPanels(extensionUri, kind);
 }
 
 /**
@@ -82,75 +42,72 @@ export class BudgetMeter implements vscode.Disposable {
  * the run and its sub-agent runs that change it, the report again (at most every
  * REFRESH_DELAY_MS); budget warnings as they come.
  */
-class MeterPanel implements vscode.Disposable {
-  private readonly subscriptions: vscode.Disposable[] = [];
+class MeterView implements PanelView<MeterProtocol> {
+  readonly answers = {};
+  private readonly subscription: vscode.Disposable;
   /** The run and its sub-agent runs, as the last report named them: their events matter. */
   private tree: Set<string>;
-  private ready = false;
+  private started = false;
   private title: string;
   private reports = 0;
   private shown: MeterShown | null = null;
   private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
-  private disposed = false;
 
   constructor(
-    readonly panel: vscode.WebviewPanel,
+    private readonly handle: PanelHandle<MeterProtocol>,
     private runId: string,
     private readonly client: RuntimeClient,
   ) {
     this.tree = new Set([runId]);
     this.title = runId;
-    this.subscriptions.push(
-      panel.webview.onDidReceiveMessage((message: MeterToHost) => {
-        switch (message.type) {
-          case 'ready':
-            // A fresh webview (opened, shown again, reloaded) has nothing: send it the report.
-            this.ready = true;
-            this.refresh();
-            break;
-          case 'shown':
-            if (message.shown.runId === this.runId) this.shown = message.shown;
-            break;
-          case 'selectRun':
-            this.select(message.runId);
-            break;
-        }
-      }),
-      client.onRunEvent((event) => this.onEvent(event)),
-    );
+    this.subscription = client.onRunEvent((event) => this.onEvent(event));
+  }
+
+  ready(): void {
+    // A fresh webview (opened, shown again, reloaded) has nothing: send it the report.
+    this.started = true;
+    this.refresh();
+  }
+
+  receive(message: MeterProtocol['fromView']): void {
+    switch (message.type) {
+      case 'shown':
+        if (message.shown.runId === this.runId) this.shown = message.shown;
+        break;
+      case 'selectRun':
+        this.show(message.runId);
+        break;
+    }
   }
 
   /** Shows another run. */
-  select(runId: string): void {
-    if (runId === this.runId) {
-      this.refresh();
-      return;
+  show(runId: string): void {
+    if (runId !== this.runId) {
+      this.runId = runId;
+      this.tree = new Set([runId]);
+      this.title = runId;
+      this.shown = null;
     }
-    this.runId = runId;
-    this.tree = new Set([runId]);
-    this.title = runId;
-    this.shown = null;
     this.refresh();
   }
 
   snapshot(): MeterSnapshot {
-    return { runId: this.runId, title: this.title, active: this.panel.active, reports: this.reports, shown: this.shown };
+    return { runId: this.runId, title: this.title, active: this.handle.active, reports: this.reports, shown: this.shown };
   }
 
   dispose(): void {
-    this.disposed = true;
     this.refresher.dispose();
-    for (const subscription of this.subscriptions) subscription.dispose();
+    this.subscription.dispose();
   }
 
   private onEvent(event: RunEvent): void {
-    if (!this.ready) return;
+    if (!this.started) return;
     const runId = runIdOfEvent(event);
     const ours = this.tree.has(runId) || (event.type === 'run_started' && event.run.parentRunId !== null && this.tree.has(event.run.parentRunId));
     if (!ours) return;
     switch (event.type) {
       case 'budget_warning':
-        this.post({ type: 'warning', event });
+        this.handle.post({ type: 'warning', event });
         this.refresher.soon();
         break;
       case 'run_started':
@@ -174,7 +131,7 @@ class MeterPanel implements vscode.Disposable {
   }
 
   private refresh(): void {
-    if (this.ready) this.refresher.now();
+    if (this.started) this.refresher.now();
   }
 
   private async fetchAndPost(): Promise<void> {
@@ -183,18 +140,12 @@ class MeterPanel implements vscode.Disposable {
       const report = await this.client.request('getSpend', { runId });
       if (runId !== this.runId) return;
       this.tree = new Set([runId, ...report.subRuns.map((run) => run.id)]);
-      this.title = `${report.run.agent} · ${runId.slice(-6)}`;
-      this.panel.title = `Budget · ${this.title}`;
+      this.title = `${report.run.agent} · ${shortId(runId)}`;
+      this.handle.setTitle(`Budget · ${this.title}`);
       this.reports += 1;
-      this.post({ type: 'spend', report });
+      this.handle.post({ type: 'spend', report });
     } catch (error) {
-      this.post({ type: 'error', message: `Could not read the spend of ${runId}: ${error instanceof Error ? error.message : String(error)}` });
+      this.handle.post({ type: 'error', message: `Could not read the spend of ${runId}: ${error instanceof Error ? error.message : String(error)}` });
     }
   }
-
-  private post(message: HostToMeter): void {
-    // A fetch may finish after its panel was closed.
-    if (!this.disposed) void this.panel.webview.postMessage(message);
-  }
 }
-

@@ -13,7 +13,7 @@ import type { RunEvent } from '../../protocol/events';
 import type { Run } from '../../protocol/records';
 import { databasePathFor, isPostgresUrl } from '../../shared/storeLocation';
 import { locateRuntime } from './runtimeLocator';
-import { isStopped } from '../runs/runStatus';
+import { isStopped } from '../../shared/runText';
 
 type Peer = RpcPeer<Record<never, never>, DaemonRequests, DaemonNotifications, Record<never, never>>;
 

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { GoldenFileCases } from '../../protocol/daemon';
 import type { AssertionResult, CaseReport, CaseRun, TextRange } from '../../protocol/golden';
 import type { RuntimeClient } from '../client/runtimeClient';
+import type { EditorSettings } from '../client/settings';
 
 /**
  * Golden tests in VS Code's Test Explorer: one TestController whose items are the golden files of
@@ -36,12 +37,11 @@ export interface GoldenOutcome {
 export interface GoldenTestsDeps {
   readonly client: RuntimeClient;
   readonly log: vscode.LogOutputChannel;
-  readonly settings: () => vscode.WorkspaceConfiguration;
-  readonly workspaceRoot: string | undefined;
+  readonly editor: EditorSettings;
 }
 
 const CONTROLLER_ID = 'keel.golden';
-const SHOW_TRACE = 'keel.showTrace';
+export const SHOW_TRACE = 'keel.showTrace';
 
 export class GoldenTests implements vscode.Disposable {
   private readonly controller = vscode.tests.createTestController(CONTROLLER_ID, 'Keel Golden Tests');
@@ -124,7 +124,7 @@ export class GoldenTests implements vscode.Disposable {
   }
 
   private glob(): string {
-    return this.deps.settings().get<string>('goldenFiles')?.trim() || '**/*.golden.yaml';
+    return this.deps.editor.settings().get<string>('goldenFiles')?.trim() || '**/*.golden.yaml';
   }
 
   /** Whether a document is a golden file: under a workspace folder, matching the glob that finds them. */
@@ -352,9 +352,10 @@ export class GoldenTests implements vscode.Disposable {
 
   /** `keel.golden.database`: a file under the workspace (default `.keel/golden.db`), or memory when empty. */
   private databasePath(): string {
-    const configured = this.deps.settings().get<string>('golden.database')?.trim() ?? '.keel/golden.db';
-    if (configured === '' || configured === ':memory:' || !this.deps.workspaceRoot) return ':memory:';
-    return vscode.Uri.joinPath(vscode.Uri.file(this.deps.workspaceRoot), configured).fsPath;
+    const { settings, workspaceRoot } = this.deps.editor;
+    const configured = settings().get<string>('golden.database')?.trim() ?? '.keel/golden.db';
+    if (configured === '' || configured === ':memory:' || !workspaceRoot) return ':memory:';
+    return vscode.Uri.joinPath(vscode.Uri.file(workspaceRoot), configured).fsPath;
   }
 }
 
@@ -369,26 +370,4 @@ function toRange(range: TextRange): vscode.Range {
 
 function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
-}
-
-/** Registers the Test Explorer's golden tests, the command that opens a case's last run, and the internal test commands. */
-export function registerGoldenTests(context: vscode.ExtensionContext, deps: GoldenTestsDeps): GoldenTests {
-  const tests = new GoldenTests(deps);
-  context.subscriptions.push(
-    tests,
-    vscode.commands.registerCommand('keel.showGoldenTrace', (item?: vscode.TestItem) => {
-      const runId = item ? tests.lastRunOf(item) : null;
-      if (runId) return vscode.commands.executeCommand(SHOW_TRACE, runId);
-      void vscode.window.showInformationMessage('Run this case first: its trace opens once it has run.');
-      return undefined;
-    }),
-    // For integration tests, which must not import the extension's modules.
-    // Without `rediscover`, later calls show what the file watcher made of changes.
-    vscode.commands.registerCommand('keel._test.goldenTests', async (rediscover = false) => {
-      await tests.discoverAll(rediscover === true);
-      return tests.snapshot();
-    }),
-    vscode.commands.registerCommand('keel._test.runGolden', (ids: readonly string[] | undefined, profile: GoldenProfile = 'cassette') => tests.runForTest(ids, profile)),
-  );
-  return tests;
 }

@@ -2,13 +2,12 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { Run } from '../../protocol/records';
 import { truncate } from '../../shared/format';
-import { followRun, reportRefusal, type FollowRunDeps } from '../runs/followRun';
+import { followRun, reportRefusal, type FollowRunDeps } from '../ui/followRun';
+import { runIdOf, type RunRow } from '../ui/runTarget';
 import { MEMORY_SCHEME, MemoryDocuments, memoryUri } from './memoryDocuments';
 import { MemoryTree, type MemoryNode } from './memoryTree';
-import type { RunRow } from '../runs/runsTree';
 
 export interface MemoryDeps extends FollowRunDeps {
-  readonly runIdOf: (target: string | RunRow) => string;
   /** Fires when another process changed the run database. */
   readonly databaseChanged: vscode.Event<void>;
 }
@@ -107,7 +106,7 @@ async function continueThread(deps: MemoryDeps, target: Target | undefined, inpu
       last = target.run;
       threadId = target.run.threadId ?? `thread_${target.run.id.slice('run_'.length)}`;
     } else if (isRunTarget(target)) {
-      last = (await client.request('getRun', { runId: deps.runIdOf(target) })).run;
+      last = (await client.request('getRun', { runId: runIdOf(target) })).run;
       threadId = last.threadId ?? `thread_${last.id.slice('run_'.length)}`;
     } else {
       return undefined;

@@ -2,8 +2,8 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { truncate } from '../../shared/format';
 import type { Run } from '../../protocol/records';
-import { followRun, reportRefusal, type FollowRunDeps } from './followRun';
-import { interruptedNotice, runDescription } from './runStatus';
+import { followRun, reportRefusal, type FollowRunDeps } from '../ui/followRun';
+import { interruptedNotice, runDescription } from '../ui/runStatus';
 
 /**
  * Keel: Resume Run: continues an interrupted run in the runtime process, in the same run and

@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import type { Forecast, Run } from '../../protocol/records';
-import { followRun, type FollowRunDeps } from './followRun';
+import { followRun, type FollowRunDeps } from '../ui/followRun';
 import { runPrompt } from '../budget/spendText';
 
 export interface RunAgentDeps extends FollowRunDeps {

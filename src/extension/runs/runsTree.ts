@@ -2,22 +2,15 @@ import * as vscode from 'vscode';
 import type { RunEvent } from '../../protocol/events';
 import type { Approval, Run, RunState, Step, Thread } from '../../protocol/records';
 import { truncate } from '../../shared/format';
-import { describeStep, totalTokens } from '../../shared/runText';
+import { RUN_STATE_LABELS, describeStep, totalTokens } from '../../shared/runText';
 import { approvalMessage, approvalRow, decideCommand } from '../approvals/approvalText';
 import { threadItem } from '../memory/memoryTree';
 import type { RuntimeClient } from '../client/runtimeClient';
-import { STATE_LABELS, runDescription } from './runStatus';
+import { runDescription } from '../ui/runStatus';
+import type { RunRow } from '../ui/runTarget';
 
-export type RunsTreeNode =
-  /** `inThread`: the row is under its thread in the Threads group (the run also has its own row). */
-  | { readonly kind: 'run'; readonly runId: string; readonly inThread?: string }
-  | { readonly kind: 'step'; readonly step: Step }
-  | { readonly kind: 'approval'; readonly approval: Approval }
-  | { readonly kind: 'threads' }
-  | { readonly kind: 'thread'; readonly thread: Thread };
-
-/** A row that names one run: the run, one of its steps, or one of its pending approvals. */
-export type RunRow = Extract<RunsTreeNode, { readonly kind: 'run' | 'step' | 'approval' }>;
+/** A row of the Runs view: one that names a run, the Threads group, or a thread in it. */
+export type RunsTreeNode = RunRow | { readonly kind: 'threads' } | { readonly kind: 'thread'; readonly thread: Thread };
 
 /** What the view shows of a thread, as plain data (for tests). */
 export interface ThreadRowSnapshot {
@@ -295,7 +288,7 @@ function stepItem(step: Step): vscode.TreeItem {
 /** `approvals`: the run's pending decisions, when it waits for one. */
 function runTooltip(run: Run, approvals: readonly Approval[]): vscode.MarkdownString {
   const text = new vscode.MarkdownString();
-  text.appendMarkdown(`**${run.agent}** · ${STATE_LABELS[run.state]}\n\n`);
+  text.appendMarkdown(`**${run.agent}** · ${RUN_STATE_LABELS[run.state]}\n\n`);
   text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
   if (run.result) text.appendMarkdown(`Result: ${truncate(run.result, 300)}\n\n`);
   if (run.error) text.appendMarkdown(`${ERROR_LABELS[run.state]}: ${truncate(run.error, 500)}\n\n`);

@@ -1,12 +1,12 @@
-import * as vscode from 'vscode';
-import { webviewHtml, webviewOptions } from '../ui/webviewHtml';
-import type { HostToTimeline, TimelineShown, TimelineState, TimelineToHost } from '../../protocol/webview';
+import type * as vscode from 'vscode';
 import { runIdOfEvent } from '../../protocol/events';
+import type { TimelineProtocol, TimelineShown } from '../../protocol/webview';
+import { shortId } from '../../shared/format';
 import type { RuntimeClient } from '../client/runtimeClient';
-import { TraceFeed } from './traceFeed';
 import { CoalescedRefresh } from '../ui/coalescedRefresh';
+import { WebviewPanels, type PanelHandle, type PanelKind, type PanelView } from '../ui/webviewPanels';
+import { TraceFeed } from './traceFeed';
 
-const VIEW_TYPE = 'keel.trace';
 /** Run events come in bursts; the trace is fetched again at most this often while a run goes. */
 const REFRESH_DELAY_MS = 250;
 
@@ -22,58 +22,18 @@ export interface TraceViewSnapshot {
   readonly shown: TimelineShown | null;
 }
 
-/** One Trace timeline panel per run, live while the run goes; panels come back after a window reload. */
-export class TracePanels implements vscode.Disposable {
-  private readonly views = new Map<string, TraceView>();
-  private readonly disposables: vscode.Disposable[] = [];
+/** The Trace timeline: one panel per run, live while the run goes. */
+export type TracePanels = WebviewPanels<TimelineProtocol, TraceView>;
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly client: RuntimeClient,
-  ) {
-    this.disposables.push(
-      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
-        deserializeWebviewPanel: (panel: vscode.WebviewPanel, state: unknown) => {
-          const runId = (state as Partial<TimelineState> | undefined)?.runId;
-          if (typeof runId !== 'string') panel.dispose();
-          else this.attach(panel, runId);
-          return Promise.resolve();
-        },
-      }),
-    );
-  }
-
-  show(runId: string): void {
-    const existing = this.views.get(runId);
-    if (existing) {
-      existing.panel.reveal();
-      return;
-    }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Trace ${runId.slice(-6)}`, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
-    this.attach(panel, runId);
-  }
-
-  snapshot(): TraceViewSnapshot[] {
-    return [...this.views.values()].map((view) => view.snapshot());
-  }
-
-  dispose(): void {
-    for (const view of [...this.views.values()]) view.panel.dispose();
-    for (const disposable of this.disposables) disposable.dispose();
-  }
-
-  private attach(panel: vscode.WebviewPanel, runId: string): void {
-    panel.webview.options = webviewOptions(this.extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { name: 'timeline', stylesheet: 'timeline', title: 'Keel trace', loading: { className: 'loading', text: 'Loading trace…' } });
-    const view = new TraceView(panel, runId, this.client);
-    this.views.set(runId, view);
-    panel.onDidDispose(() => {
-      this.views.delete(runId);
-      view.dispose();
-    });
-  }
-
-
+export function tracePanels(extensionUri: vscode.Uri, client: RuntimeClient): TracePanels {
+  const kind: PanelKind<TimelineProtocol, TraceView> = {
+    viewType: 'keel.trace',
+    bundle: { name: 'timeline', stylesheet: 'timeline', title: 'Keel trace', loading: { className: 'loading', text: 'Loading trace…' } },
+    tabTitle: 'Trace',
+    single: false,
+    open: (handle, runId) => new TraceView(handle, runId, client),
+  };
+  return new WebviewPanels(extensionUri, kind);
 }
 
 /**
@@ -81,54 +41,50 @@ export class TracePanels implements vscode.Disposable {
  * run goes, the spans that changed, fetched again after the run's events (at most every
  * REFRESH_DELAY_MS); and the whole span the view selects, when it asks.
  */
-class TraceView implements vscode.Disposable {
+class TraceView implements PanelView<TimelineProtocol> {
   private readonly feed = new TraceFeed();
-  private readonly subscriptions: vscode.Disposable[] = [];
-  private ready = false;
+  private readonly subscription: vscode.Disposable;
+  private started = false;
   private title: string;
   private live = false;
   private spanCount = 0;
   private shown: TimelineShown | null = null;
   private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
-  private disposed = false;
+
+  readonly answers = {
+    getSpan: ({ runId, spanId }: { readonly runId: string; readonly spanId: string }) =>
+      Promise.resolve(runId === this.runId ? (this.feed.span(spanId) ?? null) : null),
+  };
 
   constructor(
-    readonly panel: vscode.WebviewPanel,
+    private readonly handle: PanelHandle<TimelineProtocol>,
     private readonly runId: string,
     private readonly client: RuntimeClient,
   ) {
     this.title = runId;
-    this.subscriptions.push(
-      panel.webview.onDidReceiveMessage((message: TimelineToHost) => {
-        switch (message.type) {
-          case 'ready':
-            // A fresh webview (opened, shown again, reloaded) has nothing: send it the whole trace.
-            this.ready = true;
-            this.feed.reset();
-            this.refresher.now();
-            break;
-          case 'getSpan':
-            this.post({ type: 'span', requestId: message.requestId, span: message.runId === runId ? (this.feed.span(message.spanId) ?? null) : null });
-            break;
-          case 'shown':
-            this.shown = message.shown;
-            break;
-        }
-      }),
-      client.onRunEvent((event) => {
-        if (this.ready && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.refresher.soon();
-      }),
-    );
+    this.subscription = client.onRunEvent((event) => {
+      if (this.started && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.refresher.soon();
+    });
+  }
+
+  ready(): void {
+    // A fresh webview (opened, shown again, reloaded) has nothing: send it the whole trace.
+    this.started = true;
+    this.feed.reset();
+    this.refresher.now();
+  }
+
+  receive(message: TimelineProtocol['fromView']): void {
+    this.shown = message.shown;
   }
 
   snapshot(): TraceViewSnapshot {
-    return { runId: this.runId, title: this.title, active: this.panel.active, live: this.live, spanCount: this.spanCount, shown: this.shown };
+    return { runId: this.runId, title: this.title, active: this.handle.active, live: this.live, spanCount: this.spanCount, shown: this.shown };
   }
 
   dispose(): void {
-    this.disposed = true;
     this.refresher.dispose();
-    for (const subscription of this.subscriptions) subscription.dispose();
+    this.subscription.dispose();
   }
 
   private async fetchAndPost(): Promise<void> {
@@ -139,27 +95,20 @@ class TraceView implements vscode.Disposable {
         this.client.request('getRun', { runId: this.runId }),
         this.client.request('getTrace', { runId: this.runId }),
       ]);
-      if (this.disposed) return;
-      this.title = `${run.agent} · ${run.id.slice(-6)}`;
-      this.panel.title = `Trace · ${this.title}`;
+      this.title = `${run.agent} · ${shortId(run.id)}`;
+      this.handle.setTitle(`Trace · ${this.title}`);
       const live = run.state === 'running';
       const update = this.feed.update(spans);
       if (update.kind === 'full') {
-        this.post({ type: 'trace', runId: this.runId, title: this.title, live, spans: update.spans });
+        this.handle.post({ type: 'trace', runId: this.runId, title: this.title, live, spans: update.spans });
       } else if (update.spans.length > 0 || live !== this.live) {
-        this.post({ type: 'patch', runId: this.runId, live, spans: update.spans });
+        this.handle.post({ type: 'patch', runId: this.runId, live, spans: update.spans });
       }
       this.live = live;
       this.spanCount = spans.length;
     } catch (error) {
       this.feed.reset();
-      this.post({ type: 'error', message: `Could not read the trace of ${this.runId}: ${error instanceof Error ? error.message : String(error)}` });
+      this.handle.post({ type: 'error', message: `Could not read the trace of ${this.runId}: ${error instanceof Error ? error.message : String(error)}` });
     }
   }
-
-  private post(message: HostToTimeline): void {
-    // A fetch may finish after its panel was closed.
-    if (!this.disposed) void this.panel.webview.postMessage(message);
-  }
 }
-

@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
-import { truncate } from '../../shared/format';
 import type { Run } from '../../protocol/records';
+import { truncate } from '../../shared/format';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { runDescription } from './runStatus';
+import { runIdOf, type RunRow } from './runTarget';
 
 const RECENT_RUNS = 50;
 
@@ -18,4 +19,20 @@ export async function pickRecentRun(client: RuntimeClient, title: string): Promi
     { title, placeHolder: 'Pick a run', matchOnDescription: true, matchOnDetail: true },
   );
   return picked?.run;
+}
+
+/** A command that shows a run: the one it is given (a run id, a row of the Runs view), or one picked from the recent runs. */
+export function showRunCommand(client: RuntimeClient, title: string, show: (runId: string) => void): (target?: string | RunRow) => Promise<void> {
+  return async (target) => {
+    if (target !== undefined) {
+      show(runIdOf(target));
+      return;
+    }
+    try {
+      const run = await pickRecentRun(client, title);
+      if (run) show(run.id);
+    } catch (error) {
+      void vscode.window.showErrorMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
 }

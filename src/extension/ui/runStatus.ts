@@ -1,21 +1,13 @@
 import { formatDuration, truncate } from '../../shared/format';
 import { RUN_STATE_LABELS, runDuration } from '../../shared/runText';
-import type { Approval, Run } from '../../protocol/records';
+import type { Run } from '../../protocol/records';
 
 /** How a run's state, its outcome and what to do about it read in the editor (no vscode here, so unit tests can run it). */
-
-/** How the Runs view names each state. */
-export const STATE_LABELS = RUN_STATE_LABELS;
-
-/** A run has stopped in every state but `running`: it ended, paused for a decision, or was interrupted. */
-export function isStopped(run: Pick<Run, 'state'>): boolean {
-  return run.state !== 'running';
-}
 
 /** The line next to a run in the Runs view, e.g. `interrupted · 2 steps · 1.2 s`. */
 export function runDescription(run: Run, now: number = Date.now()): string {
   const steps = `${run.stepCount} step${run.stepCount === 1 ? '' : 's'}`;
-  return `${STATE_LABELS[run.state]} · ${steps} · ${formatDuration(runDuration(run, now))}`;
+  return `${RUN_STATE_LABELS[run.state]} · ${steps} · ${formatDuration(runDuration(run, now))}`;
 }
 
 export interface Outcome {
@@ -52,9 +44,4 @@ export function interruptedNotice(interrupted: readonly Pick<Run, 'id'>[], annou
   if (interrupted.every((run) => announced.has(run.id))) return undefined;
   const count = interrupted.length;
   return `Keel found ${count} interrupted run${count === 1 ? '' : 's'}.`;
-}
-
-/** The command that records a decision on a pending approval and resumes its run. */
-export function resolveCommand(approval: Pick<Approval, 'id'>): string {
-  return `keel resolve ${approval.id} --retry | --done '<result as JSON>' | --fail '<reason>'`;
 }

@@ -1,0 +1,73 @@
+import * as vscode from 'vscode';
+import { RUN_STATE_LABELS } from '../../shared/runText';
+import type { RuntimeClient } from '../client/runtimeClient';
+import type { EditorSettings } from '../client/settings';
+import { pickRecentRun } from '../ui/pickRun';
+
+/** The debug type of Keel's replay debugger. */
+export const DEBUG_TYPE = 'keel';
+
+/**
+ * `keel` launch configurations (package.json holds the initial ones and the snippets): with
+ * nothing configured, F5 debugs the agent file in the editor live, or replays a run picked from
+ * the recent ones; a live one without `input` asks for it. The run database and the cost settings
+ * come from the extension's settings.
+ */
+export class LaunchConfigurations implements vscode.DebugConfigurationProvider {
+  constructor(
+    private readonly client: RuntimeClient,
+    private readonly editor: EditorSettings,
+  ) {}
+
+  async resolveDebugConfiguration(_folder: vscode.WorkspaceFolder | undefined, given: vscode.DebugConfiguration): Promise<vscode.DebugConfiguration | undefined> {
+    let config = given;
+    if (!config.type && !config.request && !config.name) {
+      const file = vscode.window.activeTextEditor?.document.fileName;
+      config = file?.endsWith('.agent.ts')
+        ? { type: DEBUG_TYPE, request: 'launch', name: 'Keel: Debug Agent', agent: file }
+        : { type: DEBUG_TYPE, request: 'launch', name: 'Keel: Replay a Run' };
+    }
+    if (!config['runId'] && !config['agent']) {
+      const run = await pickRecentRun(this.client, 'Keel: Replay a Run');
+      if (!run) return undefined;
+      config = { ...config, runId: run.id };
+    }
+    if (config['agent'] && typeof config['input'] !== 'string') {
+      const input = await vscode.window.showInputBox({ title: 'Keel: Debug Agent', prompt: 'The input of the run' });
+      if (input === undefined) return undefined;
+      config = { ...config, input };
+    }
+    return config;
+  }
+
+  resolveDebugConfigurationWithSubstitutedVariables(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
+    const databasePath = typeof config['databasePath'] === 'string' ? config['databasePath'] : this.client.databasePath();
+    if (!databasePath) {
+      void vscode.window.showErrorMessage('Keel needs a workspace folder (or keel.databasePath) to find the runs to replay.');
+      return undefined;
+    }
+    return { ...config, databasePath, cost: config['cost'] ?? this.editor.cost() };
+  }
+}
+
+const RECENT_RUNS = 10;
+const AGENT_FILES = 50;
+
+/**
+ * The launch configurations Run and Debug offers under Keel without a launch.json: each agent
+ * file of the workspace, live, and a replay of each recent run.
+ */
+export class RecentLaunches implements vscode.DebugConfigurationProvider {
+  constructor(private readonly client: RuntimeClient) {}
+
+  async provideDebugConfigurations(): Promise<vscode.DebugConfiguration[]> {
+    const [files, runs] = await Promise.all([
+      vscode.workspace.findFiles('**/*.agent.ts', '**/node_modules/**', AGENT_FILES),
+      this.client.hasDatabase() ? this.client.request('listRuns', { limit: RECENT_RUNS }) : [],
+    ]);
+    return [
+      ...files.map((file) => ({ type: DEBUG_TYPE, request: 'launch', name: `Debug ${vscode.workspace.asRelativePath(file)} live`, agent: file.fsPath })),
+      ...runs.map((run) => ({ type: DEBUG_TYPE, request: 'launch', name: `Replay ${run.agent} ${run.id} (${RUN_STATE_LABELS[run.state]})`, runId: run.id })),
+    ];
+  }
+}
