@@ -8,7 +8,7 @@ import { parentIndex, treeAction } from '../../webview/timeline/model/navigation
 import { barOf, formatOffset, position, ticks, tickStep, traceScale } from '../../webview/timeline/model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle } from '../../webview/timeline/model/timeline';
 import { buildTree, flagsOf, mergeSpans, pruneCollapsed, revealSpan, visibleRows, type Row } from '../../webview/timeline/model/tree';
-import { pageSize, rowAt, rowWindow, scrollToReveal } from '../../webview/timeline/model/windowing';
+import { pageSize, rowWindow, scrollToReveal } from '../../webview/timeline/model/windowing';
 import { SYNTHETIC_START, syntheticTrace } from '../support/syntheticTrace';
 
 const T0 = 1_790_000_000_000;
@@ -207,11 +207,9 @@ describe('Trace timeline model', () => {
       assert.equal(scrollToReveal(at, 0), 0);
     });
 
-    it('knows the page size and which row a point is on', () => {
+    it('knows the page size', () => {
       assert.equal(pageSize({ height: 230, rowHeight: 22 }), 10);
       assert.equal(pageSize({ height: 5, rowHeight: 22 }), 1);
-      assert.equal(rowAt({ ...viewport, scrollTop: 44 }, 30), 3);
-      assert.equal(rowAt({ ...viewport, rowCount: 2 }, 100), -1);
     });
   });
 

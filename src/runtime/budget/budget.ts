@@ -31,8 +31,6 @@ export interface Amounts {
   readonly usd: number;
 }
 
-export const NO_AMOUNTS: Amounts = { inputTokens: 0, outputTokens: 0, usd: 0 };
-
 export type BudgetDimension = 'inputTokens' | 'outputTokens' | 'tokens' | 'usd' | 'steps' | 'wallTimeMs';
 
 /** A run stopped because its next step would take a budget over its limit. */

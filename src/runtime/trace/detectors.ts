@@ -1,5 +1,4 @@
 import { canonicalJson } from '../hash/canonicalJson';
-import { truncate } from '../format';
 import type { Flag, FlagKind } from './span';
 import { readJournal, record, type JournalView, type ToolCallStep, type TraceSource } from './journalView';
 
@@ -342,9 +341,4 @@ function describeKinds(entities: readonly Entity[]): string {
     name: ['name', 'names'],
   };
   return [...counts.entries()].map(([kind, count]) => `${count} ${names[kind][count === 1 ? 0 : 1]}`).join(', ');
-}
-
-/** The flags of a run in one line each, for a person: `⚑ step 4 repeated_call: ...`. */
-export function describeFlag(flag: DetectedFlag): string {
-  return `${flag.seq === null ? 'run' : `step ${flag.seq}`} ${flag.kind}: ${truncate(flag.message, 300)}`;
 }

@@ -54,12 +54,6 @@ export function scrollToReveal(viewport: Viewport, index: number): number {
   return scrollTop;
 }
 
-/** Which row a point `y` pixels from the top of the viewport is on, or -1 below the last. */
-export function rowAt(viewport: Viewport, y: number): number {
-  const index = Math.floor((viewport.scrollTop + y) / viewport.rowHeight);
-  return index >= 0 && index < viewport.rowCount ? index : -1;
-}
-
 function clamp(value: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, value));
 }
