@@ -205,6 +205,8 @@ export const traceFromNotification: UiTest = {
     const details = view.locator('aside.details');
     await details.locator('h2', { hasText: 'execute_tool book_flight' }).waitFor({ timeout: LONG });
     await details.locator('dd', { hasText: 'book_flight' }).first().waitFor({ timeout: LONG });
+    // Its content comes whole from the extension, asked for and answered by message id.
+    await details.locator('p.hint', { hasText: 'Loading its content' }).waitFor({ state: 'detached', timeout: LONG });
     await page.screenshot({ path: join(resultsDir, 'ui-trace-notification.png') });
   },
 };
