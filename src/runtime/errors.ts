@@ -15,6 +15,13 @@ export class KeelError extends Error {
 /** Something the user's file defines is malformed; the message says what and where, without a stack. */
 export class DefinitionError extends KeelError {}
 
+/**
+ * A run cannot go on for now: it waits for something outside it (a person's decision, a sub-agent
+ * that stopped). Not a failure: a pause passes through retries, circuit breakers and any wrapper
+ * unchanged, and stops the run as paused or interrupted, never as failed.
+ */
+export class RunPausedError extends KeelError {}
+
 /** An agent or tool definition is malformed (bad name, missing schema, duplicate tool...). */
 export class AgentDefinitionError extends DefinitionError {}
 

@@ -1,12 +1,8 @@
-import { KeelError } from '../errors';
+import { RunPausedError } from '../errors';
 import type { RunRecord } from '../store/checkpointStore';
 
-/**
- * A run cannot go on for now: it waits for something outside it (a person's decision, a sub-agent
- * that stopped). Not a failure: a pause passes through retries, circuit breakers and any wrapper
- * unchanged, and stops the run as paused or interrupted, never as failed.
- */
-export class RunPausedError extends KeelError {}
+// Pauses begin in errors.ts, below the retry loop that lets them through; the sub-agent's is here.
+export { RunPausedError };
 
 /**
  * A sub-agent run stopped before its end: it waits for a decision (its parent waits too, as

@@ -1,6 +1,5 @@
-import { RunPausedError } from '../agent/pause';
 import { AttemptInterruptedError } from '../agent/steps';
-import { KeelError, describeError } from '../errors';
+import { KeelError, RunPausedError, describeError } from '../errors';
 import { optional } from '../objects';
 
 /**
