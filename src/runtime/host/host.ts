@@ -14,12 +14,9 @@ import { openStore } from '../store/openStore';
 import { agentFacts } from '../trace/agentFacts';
 import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/traceSettings';
 import { findWorkspaceRoot } from '../workspace';
+import type { RuntimeFactory, RuntimeOverrides } from './runtimeFactory';
 
-/** What a runtime built by the host may have of its own. */
-export type RuntimeOverrides = Partial<Pick<RuntimeOptions, 'store' | 'pools' | 'inspector' | 'now' | 'random' | 'sleep' | 'steps' | 'owner' | 'isOwnerAlive' | 'mcp'>>;
-
-/** Builds runtimes with a host's configuration: how engines, golden runs and the debugger get theirs. */
-export type RuntimeFactory = (overrides?: RuntimeOverrides) => Runtime;
+export type { RuntimeFactory, RuntimeOverrides };
 
 /** What a front end knows when it opens its host. */
 export interface HostOptions {

@@ -1,5 +1,5 @@
 import type { ToolChannel } from '../guard/config';
-import type { Effect } from '../agent/define';
+import type { Effect } from '../agent/toolContext';
 
 /**
  * How an agent names MCP servers, in the shape of VS Code's `.vscode/mcp.json` entries, and which

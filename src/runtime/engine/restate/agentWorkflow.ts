@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Agent } from '../../agent/define';
 import type { RunEvent } from '../../agent/events';
 import { RESTATE_OWNER_PREFIX, isOwnerAlive } from '../../agent/owner';
-import type { RuntimeFactory } from '../../host/host';
+import type { RuntimeFactory } from '../../host/runtimeFactory';
 import { applyDeadlines } from '../../approval/decide';
 import type { ApprovalRecord, CheckpointStore, Decision, RunState } from '../../store/checkpointStore';
 import { DEFAULT_TOOL_RETRY, classifyError } from '../../effects/retry';
