@@ -1,5 +1,5 @@
 import { KeelError, describeError } from '../runtime/errors';
-import { KEEL_VERSION } from '../version';
+import { KEEL_VERSION } from '../runtime/version';
 import { approvalCommands } from './commands/approvalCommands';
 import { configCommands } from './commands/configCommands';
 import { goldenCommands } from './commands/goldenCommands';

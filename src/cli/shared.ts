@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { KeelError, describeError } from '../runtime/errors';
 import { Host } from '../runtime/host/host';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
-import { KEEL_VERSION } from '../version';
+import { KEEL_VERSION } from '../runtime/version';
 import { styleFor } from './style';
 
 /** What every command shares: output, argument parsing, the database. */

@@ -16,7 +16,7 @@ import { rootRunOf } from '../runtime/store/runTree';
 import { agentFacts } from '../runtime/trace/agentFacts';
 import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
 import { runTrace, traceOptions } from '../runtime/trace/traceSettings';
-import { KEEL_VERSION } from '../version';
+import { KEEL_VERSION } from '../runtime/version';
 import { DeadlineTimer } from './deadlineTimer';
 import { GoldenService } from './goldenService';
 import { decisionRequestFrom } from './decisionRequest';

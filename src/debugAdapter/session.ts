@@ -16,7 +16,7 @@ import { runIdOfTranscript, transcriptUri, type StoppedAt } from '../protocol/de
 import { loadAgentFile } from '../runtime/agent/loader';
 import type { CostSettings } from '../runtime/budget/config';
 import { Host } from '../runtime/host/host';
-import { KEEL_VERSION } from '../version';
+import { KEEL_VERSION } from '../runtime/version';
 import { describeError } from '../runtime/errors';
 import { forkDocument } from '../runtime/replay/fork';
 import { LiveRun } from '../runtime/replay/liveRun';

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Host } from '../../runtime/host/host';
-import { KEEL_VERSION } from '../../version';
+import { KEEL_VERSION } from '../../runtime/version';
 import { describeError } from '../../runtime/errors';
 import { checkDrift, describeDrift, parseControlFile, type DriftReport } from '../../runtime/golden/drift';
 import { DEFAULT_GOLDEN_GLOB, displayPath, findFiles } from '../../runtime/golden/findFiles';

@@ -5,7 +5,7 @@ import { auditRun, decisionsUsing, type AuditDecision } from '../../runtime/trac
 import { loadTraceSource } from '../../runtime/trace/buildTrace';
 import { exportSpans, otlpJson } from '../../runtime/trace/otlp';
 import { runTrace } from '../../runtime/trace/traceSettings';
-import { KEEL_VERSION } from '../../version';
+import { KEEL_VERSION } from '../../runtime/version';
 import { auditLines, factsForRun } from '../traceSupport';
 import { UsageError, out, parse, style, withHost, type Command } from '../shared';
 

@@ -6,7 +6,7 @@ import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol
 import { CircuitBreakers, type BreakerPolicy, type CircuitBreaker } from '../effects/circuitBreaker';
 import { KeelError, describeError } from '../errors';
 import { truncate } from '../format';
-import { KEEL_VERSION } from '../../version';
+import { KEEL_VERSION } from '../version';
 import type { McpConnections, McpServerRef, McpSession, McpToolCall, McpToolResult } from './connections';
 import { normalDefinition, type McpServerFacts, type McpToolDefinition } from './definitions';
 import type { McpServerSpec } from './serverSpec';

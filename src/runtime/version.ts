@@ -1,3 +1,3 @@
-import packageJson from '../package.json';
+import packageJson from '../../package.json';
 
 export const KEEL_VERSION: string = packageJson.version;
