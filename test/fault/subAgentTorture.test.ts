@@ -192,7 +192,8 @@ describe('sub-agent crash torture (approvals in parents and sub-agents, SIGKILL 
       if (open.length > 0 || undecided.length > 0) counts.completedWithOpenChildren += 1;
       assert.deepEqual(open.map((run) => [run.agent, run.state]), [], `${input}: completed with unfinished sub-agent runs`);
       assert.deepEqual(undecided.map((approval) => approval.id), [], `${input}: completed with undecided approvals`);
-      assert.deepEqual(tree.map((run) => run.state), tree.map(() => 'completed'), `${input}: every run of the tree completed`);
+      const ended = (run: RunRecord) => (run.state === 'completed' ? 'completed' : `${run.agent} ${run.state}: ${run.error ?? ''}`);
+      assert.deepEqual(tree.map(ended), tree.map(() => 'completed'), `${input}: every run of the tree completed (seed ${SEED})`);
       assert.equal(tree.length, 3, `${input}: the trip and its hotel and car sub-agent runs`);
 
       const decisions = new Map<string, ApprovalRecord>();

@@ -3,6 +3,8 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { StoreError } from '../../src/runtime/errors';
 import { SQLITE_MIGRATIONS, type Migration } from '../../src/runtime/store/sqliteMigrations';
 import type { NewRun } from '../../src/runtime/store/checkpointStore';
@@ -154,6 +156,42 @@ describe('SqliteStore', () => {
     await assert.rejects(store.resolveRunId('run_01'), /More than one run has an id starting with "run_01"/);
     await assert.rejects(store.resolveRunId('run_9'), /No run has an id starting with "run_9"/);
     await assert.rejects(store.resolveRunId('run_0%'), /No run has an id starting with "run_0%"/);
+    await store.close();
+  });
+
+  it('ends runs and records attempts while another connection writes the file, waiting for its lock instead of failing', async () => {
+    const store = openSqliteStore(path);
+    const runs = Array.from({ length: 150 }, (_, index) => `run_${String(index).padStart(3, '0')}`);
+    for (const [index, id] of runs.entries()) {
+      await store.createRun(newRun(id, index));
+      // A sub-agent run that has ended: completing its parent reads the children first, then writes.
+      await store.createRun({ ...newRun(`${id}_child`, index), parentRunId: id, parentSeq: 1 });
+      await store.finishRun({ runId: `${id}_child`, state: 'completed', result: 'ok', error: null, endedAt: index, at: index });
+    }
+    // Another process's writes, as many as it can make, on a connection of its own in another thread.
+    const writer = new Worker(
+      `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+       const { parentPort, workerData } = require('node:worker_threads');
+       const db = new Database(workerData, { timeout: 5000 });
+       const touch = db.prepare("UPDATE runs SET updated_at = updated_at + 1 WHERE id = 'run_000'");
+       let stop = false;
+       parentPort.on('message', () => { stop = true; });
+       parentPort.postMessage('writing');
+       const loop = () => { for (let i = 0; i < 50; i++) touch.run(); if (stop) { db.close(); parentPort.close(); } else setImmediate(loop); };
+       loop();`,
+      { eval: true, workerData: path },
+    );
+    await once(writer, 'message');
+    try {
+      for (const [index, id] of runs.entries()) {
+        await store.recordFailedAttempts(id, 1, [{ attempt: 1, error: 'timeout', class: 'retry', reason: 'a timeout', at: index, delayMs: 0 }]);
+        await store.finishRun({ runId: id, state: 'completed', result: 'done', error: null, endedAt: index, at: index });
+      }
+    } finally {
+      writer.postMessage('stop');
+      await once(writer, 'exit');
+    }
+    assert.deepEqual(new Set((await store.listRuns({ limit: 1000 })).map((run) => run.state)), new Set(['completed']));
     await store.close();
   });
 

@@ -52,8 +52,8 @@ function windowStart(update: BreakerUpdate, state: BreakerRow | undefined): numb
   return Math.max(update.since, Number(state?.counts_from ?? 0));
 }
 
-/** The tally in SQLite, as one synchronous transaction (better-sqlite3 prepares each statement once). */
-export function sqliteBreakerTally(db: Database.Database): (update: BreakerUpdate) => BreakerTally {
+/** The tally in SQLite, as one synchronous transaction (better-sqlite3 prepares each statement once), to be run `.immediate`. */
+export function sqliteBreakerTally(db: Database.Database): Database.Transaction<(update: BreakerUpdate) => BreakerTally> {
   const statements = Object.fromEntries(Object.entries(SQL).map(([key, sql]) => [key, db.prepare(sql)])) as Record<keyof typeof SQL, Database.Statement>;
   return db.transaction((update: BreakerUpdate): BreakerTally => {
     if (update.openUntil !== undefined) statements.open.run(update.name, update.openUntil, update.reason ?? null, update.at);

@@ -363,7 +363,7 @@ export class SqliteStore implements MemoryCapableStore {
     this.db.transaction(() => {
       this.statements.restartStep.run({ runId, seq, startedAt, interruption: JSON.stringify(interruption) });
       this.statements.restartEffect.run({ runId, seq });
-    })();
+    }).immediate();
     return Promise.resolve();
   }
 
@@ -371,7 +371,7 @@ export class SqliteStore implements MemoryCapableStore {
     this.db.transaction(() => {
       this.statements.recordAttempts.run({ runId, seq, log: JSON.stringify(failures) });
       if (effectKey !== undefined) this.statements.recordEffectAttempts.run({ effectKey, attempts: failures.length + 1 });
-    })();
+    }).immediate();
     return Promise.resolve();
   }
 
@@ -386,7 +386,7 @@ export class SqliteStore implements MemoryCapableStore {
         const open = end.state === 'completed' ? (this.statements.unfinishedChild.get(end.runId) as RunRow | undefined) : undefined;
         if (open) throw new UnfinishedSubRunError(end.runId, toRun(open));
         this.statements.finishRun.run({ ...end, activeMs: Math.max(0, Math.round(end.activeMs ?? 0)) });
-      })();
+      }).immediate();
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -410,7 +410,7 @@ export class SqliteStore implements MemoryCapableStore {
             error: 'The runtime process running it stopped before it finished.',
           }).changes === 1,
       ),
-    )();
+    ).immediate();
     return Promise.resolve(marked.map((row) => this.requireRun(row.id)));
   }
 
@@ -529,7 +529,7 @@ export class SqliteStore implements MemoryCapableStore {
         const closed = this.closeReservation(row.id, toReservation(row).amounts, at);
         return closed ? [closed] : [];
       }),
-    )();
+    ).immediate();
     return Promise.resolve(settled);
   }
 
@@ -538,7 +538,7 @@ export class SqliteStore implements MemoryCapableStore {
   }
 
   tallyBreaker(update: BreakerUpdate): Promise<BreakerTally> {
-    return Promise.resolve(this.breakerTally(update));
+    return Promise.resolve(this.breakerTally.immediate(update));
   }
 
   close(): Promise<void> {
