@@ -29,6 +29,8 @@ export class GoldenService {
   readonly handlers: RequestHandlers<GoldenRequests> = {
     listGoldenCases: ({ file }) => Promise.resolve(listCases(file)),
     runGolden: async ({ token, file, cases, mode, databasePath }) => {
+      // An untrusted folder's agents are never loaded.
+      this.host().usable();
       const controller = new AbortController();
       this.running.set(token, controller);
       try {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { DaemonNotifications, DaemonRequests, InitializeParams, InitializeResult } from '../protocol/daemon';
+import type { DaemonNotifications, DaemonRequests, InitializeResult } from '../protocol/daemon';
 import { RpcPeer, type RequestHandlers } from '../protocol/jsonRpc';
 import type { RunEvent } from '../runtime/agent/events';
 import { loadAgentFile } from '../runtime/agent/loader';
@@ -45,6 +45,12 @@ export function serve(): void {
     if (!host) throw new KeelError('The runtime process was not initialized.');
     return host;
   };
+  /** The host, when it may run the project's code: the folder is trusted and the configuration usable. */
+  const runnable = (): Host => {
+    const current = ready();
+    current.usable();
+    return current;
+  };
 
   /** Every event of the runs here goes to the extension; a deadline they announce sets the timer. */
   const onEvent = (event: RunEvent): void => {
@@ -57,10 +63,11 @@ export function serve(): void {
    * approvals they settled, by the engine's one rule; resolves with the next deadline still ahead.
    */
   const applyDeadlinesHere = async (): Promise<number | null> => {
-    const { store, local } = ready();
+    const { store, local, trusted } = ready();
     const now = Date.now();
     for (const approval of await applyDeadlines(store, now)) {
-      if (approval.status === 'pending') continue;
+      // In Restricted Mode the decision is recorded; the run goes on once the folder is trusted.
+      if (approval.status === 'pending' || !trusted) continue;
       log(`approval ${approval.id} expired at its deadline and was rejected`);
       // A run on Restate goes on there: its deadlines reach it by its own timer.
       if (await rootRunOf(store, approval.runId).then(isRestateOwned, () => true)) continue;
@@ -84,11 +91,19 @@ export function serve(): void {
     ...memoryHandlers(() => ready().store),
     ...documentHandlers(() => ready().store, storeOf),
     initialize: async (params) => {
-      const settings = editorSettings(params);
+      const settings = params.settings ?? {};
       if (host) {
-        await host.reconfigure(settings);
+        await host.reconfigure(settings, params.serverConsent);
       } else {
-        host = await Host.open({ cwd: params.workspaceRoot, settings, onEvent, version: KEEL_VERSION, log });
+        host = await Host.open({
+          cwd: params.workspaceRoot,
+          settings,
+          onEvent,
+          version: KEEL_VERSION,
+          log,
+          ...(params.trusted === false ? { trusted: false } : {}),
+          ...(params.serverConsent ? { serverConsent: params.serverConsent } : {}),
+        });
       }
       const { store } = host;
       await store.markInterrupted(isOwnerAlive, Date.now());
@@ -103,7 +118,7 @@ export function serve(): void {
       return result;
     },
     startRun: async (params) => {
-      const { local, config } = ready();
+      const { local, config } = runnable();
       const model = params.model ?? config.model;
       return {
         runId: await local.start({
@@ -116,9 +131,9 @@ export function serve(): void {
         }),
       };
     },
-    resumeRun: async ({ runId }) => ({ runId: await ready().local.resume(runId) }),
+    resumeRun: async ({ runId }) => ({ runId: await runnable().local.resume(runId) }),
     forkRun: async (params) => {
-      const { store, local } = ready();
+      const { store, local } = runnable();
       const run = await store.getRun(params.runId);
       if (!run?.agentFile) throw new KeelError(`Run ${params.runId} was not started from an agent file, so it cannot be forked.`);
       const fork = await forkRun(store, params, (await loadAgentFile(run.agentFile, { agent: run.agent })).agent);
@@ -162,7 +177,7 @@ export function serve(): void {
     },
     listApprovals: async ({ runId, status }) => (await ready().store.listApprovals({ runId, status })).map(toApproval),
     decide: async ({ approvalId, request }) => {
-      const current = ready();
+      const current = runnable();
       const decision = decisionRequestFrom(request);
       // As the CLI does: a decision that comes after the deadline finds the approval settled.
       await deadlines.runNow();
@@ -193,8 +208,8 @@ export function serve(): void {
       if (agent !== undefined) return { agent, forecast: (await forecast(store, agent)) ?? null };
       return agentFile === undefined ? { agent: null, forecast: null } : forecastForFile(store, resolve(agentFile));
     },
-    configure: async (params) => {
-      await ready().reconfigure(editorSettings(params));
+    configure: async ({ settings }) => {
+      await ready().reconfigure(settings);
       return null;
     },
     ...golden.handlers,
@@ -227,13 +242,3 @@ export function serve(): void {
   });
 }
 
-/** The editor's settings, by full name, from what the extension sends. */
-function editorSettings(params: Pick<InitializeParams, 'settings' | 'databasePath' | 'cost' | 'trace'>): Record<string, unknown> {
-  return {
-    ...params.settings,
-    ...(params.databasePath === undefined ? {} : { 'keel.databasePath': params.databasePath }),
-    ...(params.cost?.prices === undefined ? {} : { 'keel.prices': params.cost.prices }),
-    ...(params.cost?.dailyUsd === undefined ? {} : { 'keel.budget.dailyUsd': params.cost.dailyUsd }),
-    ...(params.trace?.captureContent === undefined ? {} : { 'keel.trace.captureContent': params.trace.captureContent }),
-  };
-}

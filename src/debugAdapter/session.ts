@@ -14,7 +14,7 @@ import {
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { runIdOfTranscript, transcriptUri, type StoppedAt } from '../protocol/debug';
 import { loadAgentFile } from '../runtime/agent/loader';
-import type { CostSettings } from '../runtime/budget/config';
+import type { ServerConsent } from '../runtime/host/serverConsent';
 import { Host } from '../runtime/host/host';
 import { KEEL_VERSION } from '../runtime/version';
 import { describeError } from '../runtime/errors';
@@ -45,8 +45,10 @@ export interface KeelLaunchArguments extends DebugProtocol.LaunchRequestArgument
   readonly pauseBeforeTools?: boolean;
   /** Re-execute the agent's code to check the recording (default true); false replays the recording alone. */
   readonly verify?: boolean;
-  /** Prices and the daily allowance, for live runs; the extension fills them in from the settings. */
-  readonly cost?: CostSettings;
+  /** The `keel.*` settings the person set, by full name; the extension fills them in. */
+  readonly settings?: Readonly<Record<string, unknown>>;
+  /** The servers the person allowed for this workspace; the extension fills them in. */
+  readonly serverConsent?: ServerConsent;
 }
 
 /** What a Variables entry expands to: JSON data, or a step's messages (read when expanded). */
@@ -120,12 +122,9 @@ export class KeelDebugSession extends LoggingDebugSession {
       // The workspace's configuration applies, the launch configuration's settings on top.
       this.host = await Host.open({
         cwd: process.cwd(),
-        settings: {
-          'keel.databasePath': args.databasePath,
-          ...(args.cost?.prices === undefined ? {} : { 'keel.prices': args.cost.prices }),
-          ...(args.cost?.dailyUsd === undefined ? {} : { 'keel.budget.dailyUsd': args.cost.dailyUsd }),
-        },
+        settings: { ...args.settings, 'keel.databasePath': args.databasePath },
         version: KEEL_VERSION,
+        ...(args.serverConsent ? { serverConsent: args.serverConsent } : {}),
       });
       if (args.runId) {
         await this.replay(this.host.store, args.runId, args.verify !== false);

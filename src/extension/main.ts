@@ -3,6 +3,7 @@ import { PendingApprovals } from './approvals/pendingApprovals';
 import { registerApprovals } from './approvals/registerApprovals';
 import { registerBudget } from './budget/registerBudget';
 import { watchDatabase } from './client/databaseChanges';
+import { registerClient } from './client/registerClient';
 import { RuntimeClient } from './client/runtimeClient';
 import { clientOptions, editorSettings } from './client/settings';
 import { registerDebugger } from './debug/registerDebugger';
@@ -26,10 +27,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const follow: FollowRunDeps = { client, log, showRun: (runId) => runs.show(runId), showTrace: (runId) => traces.show(runId) };
   context.subscriptions.push(log, client, approvals, runs, traces, vscode.commands.registerCommand('keel.showLog', () => log.show()));
 
+  registerClient(context, { client, log, editor });
   registerRuns(context, { ...follow, approvals, panels: runs, databaseChanged });
   registerApprovals(context, follow, approvals);
   registerTraces(context, client, traces);
-  registerBudget(context, context.extensionUri, { client, log, editor });
+  registerBudget(context, context.extensionUri, { client });
   registerMemory(context, { ...follow, databaseChanged });
   registerGoldenTests(context, { client, log, editor });
   registerDebugger(context, { ...follow, editor });

@@ -7,27 +7,6 @@ import type { TraceSpan } from './trace';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
 
-/** Prices beyond Keel's table and a money allowance per day that every run started here shares. */
-export interface CostSettings {
-  /** JSON, or the path of a JSON file (`keel.prices`). */
-  readonly prices?: string;
-  readonly dailyUsd?: number;
-}
-
-/** What traces capture and where they go; the runtime process's environment fills in the rest. */
-export interface TraceSettingsInput {
-  readonly captureContent?: boolean;
-  /** Regular expressions of secrets to redact, on top of the built-in ones and `KEEL_REDACT`. */
-  readonly redactPatterns?: readonly string[];
-  readonly otlp?: {
-    /** The traces endpoint, used as is. */
-    readonly endpoint?: string;
-    readonly headers?: Readonly<Record<string, string>>;
-    readonly protocol?: string;
-    readonly timeoutMillis?: number;
-  };
-}
-
 /**
  * A person's decision from the editor: approve the arguments asked about (named by the hash the
  * approval gave them) or other arguments (edited in the review; the runtime process names them by
@@ -55,18 +34,18 @@ export interface InitializeParams {
    * workspace's keel.config.ts, and this process's environment overrides them.
    */
   readonly settings?: Readonly<Record<string, unknown>>;
-  /**
-   * Absolute path of the run database, or a `postgres://` connection string; defaults to
-   * `.keel/keel.db` under the workspace root.
-   */
-  readonly databasePath?: string;
-  /**
-   * Content capture, redaction patterns and the OTLP endpoint for traces; the runtime process's
-   * environment (KEEL_CAPTURE_CONTENT, KEEL_REDACT, OTEL_EXPORTER_OTLP_*) fills in the rest.
-   */
-  readonly trace?: TraceSettingsInput;
-  /** Prices beyond Keel's table (`keel.prices`) and a daily money allowance (`keel.budget.dailyUsd`). */
-  readonly cost?: CostSettings;
+  /** False in Restricted Mode: keel.config.ts is not loaded, and nothing of the workspace runs. */
+  readonly trusted?: boolean;
+  /** Servers the workspace names are reached only once the person allowed them. */
+  readonly serverConsent?: ServerConsentParams;
+}
+
+/** What the editor knows of the person's consent to the servers a workspace names. */
+export interface ServerConsentParams {
+  /** The settings the workspace itself set (its .vscode/settings.json), by full name. */
+  readonly workspaceSettings: readonly string[];
+  /** The servers the person allowed for this workspace, as `host:port`. */
+  readonly allowed: readonly string[];
 }
 
 export interface InitializeResult {
@@ -170,7 +149,7 @@ export interface DaemonRequests extends MemoryRequests {
   /** What a run of an agent will likely cost, from its earlier runs (by agent name, or by the file they were started from). */
   forecast: { params: { agent?: string; agentFile?: string }; result: { agent: string | null; forecast: Forecast | null } };
   /** New editor settings (the user changed some): runs started from now on use them. */
-  configure: { params: { cost?: CostSettings; settings?: Readonly<Record<string, unknown>> }; result: null };
+  configure: { params: { settings: Readonly<Record<string, unknown>> }; result: null };
   /** The cases of a golden file, each with its place in the file, or why the file cannot be used. */
   listGoldenCases: { params: { file: string }; result: GoldenFileCases };
   /**

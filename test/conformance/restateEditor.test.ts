@@ -50,7 +50,7 @@ describe('runs on Restate, seen and decided from the editor’s runtime process'
 
     assert.ok(h.engine instanceof RestateEngine);
     editor = new RuntimeProcess(workspace, { KEEL_RESTATE_URL: h.engine.ingressUrl });
-    await editor.request('initialize', { workspaceRoot: workspace, databasePath: h.location ?? '' });
+    await editor.request('initialize', { workspaceRoot: workspace, settings: { 'keel.databasePath': h.location ?? '' } });
     const listed = await editor.request('listRuns', {});
     assert.deepEqual(
       listed.filter((run) => run.id === runId).map((run) => run.state),

@@ -80,7 +80,7 @@ describe('sub-agents that stop for a decision', function () {
     const keel = keelIn(dir);
     const daemon = new RuntimeProcess(dir, { BOOKING_API_URL: api.url });
     try {
-      await daemon.request('initialize', { workspaceRoot: dir, databasePath: join(dir, 'keel.db') });
+      await daemon.request('initialize', { workspaceRoot: dir, settings: { 'keel.databasePath': join(dir, 'keel.db') } });
       const { runId } = await daemon.request('startRun', { agentFile: TRIP, input: 'p2:RAIL-9:HOTEL-A:CAR-B' });
       await daemon.stopped(runId, 'waiting_approval');
       const [hotel] = await daemon.request('listApprovals', { status: 'pending' });

@@ -99,7 +99,7 @@ describe('sub-agent crash torture (approvals in parents and sub-agents, SIGKILL 
       counts.decisions.inEditor += 1;
       const daemon = new RuntimeProcess(dir, { BOOKING_API_URL: api.url });
       try {
-        await daemon.request('initialize', { workspaceRoot: dir, databasePath: db });
+        await daemon.request('initialize', { workspaceRoot: dir, settings: { 'keel.databasePath': db } });
         const killAfter = random() < 0.5 ? Math.floor(random() * 400) : undefined;
         const timer = killAfter === undefined ? undefined : setTimeout(() => void daemon.kill(), killAfter);
         try {

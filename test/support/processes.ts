@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 /** The repository root; compiled tests live in out/test/... */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 
-/** How long a child process may take before the test gives up on it and kills it. */
-export const DEFAULT_TIMEOUT_MS = 15_000;
+/** How long a child process may take before the test gives up on it and kills it (generous: the fault stage loads both cores). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface Exit {
   readonly code: number | null;

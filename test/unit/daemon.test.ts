@@ -141,7 +141,7 @@ describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () =>
   it('initialize uses the database path it is given', async () => {
     const daemon = start();
     const databasePath = join(daemon.workspace, 'elsewhere', 'runs.db');
-    const result = await daemon.request('initialize', { workspaceRoot: daemon.workspace, databasePath });
+    const result = await daemon.request('initialize', { workspaceRoot: daemon.workspace, settings: { 'keel.databasePath': databasePath } });
 
     assert.equal(result.databasePath, databasePath);
     assert.ok(existsSync(databasePath));

@@ -76,6 +76,14 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
     await Promise.all(processes.splice(0).map((proc) => proc.kill()));
   });
 
+  /** The editor's cost settings, as it sends those the person set. */
+  function costSettings(cost: { prices?: string; dailyUsd?: number }): Record<string, unknown> {
+    return {
+      ...(cost.prices === undefined ? {} : { 'keel.prices': cost.prices }),
+      ...(cost.dailyUsd === undefined ? {} : { 'keel.budget.dailyUsd': cost.dailyUsd }),
+    };
+  }
+
   async function start(cost: { prices?: string; dailyUsd?: number }): Promise<{ proc: RuntimeProcess; agentFile: string; gate: string }> {
     const workspace = tempDir('keel-spend-');
     const gate = join(workspace, 'lead.gate');
@@ -83,7 +91,7 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
     writeFileSync(agentFile, spendAgent(gate));
     const proc = new RuntimeProcess(workspace);
     processes.push(proc);
-    await proc.request('initialize', { workspaceRoot: workspace, cost });
+    await proc.request('initialize', { workspaceRoot: workspace, settings: costSettings(cost) });
     return { proc, agentFile, gate };
   }
 
@@ -160,7 +168,7 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
 
   it('takes new cost settings for the runs it starts next: a daily pool that is spent stops them', async () => {
     const { proc, agentFile } = await start({ prices: PRICES });
-    await proc.request('configure', { cost: { prices: PRICES, dailyUsd: 0.000001 } });
+    await proc.request('configure', { settings: costSettings({ prices: PRICES, dailyUsd: 0.000001 }) });
     const { runId } = await proc.request('startRun', { agentFile, input: 'Plan a trip' });
     const stopped: RunRecord = await proc.stopped(runId, 'budget_exceeded');
     assert.match(stopped.error ?? '', /the shared budget daily:\d{4}-\d{2}-\d{2}'s money budget of \$0\.000001 over/);

@@ -74,7 +74,7 @@ describe('traces in the runtime process: getTrace, getFlagCounts, export when a 
     const agentFile = join(workspace, 'pinger.agent.ts');
     writeFileSync(agentFile, REPEATING_AGENT);
     daemon = new Daemon(workspace, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
-    await daemon.request('initialize', { workspaceRoot: workspace, trace: { captureContent: true } });
+    await daemon.request('initialize', { workspaceRoot: workspace, settings: { 'keel.trace.captureContent': true } });
 
     const { runId } = await daemon.request('startRun', { agentFile, input: 'ping' });
     const [request] = await receiver.waitForRequests(1);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { runPrompt, RUN_PROMPT } from '../../src/extension/budget/spendText';
-import { costSettingsFrom } from '../../src/extension/client/costSettings';
 import type { SpendReport } from '../../src/protocol/spend';
 import type { BudgetRecord, ReservationRecord, RunRecord } from '../../src/runtime/store/checkpointStore';
 import { breakdown } from '../../webview/meter/model/breakdown';
@@ -217,13 +216,5 @@ describe('cost settings and the forecast in the run prompt (src/extension/spendT
       runPrompt({ basedOn: 1, tokens: { p50: 10, p95: 10 }, usd: { p50: 0, p95: 0 }, costKnown: false }),
       'What should the agent do? Earlier runs: typically $0+ and 10 tokens, 95% under $0+ and 10 tokens (1 run; some prices unknown).',
     );
-  });
-
-  it('reads keel.prices as an object, JSON or a path relative to the workspace, and keel.budget.dailyUsd as a number', () => {
-    assert.deepEqual(costSettingsFrom({}, null, '/ws'), {});
-    assert.deepEqual(costSettingsFrom({ m: { inputPerMTok: 1, outputPerMTok: 2 } }, 5, '/ws'), { prices: '{"m":{"inputPerMTok":1,"outputPerMTok":2}}', dailyUsd: 5 });
-    assert.deepEqual(costSettingsFrom('prices.json', '', '/ws'), { prices: '/ws/prices.json' });
-    assert.deepEqual(costSettingsFrom(' {"m": {}} ', '$2.5', '/ws'), { prices: '{"m": {}}', dailyUsd: 2.5 });
-    assert.deepEqual(costSettingsFrom('/etc/prices.json', undefined, undefined), { prices: '/etc/prices.json' });
   });
 });

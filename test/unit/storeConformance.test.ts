@@ -1100,7 +1100,7 @@ for (const backend of BACKENDS) {
           writeFileSync(agentFile, GREETER);
           const daemon = new RuntimeProcess(workspace);
           try {
-            const started = await daemon.request('initialize', { workspaceRoot: workspace, databasePath: withPassword(place) });
+            const started = await daemon.request('initialize', { workspaceRoot: workspace, settings: { 'keel.databasePath': withPassword(place) } });
             assert.ok(!started.databasePath.includes('s3cret'), started.databasePath);
             assert.ok(started.databasePath.startsWith('postgresql://postgres@127.0.0.1:'), started.databasePath);
             const { runId } = await daemon.request('startRun', { agentFile, input: 'Greet Ada' });
@@ -1110,7 +1110,7 @@ for (const backend of BACKENDS) {
             assert.equal((await store.getRun(runId))?.state, 'completed');
             assert.deepEqual((await daemon.request('listRuns', {})).map((run) => run.id), [runId]);
             await assert.rejects(
-              daemon.request('initialize', { workspaceRoot: workspace, databasePath: join(workspace, 'other.db') }),
+              daemon.request('initialize', { workspaceRoot: workspace, settings: { 'keel.databasePath': join(workspace, 'other.db') } }),
               /already serving another database/,
             );
           } finally {

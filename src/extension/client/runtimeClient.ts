@@ -7,8 +7,8 @@ import {
   type DaemonRequests,
   type InitializeResult,
 } from '../../protocol/daemon';
-import { RpcPeer } from '../../protocol/jsonRpc';
-import type { CostSettings } from '../../protocol/daemon';
+import { RpcError, RpcPeer } from '../../protocol/jsonRpc';
+import type { ServerConsentParams } from '../../protocol/daemon';
 import type { RunEvent } from '../../protocol/events';
 import type { Run } from '../../protocol/records';
 import { databasePathFor, isPostgresUrl } from '../../shared/storeLocation';
@@ -29,10 +29,13 @@ export interface RuntimeClientOptions {
   readonly log: vscode.LogOutputChannel;
   readonly nodePath: () => string;
   readonly databasePath: () => string | undefined;
-  /** Prices and the daily allowance from the settings, passed to each runtime process as it starts. */
-  readonly cost?: () => CostSettings;
-  /** `keel.sandbox.default` (`marked` or `all`), given to each runtime process as it starts. */
-  readonly sandboxDefault?: () => string | undefined;
+  /** The `keel.*` settings the person set, given to each runtime process as it starts. */
+  readonly settings: () => Record<string, unknown>;
+  /** Whether the workspace is trusted: if not, only the extension's own runtime runs, and it runs nothing of the workspace. */
+  readonly trusted: () => boolean;
+  readonly serverConsent: () => ServerConsentParams;
+  /** Asks the person whether Keel may connect to a server the workspace names; true once allowed (and remembered). */
+  readonly askConsent: (request: { message: string; server: string }) => Promise<boolean>;
 }
 
 /**
@@ -122,13 +125,7 @@ export class RuntimeClient implements vscode.Disposable {
   }
 
   dispose(): void {
-    const connection = this.connection;
-    this.connection = undefined;
-    if (connection) {
-      connection.peer.close('Keel is shutting down.');
-      connection.child.stdin.end();
-      connection.child.kill();
-    }
+    if (this.connection) this.stop(this.connection, 'Keel is shutting down.');
     this.runEvents.dispose();
     this.started.dispose();
     this.lostConnection.dispose();
@@ -138,14 +135,15 @@ export class RuntimeClient implements vscode.Disposable {
   private connect(): Connection {
     if (this.connection) return this.connection;
     const { log, workspaceRoot, extensionPath } = this.options;
-    const location = locateRuntime(workspaceRoot, extensionPath);
+    const trusted = this.options.trusted();
+    const location = locateRuntime(trusted ? workspaceRoot : undefined, extensionPath);
     const nodePath = this.options.nodePath();
     log.info(`Starting the Keel runtime (${location.source}): ${nodePath} ${location.script}`);
     // --no-node-snapshot: isolated-vm (sandboxed tools) asks for it on Node 20 and later.
     const child = spawn(nodePath, ['--no-node-snapshot', location.script], {
       cwd: workspaceRoot ?? extensionPath,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined, KEEL_SANDBOX: this.options.sandboxDefault?.() ?? process.env['KEEL_SANDBOX'] },
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
     });
     const peer: Peer = new RpcPeer((line) => child.stdin.write(line), {});
     peer.onNotification((method, params) => {
@@ -187,8 +185,9 @@ export class RuntimeClient implements vscode.Disposable {
 
     const initialize = peer.request('initialize', {
       workspaceRoot: workspaceRoot ?? extensionPath,
-      ...(this.options.databasePath() ? { databasePath: this.options.databasePath() } : {}),
-      ...(this.options.cost ? { cost: this.options.cost() } : {}),
+      settings: this.options.settings(),
+      trusted,
+      serverConsent: this.options.serverConsent(),
     });
     const ready = Promise.race([initialize, failed]);
     ready.then(
@@ -196,11 +195,38 @@ export class RuntimeClient implements vscode.Disposable {
         log.info(`Keel runtime ${result.version} on Node ${result.nodeVersion}, runs in ${result.databasePath}`);
         if (this.connection === connection) this.started.fire(result);
       },
-      () => undefined,
+      (error: unknown) => {
+        if (error instanceof RpcError && error.data.name === 'ServerConsentError') void this.consent(connection, error);
+      },
     );
     const connection: Connection = { child, peer, ready };
     this.connection = connection;
     return connection;
+  }
+
+  /**
+   * The workspace names a server the person has not allowed: the runtime process connected to
+   * nothing. Asked once per start; allowed, a new runtime process starts with the consent.
+   */
+  private async consent(connection: Connection, error: RpcError): Promise<void> {
+    const server = String(error.data.context?.['server'] ?? '');
+    this.options.log.warn(error.message);
+    if (!(await this.options.askConsent({ message: error.message, server }))) return;
+    this.restart(connection);
+  }
+
+  /** Stops this runtime process and starts a new one (the folder became trusted, or a server was allowed). */
+  restart(connection: Connection | undefined = this.connection): void {
+    if (!connection || this.connection !== connection) return;
+    this.stop(connection, 'Keel restarts its runtime.');
+    void this.info().catch(() => undefined);
+  }
+
+  private stop(connection: Connection, reason: string): void {
+    this.connection = undefined;
+    connection.peer.close(reason);
+    connection.child.stdin.end();
+    connection.child.kill();
   }
 
   private lost(connection: Connection, message: string, reportFailure: (error: Error) => void): void {

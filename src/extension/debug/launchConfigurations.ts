@@ -46,7 +46,7 @@ export class LaunchConfigurations implements vscode.DebugConfigurationProvider {
       void vscode.window.showErrorMessage('Keel needs a workspace folder (or keel.databasePath) to find the runs to replay.');
       return undefined;
     }
-    return { ...config, databasePath, cost: config['cost'] ?? this.editor.cost() };
+    return { ...config, databasePath, settings: this.editor.runtimeSettings(), serverConsent: this.editor.serverConsent() };
   }
 }
 

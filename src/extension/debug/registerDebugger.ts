@@ -31,7 +31,7 @@ export function registerDebugger(context: vscode.ExtensionContext, deps: Debugge
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, {
       createDebugAdapterDescriptor: () => {
         const { workspaceRoot, extensionPath, nodePath } = deps.editor;
-        const { script, source } = locateRuntime(workspaceRoot, extensionPath, 'debugAdapter.js');
+        const { script, source } = locateRuntime(vscode.workspace.isTrusted ? workspaceRoot : undefined, extensionPath, 'debugAdapter.js');
         deps.log.info(`Starting the Keel debug adapter (${source}): ${nodePath()} ${script}`);
         // --no-node-snapshot: isolated-vm (sandboxed tools of live runs) asks for it on Node 20 and later.
         return new vscode.DebugAdapterExecutable(nodePath(), ['--no-node-snapshot', script], { cwd: workspaceRoot ?? extensionPath });

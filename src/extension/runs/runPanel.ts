@@ -4,6 +4,7 @@ import type { RunViewProtocol } from '../../protocol/webview';
 import { shortId } from '../../shared/format';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { WebviewPanels, type PanelHandle, type PanelKind, type PanelView } from '../ui/webviewPanels';
+import { agentFileToOpen } from './agentFileLink';
 
 /** The Run view: one panel per run, showing its steps live. */
 export type RunPanels = WebviewPanels<RunViewProtocol, RunView>;
@@ -28,6 +29,8 @@ class RunView implements PanelView<RunViewProtocol> {
   readonly answers = {};
   private held: RunEvent[] | undefined;
   private readonly subscription: vscode.Disposable;
+  /** The run's agent file, as the store recorded it: the only file the view's link opens. */
+  private agentFile: string | null = null;
 
   constructor(
     private readonly handle: PanelHandle<RunViewProtocol>,
@@ -44,6 +47,7 @@ class RunView implements PanelView<RunViewProtocol> {
     this.held = [];
     this.client.request('getRun', { runId: this.runId }).then(
       ({ run, steps }) => {
+        this.agentFile = run.agentFile;
         this.handle.setTitle(`${run.agent} · ${shortId(run.id)}`);
         this.handle.post({ type: 'run', run, steps });
         for (const event of this.held ?? []) this.handle.post({ type: 'event', event });
@@ -58,9 +62,13 @@ class RunView implements PanelView<RunViewProtocol> {
 
   receive(message: RunViewProtocol['fromView']): void {
     switch (message.type) {
-      case 'openAgentFile':
-        void vscode.window.showTextDocument(vscode.Uri.file(message.file));
+      case 'openAgentFile': {
+        const folders = (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath);
+        const file = agentFileToOpen(message.file, this.agentFile, folders);
+        if (file) void vscode.window.showTextDocument(vscode.Uri.file(file));
+        else void vscode.window.showWarningMessage(`Keel opens only the run's own agent file in this workspace, not ${message.file}.`);
         break;
+      }
     }
   }
 

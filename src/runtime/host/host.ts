@@ -8,13 +8,14 @@ import { CircuitBreakers } from '../effects/circuitBreaker';
 import { LocalEngine } from '../engine/localEngine';
 import { RestateEngine } from '../engine/restateEngine';
 import type { Engine } from '../engine/engine';
-import { describeError } from '../errors';
+import { describeError, KeelError } from '../errors';
 import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
 import { openStore } from '../store/openStore';
 import { agentFacts } from '../trace/agentFacts';
 import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/traceSettings';
 import { findWorkspaceRoot } from '../workspace';
 import type { RuntimeFactory, RuntimeOverrides } from './runtimeFactory';
+import { checkServerConsent, type ServerConsent } from './serverConsent';
 
 export type { RuntimeFactory, RuntimeOverrides };
 
@@ -37,6 +38,20 @@ export interface HostOptions {
   readonly version?: string;
   /** Where the host says what happened in the background (a trace exported, or not). */
   readonly log?: (line: string) => void;
+  /**
+   * False in an editor's Restricted Mode: the project's keel.config.ts is not loaded and nothing of
+   * the project runs (no agent, no tool); its runs can be read.
+   */
+  readonly trusted?: boolean;
+  /** In the editor: servers the workspace names are reached only with the person's consent. */
+  readonly serverConsent?: ServerConsent;
+}
+
+/** The folder is not trusted (the editor's Restricted Mode): Keel runs nothing of it. */
+export class UntrustedWorkspaceError extends KeelError {
+  constructor() {
+    super('This folder is in Restricted Mode, so Keel runs none of its agents and loads none of its code; trust the folder (Manage Workspace Trust) to run agents.');
+  }
 }
 
 /**
@@ -73,6 +88,7 @@ export class Host {
    */
   static async open(options: HostOptions): Promise<Host> {
     const config = await Host.configure(options);
+    if (options.serverConsent) checkServerConsent(config, options.serverConsent);
     const unusableDatabase = config.problems.find((problem) => problem.context['key'] === 'database');
     if (unusableDatabase && !options.store) throw unusableDatabase;
     const store = options.store ?? (await openStore(config.database));
@@ -81,14 +97,16 @@ export class Host {
 
   /** Throws the first value of the configuration that cannot be used, if any: nothing runs until it is fixed. */
   usable(): void {
+    if (this.options.trusted === false) throw new UntrustedWorkspaceError();
     const [problem] = this.resolved.problems;
     if (problem) throw problem;
   }
 
   /** The configuration these options resolve to, without opening anything (`keel config`). */
-  static async configure(options: Pick<HostOptions, 'cwd' | 'flags' | 'env' | 'settings'>): Promise<ResolvedConfig> {
+  static async configure(options: Pick<HostOptions, 'cwd' | 'flags' | 'env' | 'settings' | 'trusted'>): Promise<ResolvedConfig> {
     const root = findWorkspaceRoot(options.cwd);
-    const file = await loadProjectConfig(root);
+    // keel.config.ts is code: an untrusted folder's is never loaded.
+    const file = options.trusted === false ? undefined : await loadProjectConfig(root);
     return resolveConfig({
       root,
       ...(file ? { file } : {}),
@@ -96,6 +114,11 @@ export class Host {
       ...(options.env ? { env: options.env } : {}),
       ...(options.settings ? { settings: options.settings } : {}),
     });
+  }
+
+  /** Whether the project's code may run here (false in an editor's Restricted Mode). */
+  get trusted(): boolean {
+    return this.options.trusted !== false;
   }
 
   /** The resolved configuration: every key, and where it came from. */
@@ -107,12 +130,14 @@ export class Host {
    * Resolves the configuration again with new editor settings (runs started from now on use it).
    * The store stays the one opened: a setting that names another database asks for a new host.
    */
-  async reconfigure(settings: Readonly<Record<string, unknown>>): Promise<void> {
+  async reconfigure(settings: Readonly<Record<string, unknown>>, serverConsent?: ServerConsent): Promise<void> {
     const next = await Host.configure({ ...this.options, settings });
+    const consent = serverConsent ?? this.options.serverConsent;
+    if (consent) checkServerConsent(next, consent);
     if (next.database !== this.resolved.database && this.ownsStore) {
       throw new ConfigError(`The runtime process is already serving another database (${this.store.location}); reload the window to open ${next.database}.`);
     }
-    this.options = { ...this.options, settings };
+    this.options = { ...this.options, settings, ...(consent ? { serverConsent: consent } : {}) };
     this.resolved = next;
     this.restateEngine = undefined;
   }
