@@ -12,7 +12,7 @@ import { KeelError, describeError } from '../runtime/errors';
 import { Host } from '../runtime/host/host';
 import { forkRun } from '../runtime/replay/fork';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
-import { rootRunOf } from '../runtime/store/runTree';
+import { ancestorsOf, rootRunOf } from '../runtime/store/runTree';
 import { agentFacts } from '../runtime/trace/agentFacts';
 import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
 import { runTrace, traceOptions } from '../runtime/trace/traceSettings';
@@ -175,7 +175,21 @@ export function serve(): void {
       }
       return { counts };
     },
-    listApprovals: async ({ runId, status }) => (await ready().store.listApprovals({ runId, status })).map(toApproval),
+    listApprovals: async ({ runId, status }) => {
+      const { store } = ready();
+      // A sub-agent's approval names the runs above it, so the editor shows it on its parent too.
+      const under = new Map<string, { runId: string; agent: string }[]>();
+      const ancestors = async (id: string) => {
+        const run = await store.getRun(id);
+        return run ? (await ancestorsOf(store, run)).map((parent) => ({ runId: parent.id, agent: parent.agent })) : [];
+      };
+      const approvals = await store.listApprovals({ runId, status });
+      for (const approval of approvals) if (!under.has(approval.runId)) under.set(approval.runId, await ancestors(approval.runId));
+      return approvals.map((approval) => {
+        const above = under.get(approval.runId) ?? [];
+        return above.length === 0 ? toApproval(approval) : { ...toApproval(approval), under: above };
+      });
+    },
     decide: async ({ approvalId, request }) => {
       const current = runnable();
       const decision = decisionRequestFrom(request);

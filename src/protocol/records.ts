@@ -166,6 +166,8 @@ export interface Approval {
   readonly decidedBy: string | null;
   readonly decidedVia: DecisionSource | null;
   readonly decidedAt: number | null;
+  /** A sub-agent's approval: the runs it stands under, its parent first (as listApprovals answers). */
+  readonly under?: readonly { readonly runId: string; readonly agent: string }[];
 }
 
 export interface ApprovalCounts {

@@ -85,6 +85,7 @@ describe('sub-agents that stop for a decision', function () {
       await daemon.stopped(runId, 'waiting_approval');
       const [hotel] = await daemon.request('listApprovals', { status: 'pending' });
       assert.equal(hotel?.agent, 'hotel');
+      assert.deepEqual(hotel.under, [{ runId, agent: 'trip' }], 'the approval of a sub-agent names the run it stands under, for the editor to show it there');
       const first = await daemon.request('decide', { approvalId: hotel.id, request: { action: 'reject', reason: 'too dear' } });
       assert.equal(first.resumed, true, 'the root went on after the decision on its sub-agent');
       // The car sub-agent now asks too; the root waits again.

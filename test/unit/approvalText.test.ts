@@ -93,6 +93,12 @@ describe('how approvals read in the editor (src/extension/approvalText)', () => 
     );
   });
 
+  it("names the agent a sub-agent works for, in its notification and in its row under the parent's run", () => {
+    const hotel = { ...approval({ agent: 'hotel', tool: 'charge', summary: '$420 for HOTEL-A', reason: 'over $300' }), under: [{ runId: 'run_trip', agent: 'trip' }] };
+    assert.equal(approvalMessage(hotel, T0), 'Keel · hotel (sub-agent of trip) wants to charge: $420 for HOTEL-A (over $300)');
+    assert.deepEqual(approvalRow(hotel), { label: 'hotel · charge: $420 for HOTEL-A', description: 'needs approval · over $300' });
+  });
+
   it('words an unknown outcome as a question about what happened, with its own decisions', () => {
     const unknown = approval({ kind: 'unknown_outcome', reason: 'book_flight was running when its process stopped…' });
     assert.equal(approvalMessage(unknown, T0), "Keel · travel's book_flight ($640 NYC→LIS) was cut off when its process stopped: did it take effect?");

@@ -25,7 +25,13 @@ export function actionsFor(kind: ApprovalKind): readonly ApprovalAction[] {
   return kind === 'policy' ? ['approve', 'reject', 'review'] : ['retry', 'done', 'fail', 'review'];
 }
 
-type ApprovalFacts = Pick<Approval, 'kind' | 'agent' | 'tool' | 'summary' | 'reason' | 'deadline' | 'escalateTo' | 'escalatedAt'>;
+type ApprovalFacts = Pick<Approval, 'kind' | 'agent' | 'tool' | 'summary' | 'reason' | 'deadline' | 'escalateTo' | 'escalatedAt' | 'under'>;
+
+/** Who asks: the agent, and for a sub-agent the agent it works for (`hotel (sub-agent of trip)`). */
+function asker(approval: Pick<Approval, 'agent' | 'under'>): string {
+  const parent = approval.under?.[0];
+  return parent ? `${approval.agent} (sub-agent of ${parent.agent})` : approval.agent;
+}
 
 /**
  * The notification for one pending approval, e.g.
@@ -35,8 +41,8 @@ export function approvalMessage(approval: ApprovalFacts, now: number): string {
   const what = approval.summary.trim();
   const main =
     approval.kind === 'policy'
-      ? `Keel · ${approval.agent} wants to ${approval.tool}${what ? `: ${what}` : ''} (${approval.reason})`
-      : `Keel · ${approval.agent}'s ${approval.tool}${what ? ` (${what})` : ''} was cut off when its process stopped: did it take effect?`;
+      ? `Keel · ${asker(approval)} wants to ${approval.tool}${what ? `: ${what}` : ''} (${approval.reason})`
+      : `Keel · ${asker(approval)}'s ${approval.tool}${what ? ` (${what})` : ''} was cut off when its process stopped: did it take effect?`;
   return `${main}${escalation(approval)}${timeLeft(approval, now)}`;
 }
 
@@ -64,7 +70,7 @@ export function statusBarText(count: number): string | undefined {
 export function approvalRow(approval: ApprovalFacts): { label: string; description: string } {
   const what = approval.summary.trim();
   return {
-    label: `${approval.tool}${what ? `: ${what}` : ''}`,
+    label: `${approval.under?.length ? `${approval.agent} · ` : ''}${approval.tool}${what ? `: ${what}` : ''}`,
     description: approval.kind === 'policy' ? `needs approval · ${approval.reason}` : 'outcome unknown',
   };
 }
@@ -72,7 +78,7 @@ export function approvalRow(approval: ApprovalFacts): { label: string; descripti
 /** A pending approval in a quick pick. */
 export function approvalPick(approval: ApprovalFacts & Pick<Approval, 'runId' | 'requestedAt'>, now: number): { label: string; description: string; detail: string } {
   return {
-    label: approval.kind === 'policy' ? `${approval.agent} wants to ${approval.tool}` : `${approval.agent}: did ${approval.tool} take effect?`,
+    label: approval.kind === 'policy' ? `${asker(approval)} wants to ${approval.tool}` : `${asker(approval)}: did ${approval.tool} take effect?`,
     description: approval.summary,
     detail: `${approval.kind === 'policy' ? approval.reason : 'its process stopped during the call'} · asked ${ago(now - approval.requestedAt)}${escalation(approval)}${timeLeft(approval, now)} · ${approval.runId}`,
   };

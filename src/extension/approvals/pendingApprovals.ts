@@ -36,7 +36,7 @@ export class PendingApprovals implements vscode.Disposable {
   }
 
   forRun(runId: string): readonly Approval[] {
-    return this.pending.filter((approval) => approval.runId === runId);
+    return this.pending.filter((approval) => approval.runId === runId || approval.under?.some((run) => run.runId === runId));
   }
 
   /**

@@ -8,14 +8,21 @@ import { RESUMABLE_STATES, type ApprovalRecord, type CheckpointStore, type RunRe
 
 /** The run that started the tree `runId` belongs to (itself, unless it is a sub-agent's). */
 export async function rootRunOf(store: CheckpointStore, runId: string): Promise<RunRecord> {
-  let run = await store.getRun(runId);
+  const run = await store.getRun(runId);
   if (!run) throw new KeelError(`There is no run ${runId} in ${store.location}.`);
-  while (run.parentRunId) {
-    const parent: RunRecord | undefined = await store.getRun(run.parentRunId);
+  return (await ancestorsOf(store, run)).at(-1) ?? run;
+}
+
+/** The runs a sub-agent run stands under: its parent first, the root last; none for a root. */
+export async function ancestorsOf(store: CheckpointStore, run: RunRecord): Promise<RunRecord[]> {
+  const ancestors: RunRecord[] = [];
+  for (let parentId = run.parentRunId; parentId; ) {
+    const parent: RunRecord | undefined = await store.getRun(parentId);
     if (!parent) break;
-    run = parent;
+    ancestors.push(parent);
+    parentId = parent.parentRunId;
   }
-  return run;
+  return ancestors;
 }
 
 /** The ids of a run and of every sub-agent run under it. */
