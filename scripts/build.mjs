@@ -24,6 +24,9 @@ const bundles = [
   { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  // Sandboxed tools run in child processes of the runtime: isolates in isolate workers, the process and OS tiers in a tool process.
+  { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, outdir: 'dist', external: runtimeExternals },
+  { ...node, entryPoints: { toolProcess: 'src/runtime/sandbox/toolProcess.ts' }, outdir: 'dist', external: runtimeExternals },
   { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
   { ...browser, entryPoints: { run: 'webview/run/main.ts' } },
   { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },

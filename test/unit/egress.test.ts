@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { EgressPolicy, specialAddressKind, type EgressRule, type Resolve } from '../../src/runtime/sandbox/egress';
+import { egressFetch } from '../../src/runtime/sandbox/egressFetch';
 import { EgressDeniedError } from '../../src/runtime/sandbox/sandboxError';
 
 /** A resolver answering from a table, as DNS would (including with private addresses). */
@@ -136,23 +139,24 @@ describe('egress allow-list', () => {
         '172.31.255.255': 'private',
         '172.32.0.1': undefined,
         '192.168.1.1': 'private',
-        '169.254.169.254': 'link-local (cloud metadata)',
+        '169.254.169.254': 'cloud metadata',
         '169.254.1.1': 'link-local',
         '0.0.0.0': 'unspecified',
-        '100.100.100.200': 'carrier-grade NAT',
+        '100.100.100.200': 'cloud metadata (Alibaba Cloud)',
+        '100.100.1.1': 'carrier-grade NAT',
         '224.0.0.1': 'multicast',
         '8.8.8.8': undefined,
         '::1': 'loopback',
         '::': 'unspecified',
         'fc00::1': 'unique-local (private)',
         'fd12:3456::1': 'unique-local (private)',
-        'fd00:ec2::254': 'unique-local (cloud metadata)',
+        'fd00:ec2::254': 'cloud metadata (AWS)',
         'fe80::1': 'link-local',
         'fe80::1%eth0': 'link-local',
         '::ffff:127.0.0.1': 'loopback',
         '::ffff:7f00:1': 'loopback',
-        '::ffff:a9fe:a9fe': 'link-local (cloud metadata)',
-        '64:ff9b::a9fe:a9fe': 'link-local (cloud metadata)',
+        '::ffff:a9fe:a9fe': 'cloud metadata',
+        '64:ff9b::a9fe:a9fe': 'cloud metadata',
         '2002:a00:1::': 'private',
         '2606:4700:4700::1111': undefined,
         '::ffff:8.8.8.8': undefined,
@@ -160,11 +164,75 @@ describe('egress allow-list', () => {
       for (const [address, kind] of Object.entries(table)) assert.equal(specialAddressKind(address), kind, address);
     });
 
+    it('judges the IPv4 address inside IPv4-mapped, IPv4-translated and NAT64 addresses; local-use NAT64 is never public', () => {
+      const table: Readonly<Record<string, string | undefined>> = {
+        '::ffff:0:7f00:1': 'loopback',
+        '::ffff:0:a00:1': 'private',
+        '::ffff:0:a9fe:a9fe': 'cloud metadata',
+        '::ffff:0:808:808': undefined,
+        '64:ff9b:1::7f00:1': 'loopback',
+        '64:ff9b:1::a00:5': 'private',
+        '64:ff9b:1::808:808': 'local-use NAT64',
+        '64:ff9b:1:ffff::808:808': 'local-use NAT64',
+        '64:ff9b::808:808': undefined,
+        '::ffff:a83f:8110': 'cloud metadata (Azure WireServer)',
+      };
+      for (const [address, kind] of Object.entries(table)) assert.equal(specialAddressKind(address), kind, address);
+    });
+
+    it('cloud metadata addresses are denied under *, allowPrivate and ranges; only a rule naming the address itself allows one', async () => {
+      const everything: EgressRule[] = [{ host: '*', schemes: ['http', 'https'], ports: '*', allowPrivate: true }];
+      const metadata: readonly [string, string][] = [
+        ['168.63.129.16', 'cloud metadata (Azure WireServer)'],
+        ['169.254.169.254', 'cloud metadata'],
+        ['169.254.170.2', 'cloud metadata (AWS ECS)'],
+        ['100.100.100.200', 'cloud metadata (Alibaba Cloud)'],
+        ['192.0.0.192', 'cloud metadata (Oracle Cloud)'],
+        ['[fd00:ec2::254]', 'cloud metadata (AWS)'],
+        ['[::ffff:a83f:8110]', 'cloud metadata (Azure WireServer)'],
+      ];
+      for (const [host, kind] of metadata) {
+        assert.equal(
+          await denial(everything, `http://${host}/metadata`, noDns),
+          `it tried to reach ${host}, a ${kind} address, which its egress allow-list does not permit (only a rule naming the address itself allows it)`,
+        );
+      }
+      assert.match(await denial([{ host: '168.63.0.0/16', schemes: ['http'] }], 'http://168.63.129.16/', noDns), /Azure WireServer/);
+      assert.match(
+        await denial([{ host: '*.example.com', allowPrivate: true }], 'https://imds.example.com/', dns({ 'imds.example.com': ['168.63.129.16'] })),
+        /resolves to 168\.63\.129\.16, a cloud metadata \(Azure WireServer\) address/,
+      );
+      assert.deepEqual(await EgressPolicy.parse(['http://168.63.129.16']).check(new URL('http://168.63.129.16/'), 'GET', noDns), [{ address: '168.63.129.16', family: 4 }]);
+    });
+
+    it('metadata host names are denied by name, whatever they resolve to, unless a rule names them', async () => {
+      const resolve = dns({ 'metadata.google.internal': ['8.8.4.4'] });
+      assert.equal(
+        await denial(['*'], 'https://metadata.google.internal/computeMetadata/v1/', resolve),
+        'it tried to reach metadata.google.internal, the cloud metadata service of Google Cloud, which its egress allow-list does not permit (only a rule naming that host allows it)',
+      );
+      assert.match(await denial(['*'], 'https://metadata.goog/', resolve), /the cloud metadata service of Google Cloud/);
+      assert.deepEqual(await EgressPolicy.parse(['metadata.google.internal']).check(new URL('https://metadata.google.internal/'), 'GET', resolve), [
+        { address: '8.8.4.4', family: 4 },
+      ]);
+    });
+
+    it('a tunnel is checked by host and port, whichever scheme a rule names there', async () => {
+      const policy = EgressPolicy.parse(['api.example.com', 'http://127.0.0.1:8080']);
+      const resolve = dns({ 'api.example.com': ['93.184.216.34'] });
+      assert.deepEqual(await policy.checkTunnel('api.example.com', 443, resolve), [{ address: '93.184.216.34', family: 4 }]);
+      assert.deepEqual(await policy.checkTunnel('127.0.0.1', 8080, noDns), [{ address: '127.0.0.1', family: 4 }]);
+      await assert.rejects(policy.checkTunnel('127.0.0.1', 9090, noDns), {
+        message: 'it tried to reach 127.0.0.1 on port 9090, which its egress allow-list does not permit (it allows port 8080 there)',
+      });
+      await assert.rejects(policy.checkTunnel('api.example.com', 8443, resolve), /on port 8443/);
+    });
+
     it('denies private and metadata IP literals unless a rule names them', async () => {
       const anyHttp: EgressRule[] = [{ host: '*', schemes: ['http', 'https'], ports: '*' }];
       assert.equal(
         await denial(anyHttp, 'http://169.254.169.254/latest/meta-data/', noDns),
-        'it tried to reach 169.254.169.254, a link-local (cloud metadata) address, which its egress allow-list does not permit (name the address in a rule to allow it)',
+        'it tried to reach 169.254.169.254, a cloud metadata address, which its egress allow-list does not permit (only a rule naming the address itself allows it)',
       );
       assert.match(await denial(anyHttp, 'http://127.0.0.1:8080/', noDns), /127\.0\.0\.1:8080, a loopback address/);
       assert.match(await denial(anyHttp, 'http://[::1]:8080/', noDns), /\[::1\]:8080, a loopback address/);
@@ -221,7 +289,7 @@ describe('egress allow-list', () => {
         await denial(['*.example.com'], 'https://internal.example.com/', resolve),
         'it tried to reach internal.example.com, which resolves to 10.0.0.5, a private address its egress allow-list does not permit (name the address in a rule, or set allowPrivate on the rule, to allow it)',
       );
-      assert.match(await denial(['*.example.com'], 'https://metadata.example.com/', resolve), /resolves to 169\.254\.169\.254, a link-local \(cloud metadata\) address/);
+      assert.match(await denial(['*.example.com'], 'https://metadata.example.com/', resolve), /resolves to 169\.254\.169\.254, a cloud metadata address/);
       assert.match(await denial(['*.example.com'], 'https://v6-private.example.com/', resolve), /resolves to fd00::5, a unique-local \(private\) address/);
       assert.match(await denial(['*.example.com'], 'https://mapped.example.com/', resolve), /resolves to ::ffff:10\.0\.0\.1, a private address/);
     });
@@ -253,5 +321,32 @@ describe('egress allow-list', () => {
         'it followed a redirect from https://api.example.com/r and tried to reach evil.example.net, which its egress allow-list does not permit',
       );
     });
+  });
+});
+
+describe('egress fetch', () => {
+  it('a response over the size limit is refused, saying it was over the limit, with or without a Content-Length', async () => {
+    const body = 'x'.repeat(3 * 2 ** 20);
+    const server = createServer((request, response) => {
+      response.writeHead(200, request.url === '/declared' ? { 'content-length': String(Buffer.byteLength(body)) } : {});
+      response.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (const path of ['/declared', '/streamed']) {
+        await assert.rejects(
+          egressFetch(
+            { url: `http://127.0.0.1:${port}${path}`, method: 'GET', headers: [], body: undefined, redirect: 'follow' },
+            { policy: EgressPolicy.parse([`http://127.0.0.1:${port}`]), resolve: noDns, signal: new AbortController().signal, maxResponseBytes: 2 ** 20 },
+          ),
+          { message: `the response from 127.0.0.1:${port} is larger than 1048576 bytes, the most a sandboxed tool may read, so it was refused` },
+          path,
+        );
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

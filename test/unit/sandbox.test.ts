@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { defineAgent, defineTool, type Tool, type ToolContext } from '../../src/runtime/agent/define';
 import { loadAgentFile } from '../../src/runtime/agent/loader';
@@ -10,12 +11,18 @@ import { Runtime } from '../../src/runtime/agent/runtime';
 import { AgentDefinitionError } from '../../src/runtime/errors';
 import { detachedMemory } from '../../src/runtime/memory/runMemory';
 import { scriptedModel } from '../../src/runtime/model/scripted';
-import { IsolatedVmSandbox } from '../../src/runtime/sandbox/isolatedVmSandbox';
+import { IsolateSandbox } from '../../src/runtime/sandbox/isolateSandbox';
 import { ToolSandboxError } from '../../src/runtime/sandbox/sandboxError';
+import type { StepRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
+import { KEEL, describeOutcome, listRuns, showRun } from '../support/keelCli';
+import { runNode, testEnv } from '../support/processes';
 import { useTempDirs } from '../support/tempDir';
 
 const none = z.object({});
+
+/** WebAssembly as sandboxed code sees it (@types/node declares its types only). */
+declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer; grow(pages: number): number } };
 
 function context(overrides: Partial<ToolContext> = {}): ToolContext & { logs: string[] } {
   const logs: string[] = [];
@@ -57,10 +64,10 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
 
 describe('the isolated-vm tool sandbox', function () {
   this.timeout(30_000);
-  let sandbox: IsolatedVmSandbox;
+  let sandbox: IsolateSandbox;
 
   before(() => {
-    sandbox = new IsolatedVmSandbox({ warmIsolates: 1 });
+    sandbox = new IsolateSandbox({ warmIsolates: 1 });
   });
   after(() => sandbox.close());
 
@@ -179,7 +186,7 @@ describe('the isolated-vm tool sandbox', function () {
     });
     const counts: unknown[] = [];
     for (let round = 0; round < 4; round++) {
-      await sandbox.whenPrepared();
+      await sandbox.whenPrepared(32);
       counts.push(await call(counter));
     }
     assert.deepEqual(counts, [1, 1, 1, 1]);
@@ -230,7 +237,8 @@ describe('the isolated-vm tool sandbox', function () {
       description: 'Spins for its whole CPU budget.',
       args: none,
       effect: 'none',
-      sandbox: { cpuMs: 1_000 },
+      // Long enough for a second worker process to start under load.
+      sandbox: { cpuMs: 5_000 },
       run: () => {
         for (;;) {
           // spin
@@ -365,6 +373,114 @@ describe('the isolated-vm tool sandbox', function () {
     }
   });
 
+  it('a catastrophic error in an isolate ends only its worker process: the call fails as a crash, and the next call works', async () => {
+    // isolated-vm ends the process it runs in when V8 loses control of an isolate this way.
+    const hoard = defineTool({
+      name: 'hoard',
+      description: 'Fills a Set until V8 gives up.',
+      args: none,
+      effect: 'none',
+      sandbox: { memoryMb: 32, cpuMs: 20_000, timeoutMs: 30_000 },
+      run: () => {
+        const seen = new Set<number>();
+        for (let index = 0; index < 4_000_000; index++) seen.add(index);
+        return seen.size;
+      },
+    });
+    const error = await stopped(hoard);
+    assert.equal(error.stop, 'crash');
+    assert.match(error.message, /^the process its sandbox ran in ended under it \(isolated-vm reported a catastrophic error \(.*\)\); only this call was lost$/);
+    const ok = defineTool({ name: 'ok', description: 'Fine.', args: none, effect: 'none', sandbox: true, run: () => 'still serving' });
+    assert.equal(await call(ok), 'still serving');
+  });
+
+  it('WebAssembly does not exist unless granted; granted, its memory counts against memoryMb', async () => {
+    const base = { args: z.object({ pages: z.number() }), effect: 'none' as const, description: 'Grows WebAssembly memory.' };
+    const ungranted = defineTool({ ...base, name: 'wasm_ungranted', sandbox: true, run: ({ pages }) => new WebAssembly.Memory({ initial: pages }).buffer.byteLength });
+    const small = defineTool({ ...base, name: 'wasm_small', sandbox: { wasm: true }, run: ({ pages }) => new WebAssembly.Memory({ initial: 1 + pages }).buffer.byteLength });
+    const greedy = defineTool({
+      ...base,
+      name: 'wasm_greedy',
+      sandbox: { wasm: true, memoryMb: 16, cpuMs: 20_000 },
+      run: ({ pages }) => {
+        // Outside the isolate's heap: 10 MB at a time, each page touched so that it is really used.
+        const memory = new WebAssembly.Memory({ initial: 1, maximum: 65_536 });
+        for (let round = 0; round < pages / 160; round++) {
+          const start = memory.buffer.byteLength;
+          memory.grow(160);
+          new Uint8Array(memory.buffer, start, 160 * 65_536).fill(1);
+        }
+        return memory.buffer.byteLength;
+      },
+    });
+    assert.equal(
+      (await stopped(ungranted, { pages: 160 })).message,
+      'it used `WebAssembly`, which a sandboxed tool has only when granted `sandbox: { wasm: true }` (its memory then counts against memoryMb)',
+    );
+    assert.equal(await call(small, { pages: 1 }), 2 * 65_536);
+    const error = await stopped(greedy, { pages: 16_000 });
+    assert.equal(error.message, 'it used more than 16 MB of memory, so the sandbox stopped it');
+  });
+
+  it("a tool's error message is cut inside the sandbox, with a note of how much was cut", async () => {
+    const shout = defineTool({
+      name: 'shout',
+      description: 'Throws a long message.',
+      args: z.object({ length: z.number() }),
+      effect: 'none',
+      sandbox: true,
+      run: ({ length }) => {
+        throw new TypeError('x'.repeat(length));
+      },
+    });
+    await assert.rejects(call(shout, { length: 5_000_000 }), (error: Error) => {
+      assert.equal(error.name, 'TypeError');
+      assert.ok(error.message === `${'x'.repeat(16_384)}… (${5_000_000 - 16_384} more characters of this message were cut)`, error.message.slice(-120));
+      return true;
+    });
+  });
+
+  it('a result over the output limit is refused inside the sandbox, before it is copied out', async () => {
+    const big = defineTool({
+      name: 'big',
+      description: 'Returns a lot.',
+      args: z.object({ megabytes: z.number(), asObject: z.boolean() }),
+      effect: 'none',
+      sandbox: { memoryMb: 64 },
+      run: ({ megabytes, asObject }) => {
+        const text = 'x'.repeat(megabytes * 2 ** 20);
+        return asObject ? { text } : text;
+      },
+    });
+    assert.equal(
+      (await stopped(big, { megabytes: 200, asObject: false })).message,
+      'it returned at least 200 MB of output, more than its limit of 1 MB (maxOutputBytes), so the sandbox refused it',
+    );
+    assert.equal(
+      (await stopped(big, { megabytes: 3, asObject: true })).message,
+      'it returned at least 3 MB of output, more than its limit of 1 MB (maxOutputBytes), so the sandbox refused it',
+    );
+    const exact = defineTool({ name: 'exact', description: 'Returns é.', args: none, effect: 'none', maxOutputBytes: 1_000, sandbox: true, run: () => 'é'.repeat(600) });
+    assert.equal((await stopped(exact)).message, 'it returned 1.2 KB of output, more than its limit of 1000 bytes (maxOutputBytes), so the sandbox refused it');
+  });
+
+  it('log lines are cut inside the sandbox', async () => {
+    const chatty = defineTool({
+      name: 'long_lines',
+      description: 'Logs a long line.',
+      args: none,
+      effect: 'none',
+      sandbox: true,
+      run: (_args, ctx) => {
+        ctx.log('y'.repeat(50_000_000));
+        return 'logged';
+      },
+    });
+    const ctx = context();
+    assert.equal(await call(chatty, {}, ctx), 'logged');
+    assert.deepEqual(ctx.logs, [`${'y'.repeat(10_000)}…`]);
+  });
+
   describe('ctx.fetch', () => {
     let server: Awaited<ReturnType<typeof serve>>;
     before(async () => {
@@ -443,6 +559,16 @@ describe('the isolated-vm tool sandbox', function () {
   });
 });
 
+/** Runs an agent file as the runtime process does: loaded with the loader, run by the Runtime. */
+async function runAgentFile(store: SqliteStore, file: string, logs: string[] = []): Promise<StepRecord[]> {
+  const { agent } = await loadAgentFile(file);
+  const finished = await (
+    await new Runtime({ store }).start(agent, { input: 'go', onEvent: (event) => (event.type === 'tool_log' ? logs.push(event.message) : undefined) })
+  ).done;
+  assert.equal(finished.state, 'completed', finished.error ?? '');
+  return (await store.getSteps(finished.id)).filter((step) => step.kind === 'tool');
+}
+
 describe('sandboxed tools in a run', function () {
   this.timeout(30_000);
   const tempDir = useTempDirs();
@@ -478,8 +604,45 @@ describe('sandboxed tools in a run', function () {
     const errors = (await store.getSteps(finished.id)).filter((step) => step.kind === 'tool').map((step) => step.error);
     assert.deepEqual(errors, [
       'direct_big returned 2 MB of output, more than its limit of 1 MB (maxOutputBytes).',
-      'small_limit returned 14 bytes of output, more than its limit of 10 bytes (maxOutputBytes).',
+      'small_limit failed: it returned 14 bytes of output, more than its limit of 10 bytes (maxOutputBytes), so the sandbox refused it',
     ]);
+  });
+
+  it("a tool's error text is cut to 16 KB, with a note of how much was cut, and stored once", async () => {
+    const shout = defineTool({
+      name: 'shout',
+      description: 'Throws a very long message.',
+      args: none,
+      effect: 'none',
+      run: () => {
+        throw new Error('z'.repeat(5_000_000));
+      },
+    });
+    const agent = defineAgent({ name: 'shouter', instructions: '', model: scriptedModel([{ toolCalls: [{ name: 'shout' }] }, 'done']), tools: [shout] });
+    const finished = await (await new Runtime({ store, sleep: () => Promise.resolve() }).start(agent, { input: 'go' })).done;
+    assert.equal(finished.state, 'completed');
+    const step = (await store.getSteps(finished.id))[1];
+    const kept = `${'z'.repeat(16_384)}… (${5_000_000 - 16_384} more characters of this message were cut)`;
+    // Compared as booleans: a failure must not print megabytes.
+    assert.ok(step?.error === `shout failed: ${kept}`, step?.error?.slice(-120));
+    assert.deepEqual(step.output, { channel: 'tool_output', guard: { fenced: false } }, 'the output keeps what the guard decided, not a copy of the error');
+    assert.ok(step.failedAttempts.length > 0);
+    assert.ok(
+      step.failedAttempts.every((attempt) => attempt.error === kept),
+      'each failed attempt holds the capped text',
+    );
+  });
+
+  it('defineTool takes a tier, and refuses grants that do not apply to it', () => {
+    const base = { name: 'x', description: 'x', args: none, effect: 'none' as const, run: () => 1 };
+    assert.equal(defineTool({ ...base, sandbox: { tier: 'os', files: { read: ['/data'] }, env: ['TOKEN'] } }).sandbox?.tier, 'os');
+    assert.equal(defineTool({ ...base, sandbox: true }).sandbox?.tier, undefined, 'the runtime default applies');
+    assert.match(defineTool({ ...base, sandbox: { tier: 'process' } }).module ?? '', /sandbox\.test\.js$/, 'the module that defined it');
+    assert.throws(() => defineTool({ ...base, sandbox: { tier: 'vm' as 'os' } }), /sandbox\.tier must be 'isolate', 'process' or 'os' \(got "vm"\)/);
+    assert.throws(() => defineTool({ ...base, sandbox: { files: { read: ['/data'] } } }), /sandbox\.files applies to the os tier: add tier: 'os'/);
+    assert.throws(() => defineTool({ ...base, sandbox: { env: ['TOKEN'] } }), /sandbox\.env applies to the process and os tiers/);
+    assert.throws(() => defineTool({ ...base, sandbox: { tier: 'process', wasm: true } }), /sandbox\.wasm applies to the isolate tier/);
+    assert.throws(() => new Runtime({ store, sandbox: { tier: 'container' as 'os' } }), /The sandbox tier must be 'isolate', 'process' or 'os'/);
   });
 
   it("sandbox default 'all' runs unmarked tools in the sandbox too", async () => {
@@ -525,20 +688,241 @@ export default defineAgent({
 });
 `,
     );
-    const { agent } = await loadAgentFile(file);
     const logs: string[] = [];
-    const finished = await (
-      await new Runtime({ store }).start(agent, { input: 'go', onEvent: (event) => (event.type === 'tool_log' ? logs.push(event.message) : undefined) })
-    ).done;
-    assert.equal(finished.state, 'completed', finished.error ?? '');
-    const step = (await store.getSteps(finished.id))[1];
+    const [step] = await runAgentFile(store, file, logs);
     assert.equal(step?.status, 'completed', step?.error ?? '');
+    const note = `${step.runId}:1:0 undefined`;
     assert.deepEqual(step.output, {
-      content: JSON.stringify({ amount: 9, note: `${finished.id}:1:0 undefined` }),
-      value: { amount: 9, note: `${finished.id}:1:0 undefined` },
+      content: JSON.stringify({ amount: 9, note }),
+      value: { amount: 9, note },
       channel: 'tool_output',
       guard: { fenced: true },
     });
     assert.deepEqual(logs, ['converting 10 at 0.9']);
+  });
+
+  describe('the process and OS tiers', function () {
+    this.timeout(120_000);
+
+    it('a process-tier tool runs in a Node process of its own, with Node, logs, its key and the limits kept from outside', async () => {
+      const file = join(tempDir('keel-process-tier-'), 'tiers.agent.ts');
+      writeFileSync(
+        file,
+        `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
+  import { createHash } from 'node:crypto';
+
+  const none = z.object({});
+  const digest = defineTool({
+    name: 'digest',
+    description: 'Hashes with node:crypto.',
+    args: z.object({ text: z.string() }),
+    effect: 'none',
+    sandbox: { tier: 'process' },
+    run: ({ text }, ctx) => {
+      ctx.log('hashing');
+      console.log('printed to stdout');
+      return { sha: createHash('sha256').update(text).digest('hex'), pid: process.pid, key: ctx.idempotencyKey };
+    },
+  });
+  const spin = defineTool({ name: 'spin', description: 'Spins.', args: none, effect: 'none', sandbox: { tier: 'process', cpuMs: 300 }, run: () => { for (;;) {} } });
+  const hog = defineTool({
+    name: 'hog',
+    description: 'Holds buffers outside the heap.',
+    args: none,
+    effect: 'none',
+    sandbox: { tier: 'process', memoryMb: 32 },
+    run: async () => {
+      const kept: Buffer[] = [];
+      for (;;) {
+        kept.push(Buffer.alloc(16 * 2 ** 20, 1));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+  });
+  const abort = defineTool({ name: 'abort', description: 'Aborts its process.', args: none, effect: 'none', sandbox: { tier: 'process' }, run: () => process.abort() });
+  const sleepy = defineTool({
+    name: 'sleepy',
+    description: 'Never answers.',
+    args: none,
+    effect: 'none',
+    sandbox: { tier: 'process', timeoutMs: 1_500 },
+    run: () => new Promise((resolve) => setTimeout(resolve, 60_000)),
+  });
+  const shout = defineTool({
+    name: 'shout',
+    description: 'Throws a long message.',
+    args: none,
+    effect: 'none',
+    sandbox: { tier: 'process' },
+    run: () => { throw new RangeError('q'.repeat(1_000_000)); },
+  });
+
+  export default defineAgent({
+    name: 'tiers',
+    instructions: 'Call them.',
+    model: scriptedModel([
+      { toolCalls: [{ name: 'digest', args: { text: 'keel' } }, { name: 'spin' }, { name: 'hog' }, { name: 'abort' }, { name: 'sleepy' }, { name: 'shout' }] },
+      'done',
+    ]),
+    tools: [digest, spin, hog, abort, sleepy, shout],
+  });
+  `,
+      );
+      const logs: string[] = [];
+      const steps = await runAgentFile(store, file, logs);
+      const byName = (name: string) => {
+        const step = steps.find((candidate) => candidate.name === name);
+        assert.ok(step, name);
+        return step;
+      };
+      const digest = byName('digest');
+      assert.equal(digest.status, 'completed', digest.error ?? '');
+      const value = (digest.output as { value: { sha: string; pid: number; key: string } }).value;
+      assert.equal(value.sha, createHash('sha256').update('keel').digest('hex'));
+      assert.notEqual(value.pid, process.pid, 'not in the runtime process');
+      assert.match(value.key, /^run_\w+:1:0$/);
+      assert.deepEqual(logs.slice(0, 2), ['hashing', 'printed to stdout'], "the tool's own logs (those of the aborted process follow)");
+      const stops: [string, RegExp][] = [
+        ['spin', /^spin failed: it exceeded its 300 ms CPU limit, so the sandbox stopped it$/],
+        ['hog', /^hog failed: it used more than 32 MB of memory \(its process \d+ MB\), so the sandbox stopped it$/],
+        ['abort', /^abort failed: the process it ran in ended before it answered \(it was ended by SIGABRT.*\); only this call was lost$/],
+        ['sleepy', /^sleepy failed: it did not finish within its 1500 ms time limit, so the sandbox stopped it$/],
+      ];
+      for (const [name, message] of stops) {
+        const step = byName(name);
+        assert.match(step.error ?? '', message);
+        assert.deepEqual(step.failedAttempts.map((attempt) => attempt.class), ['never'], `${name} is not retried`);
+      }
+      const shout = byName('shout').error ?? '';
+      assert.ok(shout === `shout failed: ${'q'.repeat(16_384)}… (${1_000_000 - 16_384} more characters of this message were cut)`, shout.slice(-120));
+    });
+
+    describe('the OS tier', () => {
+      let allowed: Awaited<ReturnType<typeof serve>>;
+      let denied: Awaited<ReturnType<typeof serve>>;
+      before(async () => {
+        allowed = await serve((_request, response) => response.end('hello from the allowed server'));
+        denied = await serve((_request, response) => response.end('nothing may reach me'));
+      });
+      after(async () => {
+        await allowed.close();
+        await denied.close();
+      });
+
+      it('reads only what it is allowed, writes only where granted, and reaches only its egress allow-list, through the proxy', async () => {
+        const dir = tempDir('keel-os-tier-');
+        const secret = join(tempDir('keel-os-secret-'), 'secret.txt');
+        writeFileSync(secret, 'the runtime process can read this; the tool cannot');
+        mkdirSync(join(dir, 'out'));
+        const file = join(dir, 'os.agent.ts');
+        writeFileSync(
+          file,
+          `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
+  import { readFileSync, writeFileSync } from 'node:fs';
+
+  const allowed = ${JSON.stringify(allowed.origin)};
+  const attempt = (action: () => unknown): string | undefined => {
+    try {
+      action();
+      return 'done';
+    } catch (error) {
+      return (error as { code?: string }).code;
+    }
+  };
+
+  const probe = defineTool({
+    name: 'probe',
+    description: 'Reads and writes files and fetches a URL.',
+    args: z.object({}),
+    effect: 'none',
+    sandbox: { tier: 'os', egress: [allowed], files: { write: ['out'] } },
+    run: async () => ({
+      secret: attempt(() => readFileSync(${JSON.stringify(secret)})),
+      home: attempt(() => readFileSync('/root/.bashrc')),
+      written: attempt(() => writeFileSync('out/note.txt', 'written inside')),
+      elsewhere: attempt(() => writeFileSync('os.agent.ts', 'overwritten')),
+      fetched: await (await fetch(\`\${allowed}/hello\`)).text(),
+    }),
+  });
+
+  const leak = defineTool({
+    name: 'leak',
+    description: 'Fetches a server not allowed, swallowing the error.',
+    args: z.object({}),
+    effect: 'none',
+    sandbox: { tier: 'os', egress: [allowed] },
+    run: async () => {
+      try {
+        return await (await fetch(${JSON.stringify(`${denied.origin}/collect?data=secret`)})).text();
+      } catch {
+        return 'swallowed';
+      }
+    },
+  });
+
+  export default defineAgent({
+    name: 'os_tier',
+    instructions: 'Probe.',
+    model: scriptedModel([{ toolCalls: [{ name: 'probe' }, { name: 'leak' }] }, 'done']),
+    tools: [probe, leak],
+  });
+  `,
+        );
+        const [probe, leak] = await runAgentFile(store, file);
+        assert.equal(probe?.status, 'completed', probe?.error ?? '');
+        assert.deepEqual((probe.output as { value: unknown }).value, {
+          secret: 'ENOENT',
+          home: 'ENOENT',
+          written: 'done',
+          elsewhere: 'EROFS',
+          fetched: 'hello from the allowed server',
+        });
+        assert.equal(readFileSync(join(dir, 'out', 'note.txt'), 'utf8'), 'written inside');
+        assert.equal(leak?.status, 'failed');
+        assert.equal(
+          leak.error,
+          `leak failed: it tried to reach 127.0.0.1 on port ${new URL(denied.origin).port}, which its egress allow-list does not permit (it allows port ${new URL(allowed.origin).port} there)`,
+        );
+        assert.deepEqual(leak.failedAttempts.map((attempt) => attempt.class), ['never']);
+        assert.deepEqual(denied.hits, [], 'nothing reached the server not allowed');
+        assert.deepEqual(allowed.hits, ['GET /hello']);
+      });
+
+      it('a machine without an OS sandbox fails the call, saying what to install, and never runs it unsandboxed', async () => {
+        const dir = tempDir('keel-os-missing-');
+        const db = join(dir, 'keel.db');
+        const marker = join(dir, 'ran.txt');
+        const file = join(dir, 'missing.agent.ts');
+        writeFileSync(
+          file,
+          `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
+  import { writeFileSync } from 'node:fs';
+
+  const write = defineTool({
+    name: 'write_marker',
+    description: 'Leaves a mark.',
+    args: z.object({}),
+    effect: 'none',
+    sandbox: { tier: 'os' },
+    run: () => writeFileSync(${JSON.stringify(marker)}, 'ran'),
+  });
+
+  export default defineAgent({ name: 'missing', instructions: 'x', model: scriptedModel([{ toolCalls: [{ name: 'write_marker' }] }, 'done']), tools: [write] });
+  `,
+        );
+        // Only Node's own folder on PATH: no bwrap there.
+        const env = testEnv({ PATH: dirname(process.execPath) });
+        const ran = await runNode(KEEL, ['run', file, '--input', 'go', '--db', db], { env, timeoutMs: 60_000 });
+        assert.equal(ran.code, 0, describeOutcome(ran));
+        const [run] = await listRuns(db, { env });
+        assert.ok(run, describeOutcome(ran));
+        const step = (await showRun(run.id, db, { env })).steps.find((candidate) => candidate.kind === 'tool');
+        assert.equal(
+          step?.error,
+          'write_marker failed: it asks for the os sandbox tier, which needs bubblewrap: install it (apt-get install bubblewrap, or dnf install bubblewrap) and try again; it was not run',
+        );
+        assert.equal(existsSync(marker), false, 'the tool never ran');
+      });
+    });
   });
 });

@@ -7,6 +7,7 @@ import { checkLimits, type BudgetLimits } from '../budget/budget';
 import type { PriceTable } from '../budget/prices';
 import type { Message, Model, ToolMessage, ToolSpec } from '../model/model';
 import { sandboxGrant, type SandboxConfig, type SandboxGrant, type SandboxToolContext } from '../sandbox/grant';
+import { callerFile } from '../sandbox/toolModule';
 import {
   resolveChannel,
   resolveGuard,
@@ -80,14 +81,15 @@ export interface ToolConfig<A extends ArgsSchema, O extends z.ZodType> {
 }
 
 /**
- * A tool whose code runs in the sandbox: an isolate with a memory limit, a CPU limit and a time
- * limit, no Node APIs, and only what it is granted. `run` must be self-contained: it is moved
- * into the sandbox as its own source text, so it can use its arguments, `ctx` and JavaScript's
- * built-ins, and nothing else from the agent file. `ctx.fetch` reaches only the hosts of the
- * `egress` allow-list.
+ * A tool whose code runs in the sandbox, with a memory limit, a CPU limit and a time limit, and
+ * only what it is granted; `ctx.fetch` reaches only the hosts of the `egress` allow-list. In the
+ * isolate tier (the default) it has no Node APIs and `run` must be self-contained: it is moved into
+ * an isolate as its own source text, so it can use its arguments, `ctx` and JavaScript's built-ins,
+ * and nothing else from the agent file. In the process and OS tiers (`tier: 'process' | 'os'`) it
+ * runs in a Node process of its own that loads the agent file, with Node and npm packages.
  */
 export interface SandboxedToolConfig<A extends ArgsSchema, O extends z.ZodType> extends Omit<ToolConfig<A, O>, 'sandbox' | 'run'> {
-  /** `true` for the defaults (no network, 32 MB, 1000 ms of CPU, 10 s in all), or what to grant. */
+  /** `true` for the defaults (the default tier, no network, 32 MB, 1000 ms of CPU, 10 s in all), or the tier and what to grant. */
   readonly sandbox: true | SandboxConfig;
   run(args: z.output<A>, ctx: SandboxToolContext): Promise<z.input<O>> | z.input<O>;
 }
@@ -110,8 +112,10 @@ export interface Tool {
   readonly spec: ToolSpec;
   /** What the sandbox grants this tool, when it is marked `sandbox`. */
   readonly sandbox: SandboxGrant | undefined;
-  /** The source text of `run`: the script a sandbox runs. */
+  /** The source text of `run`: the script the isolate tier runs. */
   readonly source: string;
+  /** The file that called defineTool: where the process and OS tiers load the tool from. */
+  readonly module: string | undefined;
   readonly maxOutputBytes: number;
   /** What the tool's results are, for the untrusted-content defenses. */
   readonly channel: ToolChannel;
@@ -224,7 +228,7 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType>(config: To
   const source = Function.prototype.toString.call(run);
   const marked = config.sandbox === undefined || config.sandbox === false ? undefined : config.sandbox;
   const sandbox = marked === undefined ? undefined : withPolicy(where, () => sandboxGrant(marked));
-  if (sandbox && /\[native code\]\s*\}$/.test(source)) {
+  if (sandbox && (sandbox.tier ?? 'isolate') === 'isolate' && /\[native code\]\s*\}$/.test(source)) {
     throw new AgentDefinitionError(
       `${where}: a sandboxed tool's \`run\` must be a plain function written out (not bound or native): its source is what runs in the sandbox.`,
     );
@@ -246,6 +250,7 @@ export function defineTool<A extends ArgsSchema, O extends z.ZodType>(config: To
     spec: { name: config.name, description: config.description, parameters },
     sandbox,
     source,
+    module: callerFile(defineTool),
     maxOutputBytes,
     channel: withPolicy(where, () => resolveChannel(config.channel)),
     untrusted: Object.freeze(withPolicy(where, () => resolveUntrusted(config.untrusted, '`untrusted`'))),
@@ -370,7 +375,7 @@ export function isAgent(value: unknown): value is Agent {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === AGENT;
 }
 
-function isTool(value: unknown): value is Tool {
+export function isTool(value: unknown): value is Tool {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === TOOL;
 }
 

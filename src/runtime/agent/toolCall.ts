@@ -101,7 +101,7 @@ export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
   return { ok: true, value: checked, content };
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 20) return `${Number((bytes / 2 ** 20).toFixed(1))} MB`;
   if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KB`;
   return `${bytes} bytes`;

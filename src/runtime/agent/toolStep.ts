@@ -4,7 +4,7 @@ import { CircuitOpenError } from '../effects/circuitBreaker';
 import { AttemptsExhaustedError, classifyError, type FailedAttempt } from '../effects/retry';
 import { describeError } from '../errors';
 import { canonicalJson } from '../hash/canonicalJson';
-import { guardFields, readToolResultGuard } from '../guard/record';
+import { guardFields, readToolResultGuard, type ToolResultGuard } from '../guard/record';
 import { outputChannelOf } from '../memory/runMemory';
 import type { AssistantMessage } from '../model/model';
 import type { ApprovalRecord, StepRecord } from '../store/checkpointStore';
@@ -140,12 +140,19 @@ function endTool(context: RunContext, seq: number, result: ToolResult, effectKey
     {
       ...(result.ok
         ? { status: 'completed', output: { content: result.content, value: result.value, ...guardFields(result), ...attributes }, error: null }
-        : { status: 'failed', output: { content: `Error: ${result.error}`, ...guardFields(result), ...attributes }, error: result.error }),
+        : // The error is stored once, in `error`: the model's `Error: ...` is made from it when read.
+          { status: 'failed', output: failedOutput(result, attributes), error: result.error }),
       usage: NO_USAGE,
       ...optionalKey(effectKey),
     },
     failures,
   );
+}
+
+/** What a failed tool step keeps besides its error: what the guard decided and the span's attributes, if any. */
+function failedOutput(result: ToolResult, attributes: { attributes?: SpanAttributes }): (ToolResultGuard & { attributes?: SpanAttributes }) | null {
+  const kept = { ...guardFields(result), ...attributes };
+  return Object.keys(kept).length === 0 ? null : kept;
 }
 
 /** Runs a tool's attempts until one succeeds or the retry policy gives up; the outcome, as the model will read it. */

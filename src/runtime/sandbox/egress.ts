@@ -49,7 +49,8 @@ type HostPattern =
   | { readonly kind: 'any' }
   | { readonly kind: 'name'; readonly name: string }
   | { readonly kind: 'suffix'; readonly suffix: string }
-  | { readonly kind: 'address'; readonly list: BlockList; readonly text: string };
+  /** `single`: the one address the rule names (canonical), when it names one rather than a range. */
+  | { readonly kind: 'address'; readonly list: BlockList; readonly text: string; readonly single: string | undefined };
 
 interface Rule {
   readonly text: string;
@@ -89,7 +90,29 @@ const SPECIAL_RANGES: readonly (readonly [string, number, 'ipv4' | 'ipv6', strin
   ['fec0::', 10, 'ipv6', 'site-local'],
   ['ff00::', 8, 'ipv6', 'multicast'],
 ];
-const METADATA_ADDRESSES = new Set(['169.254.169.254', 'fd00:ec2::254']);
+/**
+ * Cloud metadata and platform services, which hand out credentials to whatever reaches them. They
+ * are reachable only through a rule that names the address itself: never under `*`, a CIDR range
+ * or allowPrivate, even where the address is otherwise public (Azure's WireServer).
+ */
+const METADATA_ADDRESSES: ReadonlyMap<string, string> = new Map([
+  ['169.254.169.254', 'cloud metadata'],
+  ['169.254.170.2', 'cloud metadata (AWS ECS)'],
+  ['169.254.170.23', 'cloud metadata (AWS EKS Pod Identity)'],
+  ['fd00:ec2::254', 'cloud metadata (AWS)'],
+  ['fd00:ec2::23', 'cloud metadata (AWS EKS Pod Identity)'],
+  ['168.63.129.16', 'cloud metadata (Azure WireServer)'],
+  ['100.100.100.200', 'cloud metadata (Alibaba Cloud)'],
+  ['192.0.0.192', 'cloud metadata (Oracle Cloud)'],
+]);
+/** Host names of metadata services, refused by name whatever they resolve to, unless a rule names them. */
+const METADATA_NAMES: ReadonlyMap<string, string> = new Map([
+  ['metadata.google.internal', 'Google Cloud'],
+  ['metadata.goog', 'Google Cloud'],
+  ['metadata', 'Google Cloud'],
+  ['instance-data', 'AWS'],
+  ['instance-data.ec2.internal', 'AWS'],
+]);
 
 const specialLists = SPECIAL_RANGES.map(([network, prefix, family, label]) => {
   const list = new BlockList();
@@ -99,30 +122,43 @@ const specialLists = SPECIAL_RANGES.map(([network, prefix, family, label]) => {
 
 /**
  * What an address is when it is not an ordinary public one (`loopback`, `private`,
- * `link-local (cloud metadata)`...), or undefined. IPv4 addresses embedded in IPv6 ones
- * (`::ffff:127.0.0.1`, NAT64 `64:ff9b::7f00:1`, 6to4 `2002:7f00:1::`) count as the IPv4 address.
+ * `cloud metadata (Azure WireServer)`...), or undefined. IPv4 addresses embedded in IPv6 ones
+ * (IPv4-mapped `::ffff:127.0.0.1`, IPv4-translated `::ffff:0:7f00:1`, NAT64 `64:ff9b::7f00:1`,
+ * 6to4 `2002:7f00:1::`) count as the IPv4 address; the local-use NAT64 prefix `64:ff9b:1::/48`
+ * leads to a translator of the local network, so an address there is never public.
  */
 export function specialAddressKind(withZone: string): string | undefined {
   const address = withZone.replace(/%.*$/, '');
   const family = isIP(address);
   if (family === 0) return 'unparseable';
+  const metadata = METADATA_ADDRESSES.get(canonicalAddress(address));
+  if (metadata !== undefined) return metadata;
   const embedded = family === 6 ? embeddedIPv4(address) : undefined;
-  if (embedded !== undefined) return specialAddressKind(embedded);
+  if (embedded !== undefined) return specialAddressKind(embedded.address) ?? embedded.kind;
   const type = family === 4 ? 'ipv4' : 'ipv6';
-  const found = specialLists.find((entry) => entry.family === type && entry.list.check(address, type));
-  if (!found) return undefined;
-  return METADATA_ADDRESSES.has(canonicalAddress(address)) ? `${found.label.replace(/ \(.*\)$/, '')} (cloud metadata)` : found.label;
+  return specialLists.find((entry) => entry.family === type && entry.list.check(address, type))?.label;
 }
 
-/** The IPv4 address inside an IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6 address. */
-function embeddedIPv4(address: string): string | undefined {
+/** Whether an address is a cloud metadata service's (embedded in IPv6 or not). */
+function isMetadataAddress(address: string): boolean {
+  return specialAddressKind(address)?.startsWith('cloud metadata') === true;
+}
+
+/**
+ * The IPv4 address inside an IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64 or 6to4 IPv6
+ * address, and what the IPv6 address is when that IPv4 address is public (undefined: public too).
+ */
+function embeddedIPv4(address: string): { readonly address: string; readonly kind: string | undefined } | undefined {
   const words = ipv6Words(address);
   if (!words) return undefined;
   const v4 = (high: number, low: number) => `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
   const zero = (from: number, to: number) => words.slice(from, to).every((word) => word === 0);
-  if (zero(0, 5) && (words[5] === 0xffff || (words[5] === 0 && (words[6] !== 0 || words[7]! > 1)))) return v4(words[6]!, words[7]!);
-  if (words[0] === 0x64 && words[1] === 0xff9b && zero(2, 6)) return v4(words[6]!, words[7]!);
-  if (words[0] === 0x2002) return v4(words[1]!, words[2]!);
+  const last = v4(words[6]!, words[7]!);
+  if (zero(0, 5) && (words[5] === 0xffff || (words[5] === 0 && (words[6] !== 0 || words[7]! > 1)))) return { address: last, kind: undefined };
+  if (zero(0, 4) && words[4] === 0xffff && words[5] === 0) return { address: last, kind: undefined };
+  if (words[0] === 0x64 && words[1] === 0xff9b && zero(2, 6)) return { address: last, kind: undefined };
+  if (words[0] === 0x64 && words[1] === 0xff9b && words[2] === 1) return { address: last, kind: 'local-use NAT64' };
+  if (words[0] === 0x2002) return { address: v4(words[1]!, words[2]!), kind: undefined };
   return undefined;
 }
 
@@ -187,7 +223,11 @@ export class EgressPolicy {
     return this.rules.length === 0;
   }
 
-  match(url: URL, method: string): EgressMatch {
+  /**
+   * `method` undefined is a tunnel (an HTTPS CONNECT through the OS tier's proxy): the method is
+   * not known, so any rule that permits the scheme, host and port is enough.
+   */
+  match(url: URL, method: string | undefined): EgressMatch {
     const scheme = url.protocol.slice(0, -1);
     const host = urlHost(url);
     const port = url.port === '' ? defaultPort(scheme) : Number(url.port);
@@ -214,6 +254,7 @@ export class EgressPolicy {
         reason: `it tried to reach ${url.hostname} on port ${String(port)}, which its egress allow-list does not permit (it allows port ${ports.join(' or ')} there)`,
       };
     }
+    if (method === undefined) return { ok: true, rules: byPort };
     const byMethod = byPort.filter((rule) => rule.methods === '*' || rule.methods.includes(method));
     if (byMethod.length === 0) {
       const methods = unique(byPort.flatMap((rule) => (rule.methods === '*' ? [] : rule.methods)));
@@ -226,12 +267,34 @@ export class EgressPolicy {
   }
 
   /**
+   * Checks a tunnel to host:port (a CONNECT through the OS tier's proxy), whose method and scheme
+   * cannot be seen: a rule that permits https there, or http (clients tunnel plain HTTP too), is
+   * enough. A denial is explained for the scheme the rules name for that host, https first.
+   */
+  async checkTunnel(hostname: string, port: number, resolve: Resolve): Promise<readonly ResolvedAddress[]> {
+    const host = hostname.startsWith('[') ? hostname : isIP(hostname) === 6 ? `[${hostname}]` : hostname;
+    const urls = SCHEMES.map((scheme) => new URL(`${scheme}://${host}:${port}/`));
+    const named = (url: URL) => this.rules.some((rule) => hostMatches(rule.host, urlHost(url)) && rule.schemes.includes(url.protocol.slice(0, -1)));
+    const ordered = [...urls.filter(named).reverse(), ...urls.filter((url) => !named(url)).reverse()];
+    let first: unknown;
+    for (const url of ordered) {
+      try {
+        return await this.check(url, undefined, resolve);
+      } catch (error) {
+        if (!(error instanceof EgressDeniedError)) throw error;
+        first ??= error;
+      }
+    }
+    throw first;
+  }
+
+  /**
    * Checks a request completely: the URL and method, then every address the host resolves to.
    * Returns the checked addresses, the only ones to connect to (so that a second lookup cannot
    * answer differently: DNS rebinding), or throws an EgressDeniedError whose message completes
    * "<tool> failed: ".
    */
-  async check(url: URL, method: string, resolve: Resolve, redirectedFrom?: URL): Promise<readonly ResolvedAddress[]> {
+  async check(url: URL, method: string | undefined, resolve: Resolve, redirectedFrom?: URL): Promise<readonly ResolvedAddress[]> {
     const deny = (reason: string): never => {
       const from = redirectedFrom ? `it followed a redirect from ${redirectedFrom.origin}${redirectedFrom.pathname} and tried to ` : undefined;
       throw new EgressDeniedError(from ? reason.replace(/^it tried to /, from) : reason, { url: url.href, method });
@@ -239,6 +302,10 @@ export class EgressPolicy {
     const decision = this.match(url, method);
     if (!decision.ok) return deny(decision.reason);
     const host = urlHost(url);
+    const service = METADATA_NAMES.get(host);
+    if (service !== undefined && !decision.rules.some((rule) => rule.host.kind === 'name' && rule.host.name === host)) {
+      return deny(`it tried to reach ${describeTarget(url)}, the cloud metadata service of ${service}, which its egress allow-list does not permit (only a rule naming that host allows it)`);
+    }
     const literal = isIP(host);
     const addresses: readonly ResolvedAddress[] = literal ? [{ address: host, family: literal === 6 ? 6 : 4 }] : await resolve(host);
     if (addresses.length === 0) throw new Error(`${host} did not resolve to any address`);
@@ -246,10 +313,11 @@ export class EgressPolicy {
       const kind = specialAddressKind(address);
       if (kind === undefined || decision.rules.some((rule) => coversSpecial(rule, host, address))) continue;
       const what = `${/^(?:[aeio]|un(?!i))/.test(kind) ? 'an' : 'a'} ${kind} address`;
+      const how = isMetadataAddress(address) ? 'only a rule naming the address itself allows it' : undefined;
       return deny(
         literal
-          ? `it tried to reach ${describeTarget(url)}, ${what}, which its egress allow-list does not permit (name the address in a rule to allow it)`
-          : `it tried to reach ${describeTarget(url)}, which resolves to ${address}, ${what} its egress allow-list does not permit (name the address in a rule, or set allowPrivate on the rule, to allow it)`,
+          ? `it tried to reach ${describeTarget(url)}, ${what}, which its egress allow-list does not permit (${how ?? 'name the address in a rule to allow it'})`
+          : `it tried to reach ${describeTarget(url)}, which resolves to ${address}, ${what} its egress allow-list does not permit (${how ?? 'name the address in a rule, or set allowPrivate on the rule, to allow it'})`,
       );
     }
     return addresses;
@@ -275,8 +343,12 @@ function hostMatches(pattern: HostPattern, host: string): boolean {
   }
 }
 
-/** Whether a rule names a special address: by address or range, as `localhost`, or with allowPrivate. */
+/**
+ * Whether a rule names a special address: by address or range, as `localhost`, or with
+ * allowPrivate. A metadata address only by the address itself.
+ */
 function coversSpecial(rule: Rule, host: string, address: string): boolean {
+  if (isMetadataAddress(address)) return rule.host.kind === 'address' && rule.host.single === canonicalAddress(address.replace(/%.*$/, ''));
   if (rule.allowPrivate) return true;
   if (rule.host.kind === 'name' && rule.host.name === 'localhost' && host === 'localhost') {
     return specialAddressKind(address) === 'loopback';
@@ -338,13 +410,13 @@ function parseHost(text: string, fail: (why: string) => never): HostPattern {
     if (family === 0 || prefix > (family === 4 ? 32 : 128)) return fail(`${text} is not a CIDR range such as 10.1.0.0/16 or fd00::/8`);
     const list = new BlockList();
     list.addSubnet(network, prefix, family === 4 ? 'ipv4' : 'ipv6');
-    return { kind: 'address', list, text };
+    return { kind: 'address', list, text, single: undefined };
   }
   const family = isIP(bare);
   if (family !== 0) {
     const list = new BlockList();
     list.addAddress(bare, family === 4 ? 'ipv4' : 'ipv6');
-    return { kind: 'address', list, text };
+    return { kind: 'address', list, text, single: canonicalAddress(bare) };
   }
   const wildcard = bare.startsWith('*.');
   const name = wildcard ? bare.slice(2) : bare;

@@ -107,7 +107,7 @@ function parseUrl(text: string, base?: URL): URL {
 }
 
 /** A lookup that answers with the addresses already checked, whatever it is asked. */
-function pinnedLookup(pinned: readonly ResolvedAddress[]): LookupFunction {
+export function pinnedLookup(pinned: readonly ResolvedAddress[]): LookupFunction {
   return (_hostname, options, callback) => {
     if (options.all) callback(null, pinned.map(({ address, family }) => ({ address, family })));
     else callback(null, pinned[0]!.address, pinned[0]!.family);
@@ -144,22 +144,43 @@ function send(
   });
 }
 
+/**
+ * The body as text, refusing one larger than `maxBytes` as soon as that is known (from its
+ * Content-Length, or as it arrives), without reading the rest.
+ */
 function readBody(response: IncomingMessage, maxBytes: number, url: URL): Promise<string> {
+  const overLimit = () =>
+    new RangeError(`the response from ${describeTarget(url)} is larger than ${maxBytes} bytes, the most a sandboxed tool may read, so it was refused`);
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    response.destroy();
+    return Promise.reject(overLimit());
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    };
     response.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
+        fail(overLimit());
         response.destroy();
-        reject(new RangeError(`the response from ${describeTarget(url)} is larger than ${maxBytes} bytes, the most a sandboxed tool may read`));
         return;
       }
       chunks.push(chunk);
     });
-    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    response.on('error', reject);
-    response.on('aborted', () => reject(new Error(`the response from ${describeTarget(url)} was cut off`)));
+    response.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    response.on('error', fail);
+    response.on('aborted', () => fail(new Error(`the response from ${describeTarget(url)} was cut off before its end`)));
   });
 }
 
