@@ -218,7 +218,9 @@ class ProcessCall {
           else resolve(message.outcome);
         },
         (bytes) =>
-          reject(new ToolSandboxError(`it sent ${bytes} bytes back, far more than its output limit of ${tool.maxOutputBytes} bytes allows, so the sandbox stopped it`, 'output')),
+          reject(
+            new ToolSandboxError(`its process began an answer of ${bytes} bytes, far more than its output limit of ${tool.maxOutputBytes} bytes allows, so the sandbox stopped it`, 'output'),
+          ),
       );
       child.stdio[3]?.on('data', (chunk: Buffer) => reader.push(chunk));
       child.stdio[3]?.on('error', () => undefined);
