@@ -470,7 +470,7 @@ describe('the isolated-vm tool sandbox', function () {
       description: 'Logs a long line.',
       args: none,
       effect: 'none',
-      sandbox: true,
+      sandbox: { cpuMs: 10_000 },
       run: (_args, ctx) => {
         ctx.log('y'.repeat(50_000_000));
         return 'logged';

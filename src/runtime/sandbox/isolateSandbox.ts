@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { describeError } from '../errors';
 import { systemResolve, type Resolve } from './egress';
 import { egressFetch, type EgressRequest } from './egressFetch';
@@ -144,8 +145,11 @@ class IsolateWorker {
       // The worker needs nothing from the environment, and an escape from an isolate should find nothing there.
       env: process.env['SystemRoot'] === undefined ? {} : { SystemRoot: process.env['SystemRoot'] },
     });
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4_096)));
+    const stderr = this.child.stderr as (Readable & { unref?: () => void }) | null;
+    stderr?.setEncoding('utf8');
+    stderr?.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4_096)));
+    // Only a worker with a call keeps this process alive (see sleep and wake), never its stderr.
+    stderr?.unref?.();
     this.child.on('message', (message: ToParent) => this.receive(message));
     this.child.on('error', (error) => this.ended(describeError(error)));
     this.child.on('close', (code, signal) => this.ended(signal ? `it was ended by ${signal}` : `it exited with code ${String(code)}`));
