@@ -169,7 +169,7 @@ class IsolateWorker {
     this.free = new Promise((resolveFree) => (freed = resolveFree));
     void running.finished.then(() => {
       if (this.current === running) this.current = undefined;
-      this.sleep();
+      if (this.prepared.size === 0) this.sleep();
       freed();
     });
     this.wake();
@@ -192,7 +192,8 @@ class IsolateWorker {
     this.wake();
     return new Promise((resolve) => {
       this.prepared.set(token, () => {
-        if (!this.current) this.sleep();
+        this.prepared.delete(token);
+        if (!this.current && this.prepared.size === 0) this.sleep();
         resolve();
       });
       this.send({ type: 'prewarm', memoryMb, token });
@@ -216,7 +217,6 @@ class IsolateWorker {
     switch (message.type) {
       case 'prepared':
         this.prepared.get(message.token)?.();
-        this.prepared.delete(message.token);
         return;
       case 'unavailable':
         this.exit = `isolated-vm could not be loaded on Node ${process.version} (${message.message})`;
