@@ -16,7 +16,7 @@ import { ToolSandboxError } from '../../src/runtime/sandbox/sandboxError';
 import type { StepRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
 import { KEEL, describeOutcome, listRuns, showRun } from '../support/keelCli';
-import { runNode, testEnv } from '../support/processes';
+import { REPO_ROOT, runNode, testEnv } from '../support/processes';
 import { useTempDirs } from '../support/tempDir';
 
 const none = z.object({});
@@ -64,6 +64,7 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
 
 describe('the isolated-vm tool sandbox', function () {
   this.timeout(30_000);
+  const tempDir = useTempDirs();
   let sandbox: IsolateSandbox;
 
   before(() => {
@@ -479,6 +480,30 @@ describe('the isolated-vm tool sandbox', function () {
     const ctx = context();
     assert.equal(await call(chatty, {}, ctx), 'logged');
     assert.deepEqual(ctx.logs, [`${'y'.repeat(10_000)}…`]);
+  });
+
+  it('a process waiting on the sandbox stays alive until its call answers, and exits when the sandbox is idle', async () => {
+    const dir = tempDir('keel-sandbox-alive-');
+    const script = join(dir, 'wait.js');
+    const compiled = (path: string) => JSON.stringify(join(REPO_ROOT, 'out', 'src', 'runtime', path));
+    writeFileSync(
+      script,
+      `const { IsolateSandbox } = require(${compiled('sandbox/isolateSandbox.js')});
+const { defineTool } = require(${compiled('agent/define.js')});
+const { z } = require(${JSON.stringify(require.resolve('zod'))});
+const add = defineTool({ name: 'add', description: 'Adds.', args: z.object({ a: z.number(), b: z.number() }), effect: 'none', sandbox: true, run: ({ a, b }) => a + b });
+const ctx = { runId: 'r', stepId: 1, callIndex: 0, idempotencyKey: 'r:1:0', signal: new AbortController().signal, log: () => undefined };
+const sandbox = new IsolateSandbox();
+sandbox.prewarm(32);
+sandbox
+  .whenPrepared(32)
+  .then(() => sandbox.run({ tool: add, grant: add.sandbox, args: { a: 2, b: 3 }, ctx }))
+  .then((sum) => console.log(\`answered \${sum}\`));
+`,
+    );
+    const ran = await runNode(script, [], { timeoutMs: 30_000 });
+    assert.equal(ran.code, 0, describeOutcome(ran));
+    assert.equal(ran.stdout.trim(), 'answered 5', describeOutcome(ran));
   });
 
   describe('ctx.fetch', () => {
