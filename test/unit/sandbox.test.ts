@@ -746,7 +746,8 @@ export default defineAgent({
     run: ({ text }, ctx) => {
       ctx.log('hashing');
       console.log('printed to stdout');
-      return { sha: createHash('sha256').update(text).digest('hex'), pid: process.pid, key: ctx.idempotencyKey };
+      ctx.annotate({ 'app.digest': 'sha256', 'app.bytes': text.length, 'app.nested': { no: 'objects' } });
+      return { sha: createHash('sha256').update(text).digest('hex'), pid: process.pid, key: ctx.idempotencyKey, traceparent: ctx.traceparent };
     },
   });
   const spin = defineTool({ name: 'spin', description: 'Spins.', args: none, effect: 'none', sandbox: { tier: 'process', cpuMs: 300 }, run: () => { for (;;) {} } });
@@ -802,10 +803,12 @@ export default defineAgent({
       };
       const digest = byName('digest');
       assert.equal(digest.status, 'completed', digest.error ?? '');
-      const value = (digest.output as { value: { sha: string; pid: number; key: string } }).value;
+      const { value, attributes } = digest.output as { value: { sha: string; pid: number; key: string; traceparent: string }; attributes: unknown };
       assert.equal(value.sha, createHash('sha256').update('keel').digest('hex'));
       assert.notEqual(value.pid, process.pid, 'not in the runtime process');
       assert.match(value.key, /^run_\w+:1:0$/);
+      assert.match(value.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, "the call's own span");
+      assert.deepEqual(attributes, { 'app.digest': 'sha256', 'app.bytes': 4 }, 'span attributes from its process, plain values only');
       assert.deepEqual(logs.slice(0, 2), ['hashing', 'printed to stdout'], "the tool's own logs (those of the aborted process follow)");
       const stops: [string, RegExp][] = [
         ['spin', /^spin failed: it exceeded its 300 ms CPU limit, so the sandbox stopped it$/],

@@ -75,6 +75,7 @@ export function mcpTool(options: McpToolOptions): Tool {
     spec: { name, description, parameters: { type: 'object', ...parameters } },
     sandbox: undefined,
     source: '',
+    module: undefined,
     maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
     channel: options.channel,
     untrusted: Object.freeze({}),

@@ -26,6 +26,7 @@ export interface HarnessCall {
   readonly stepId: number;
   readonly callIndex: number;
   readonly idempotencyKey: string;
+  readonly traceparent: string;
   readonly wasm: boolean;
   readonly maxOutputBytes: number;
   readonly maxErrorChars: number;
@@ -255,6 +256,7 @@ export function sandboxHarness(): HarnessEntry {
       stepId: call.stepId,
       callIndex: call.callIndex,
       idempotencyKey: call.idempotencyKey,
+      traceparent: call.traceparent,
       signal,
       log,
       fetch,

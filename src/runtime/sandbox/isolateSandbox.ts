@@ -180,7 +180,7 @@ class IsolateWorker {
       tool: { name: tool.name, code: script.code, pure: script.pure },
       limits: { memoryMb: grant.memoryMb, cpuMs: grant.cpuMs, timeoutMs: grant.timeoutMs, wasm: grant.wasm, maxOutputBytes: tool.maxOutputBytes },
       args,
-      meta: { runId: ctx.runId, stepId: ctx.stepId, callIndex: ctx.callIndex, idempotencyKey: ctx.idempotencyKey },
+      meta: { runId: ctx.runId, stepId: ctx.stepId, callIndex: ctx.callIndex, idempotencyKey: ctx.idempotencyKey, traceparent: ctx.traceparent },
     });
     return running.result;
   }

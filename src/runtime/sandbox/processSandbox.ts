@@ -31,6 +31,10 @@ const MEASURE_MS = 20;
 const STARTUP_MS = 30_000;
 const MAX_LOG_CHARS = 10_000;
 const MAX_LOGS_PER_CALL = 1_000;
+/** Span attributes a tool's process may add to its call's span, and the characters of each. */
+const MAX_ANNOTATIONS = 64;
+const MAX_ANNOTATION_KEY_CHARS = 200;
+const MAX_ANNOTATION_VALUE_CHARS = 1_000;
 /** Linux's clock ticks per second, in which /proc reports CPU time. */
 const CLOCK_TICKS = 100;
 
@@ -78,6 +82,7 @@ class ProcessCall {
   private fail: (error: Error) => void = () => undefined;
   private stderr = '';
   private logs = 0;
+  private annotations = 0;
   /** The CPU time its process had used when the tool started; undefined until then. */
   private cpuStart: number | undefined;
 
@@ -124,7 +129,7 @@ class ProcessCall {
         module: this.module,
         tool: tool.name,
         args,
-        meta: { runId: ctx.runId, stepId: ctx.stepId, callIndex: ctx.callIndex, idempotencyKey: ctx.idempotencyKey },
+        meta: { runId: ctx.runId, stepId: ctx.stepId, callIndex: ctx.callIndex, idempotencyKey: ctx.idempotencyKey, traceparent: ctx.traceparent },
         maxOutputBytes: tool.maxOutputBytes,
         egress: this.os !== undefined,
       };
@@ -214,6 +219,7 @@ class ProcessCall {
         (payload) => {
           const message = JSON.parse(payload.toString('utf8')) as FromToolProcess;
           if (message.type === 'log') this.log(message.message);
+          else if (message.type === 'annotate') this.annotate(message.attributes);
           else if (message.type === 'started') onStarted();
           else resolve(message.outcome);
         },
@@ -245,6 +251,20 @@ class ProcessCall {
       return;
     }
     this.call.ctx.log(line.length > MAX_LOG_CHARS ? `${line.slice(0, MAX_LOG_CHARS)}…` : line);
+  }
+
+  /** Passes on the span attributes the tool's process sent, within bounds: it is data from untrusted code. */
+  private annotate(attributes: unknown): void {
+    if (this.failure || typeof attributes !== 'object' || attributes === null) return;
+    const kept: Record<string, string | number | boolean> = {};
+    for (const [key, value] of Object.entries(attributes)) {
+      if (this.annotations >= MAX_ANNOTATIONS || key.length > MAX_ANNOTATION_KEY_CHARS) break;
+      if (typeof value === 'number' || typeof value === 'boolean') kept[key] = value;
+      else if (typeof value === 'string') kept[key] = value.slice(0, MAX_ANNOTATION_VALUE_CHARS);
+      else continue;
+      this.annotations += 1;
+    }
+    this.call.ctx.annotate(kept);
   }
 
   /** Measures the CPU time and resident memory of the tool's process and its descendants, and stops it past its limits. */

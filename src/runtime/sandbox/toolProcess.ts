@@ -49,6 +49,7 @@ async function invoke(call: ToolProcessCall): Promise<CallOutcome> {
     ...call.meta,
     signal: new AbortController().signal,
     log: (message) => send({ type: 'log', message: String(message) }),
+    annotate: (attributes) => send({ type: 'annotate', attributes }),
     fetch: globalThis.fetch,
     subAgent: refuse,
     memory: { get: refuse, put: refuse, search: refuse, delete: refuse, list: refuse },

@@ -25,6 +25,7 @@ export interface CallMeta {
   readonly stepId: number;
   readonly callIndex: number;
   readonly idempotencyKey: string;
+  readonly traceparent: string;
 }
 
 export type ToParent =
@@ -70,8 +71,9 @@ export interface ToolProcessCall {
   readonly egress: boolean;
 }
 
-/** What a tool's process sends back, each as one JSON frame: that the tool starts, its logs, then how the call ended. */
+/** What a tool's process sends back, each as one JSON frame: that the tool starts, its logs and span attributes, then how the call ended. */
 export type FromToolProcess =
   | { readonly type: 'started' }
   | { readonly type: 'log'; readonly message: string }
+  | { readonly type: 'annotate'; readonly attributes: unknown }
   | { readonly type: 'done'; readonly outcome: CallOutcome };
