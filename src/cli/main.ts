@@ -34,7 +34,8 @@ Options:
                     or http://127.0.0.1:8080, KEEL_RESTATE_ADMIN_URL or http://127.0.0.1:9070)
 
 Environment: KEEL_PRICES and KEEL_DAILY_USD (prices, a daily money pool), KEEL_SANDBOX (marked or
-all: which tools run in the isolated-vm sandbox), KEEL_ENGINE (local or restate).
+all: which tools run in the sandbox), KEEL_SANDBOX_TIER (isolate, process or os: the sandbox of
+tools that choose none), KEEL_ENGINE (local or restate).
 
 A run whose process dies is interrupted; \`keel resume\` goes on from its last checkpoint. An unsafe
 tool call that was in flight then needs a decision (\`keel resolve\`): Keel never repeats it blindly.

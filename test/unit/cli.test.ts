@@ -305,6 +305,42 @@ export default defineAgent({
       assert.match((JSON.parse(all.stdout) as { run: RunRecord }).run.result ?? '', /greet failed: it used `greeting`, which is not defined in the sandbox/);
     });
 
+    it("takes the sandbox tier from keel.config.ts: under sandbox { default: 'all', tier: 'process' } a tool runs in a Node process of its own", async () => {
+      const file = writeAgent(
+        'where.agent.ts',
+        `import { basename } from 'node:path';
+import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
+const where = defineTool({ name: 'where', description: 'Says which script runs it.', args: z.object({}), effect: 'none', run: () => basename(process.argv[1] ?? '') });
+export default defineAgent({
+  name: 'where',
+  instructions: 'Say where.',
+  model: scriptedModel(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'where', args: {} }] } : toolResults[0]?.content ?? 'none')),
+  tools: [where],
+});
+`,
+      );
+      const inProcess = await keel(['run', file, '--input', 'hi', '--db', db, '--json']);
+      assert.equal(inProcess.code, 0, describeResult(inProcess));
+      assert.doesNotMatch((JSON.parse(inProcess.stdout) as { run: RunRecord }).run.result ?? '', /toolProcess/);
+
+      writeFileSync(join(cwd, 'keel.config.ts'), "export default { sandbox: { default: 'all', tier: 'process' } };\n");
+      const own = await keel(['run', file, '--input', 'hi', '--db', db, '--json']);
+      assert.equal(own.code, 0, describeResult(own));
+      assert.equal((JSON.parse(own.stdout) as { run: RunRecord }).run.result, 'toolProcess.js');
+
+      const shown = await keel(['config', '--json']);
+      assert.equal(shown.code, 0, describeResult(shown));
+      const entries = (JSON.parse(shown.stdout) as { values: { key: string; value: unknown; source: string }[] }).values;
+      assert.deepEqual(
+        entries.find((entry) => entry.key === 'sandbox.tier'),
+        { key: 'sandbox.tier', value: 'process', source: 'keel.config.ts' },
+      );
+
+      const refused = await keel(['run', file, '--input', 'hi', '--db', db], testEnv({ KEEL_SANDBOX_TIER: 'vm' }));
+      assert.equal(refused.code, 1, describeResult(refused));
+      assert.match(refused.stderr, /KEEL_SANDBOX_TIER must be "isolate", "process" or "os" \(got "vm"\)/);
+    });
+
     it('refuses a KEEL_SANDBOX that is neither marked nor all, in one sentence', async () => {
       const result = await keel(['run', TRAVEL, '--input', INPUT, '--db', db], testEnv({ KEEL_SANDBOX: 'everything' }));
       assert.equal(result.code, 1, describeResult(result));

@@ -27,6 +27,12 @@ export interface KeelConfig {
   readonly sandbox?: {
     /** Which tools run in the sandbox: those marked `sandbox` (the default), or all of them. */
     readonly default?: 'marked' | 'all';
+    /**
+     * Where sandboxed tools that do not choose a tier run (docs/sandbox.md): `isolate` (the
+     * default: an isolated-vm isolate in a worker process), `process` (a Node process of their
+     * own) or `os` (that process under the OS sandbox).
+     */
+    readonly tier?: 'isolate' | 'process' | 'os';
   };
   readonly trace?: {
     /** Record prompts, completions, tool arguments and results in traces (redaction still applies). */
@@ -95,7 +101,7 @@ const schema = z
       })
       .partial()
       .strict(),
-    sandbox: z.object({ default: z.enum(['marked', 'all']) }).partial().strict(),
+    sandbox: z.object({ default: z.enum(['marked', 'all']), tier: z.enum(['isolate', 'process', 'os']) }).partial().strict(),
     trace: z
       .object({
         captureContent: z.boolean(),

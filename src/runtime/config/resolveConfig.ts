@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import { parsePriceTable, type PriceTable } from '../budget/prices';
+import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/grant';
 import { isPostgresUrl } from '../store/storeLocation';
 import type { OtlpOptions } from '../trace/otlp';
 import { DATABASE_RELATIVE_PATH } from '../workspace';
@@ -41,6 +42,7 @@ export interface ResolvedConfig {
   readonly dailyUsd: number | undefined;
   readonly pools: readonly BudgetPool[];
   readonly sandboxDefault: SandboxDefault;
+  readonly sandboxTier: SandboxTier;
   readonly captureContent: boolean;
   readonly redact: readonly string[];
   readonly otlp: OtlpOptions | undefined;
@@ -140,6 +142,12 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     (value, source) => oneOf(value, source, ['marked', 'all'] as const, '"marked" (only tools marked sandbox run in it) or "all"'),
     'marked' as SandboxDefault,
   );
+  const sandboxTier = pick(
+    'sandbox.tier',
+    [...fromEnv('KEEL_SANDBOX_TIER'), ...file(config.sandbox?.tier)],
+    (value, source) => oneOf(value, source, SANDBOX_TIERS, '"isolate", "process" or "os"'),
+    'isolate' as SandboxTier,
+  );
   const captureContent = pick(
     'trace.captureContent',
     [
@@ -210,6 +218,7 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     dailyUsd,
     pools,
     sandboxDefault,
+    sandboxTier,
     captureContent,
     redact,
     otlp,

@@ -171,10 +171,10 @@ export class Host {
 
   /** What every runtime built here shares, for a runtime an engine builds itself (a Restate workflow's). */
   runtimeOptions(): Omit<RuntimeOptions, 'store'> {
-    const { sandboxDefault, prices, approvalTimeoutMs, approvalOnTimeout } = this.config;
+    const { sandboxDefault, sandboxTier, prices, approvalTimeoutMs, approvalOnTimeout } = this.config;
     return {
       breakers: this.breakers,
-      sandbox: { default: sandboxDefault },
+      sandbox: { default: sandboxDefault, tier: sandboxTier },
       prices,
       pools: this.pools(),
       approvals: {
