@@ -61,6 +61,9 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
       // The editor runs a workspace's own runtime process and debug adapter (src/extension/client/runtimeLocator.ts).
       'dist/daemon.js',
       'dist/debugAdapter.js',
+      // Sandboxed tools run in these, started from next to the runtime's bundle (src/runtime/sandbox).
+      'dist/isolateWorker.js',
+      'dist/toolProcess.js',
       'schemas/golden.schema.json',
       'schemas/judge-control.schema.json',
     ];
@@ -80,7 +83,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
     // npm always packs package.json's "main", the editor bundle; it finds no file for
     // "./dist/extension.js" (its leading "./"), which is what keeps the bundle out.
     assert.ok(!files.includes(packed(manifest.main)), `${manifest.main} is in the tarball`);
-    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|cli|daemon|debugAdapter)\.js|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
+    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|cli|daemon|debugAdapter|isolateWorker|toolProcess)\.js|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });
@@ -100,6 +103,8 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
     const wanted = [
       packed(manifest.main),
       'dist/daemon.js',
+      'dist/isolateWorker.js',
+      'dist/toolProcess.js',
       'dist/run.js',
       'media/icon.png',
       manifest.vsce.readmePath,
