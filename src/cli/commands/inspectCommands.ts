@@ -6,7 +6,8 @@ import { isPostgresUrl, redactConnectionString } from '../../runtime/store/store
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { pendingApproval, runDetail, runsTable } from '../render';
 import { runMemorySection } from './memoryCommands';
-import { UsageError, out, parse, style, withHost, withStore, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withHost, withStore } from '../shared';
 import { factsForRun, flagLines } from '../traceSupport';
 
 /** Commands that read what was recorded. */
