@@ -32,7 +32,7 @@ describe('bad input', function () {
   const tempDir = useTempDirs();
 
   before(() => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   });
 
   describe('a damaged database file', () => {
