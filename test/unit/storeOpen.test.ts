@@ -33,6 +33,18 @@ export default defineAgent({
 `;
 const STORE_MODULE = join(REPO_ROOT, 'out', 'src', 'runtime', 'store', 'sqliteStore.js');
 
+/** Overwrites `count` pages in the middle of an SQLite file with random bytes, as a failing disk might. */
+function overwritePages(db: string, count: number): void {
+  const pageSize = ((size) => (size === 1 ? 65_536 : size))(readFileSync(db).readUInt16BE(16));
+  const pages = statSync(db).size / pageSize;
+  const fd = openSync(db, 'r+');
+  try {
+    writeSync(fd, randomBytes(count * pageSize), 0, count * pageSize, (Math.floor(pages / 2) - 1) * pageSize);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Opens the database in another process, which says `open` on stderr and then does what `then` says. */
 function holdOpen(db: string, then: 'hang' | 'exit') {
   const script = `const store = require(${JSON.stringify(STORE_MODULE)}).openSqliteStore(${JSON.stringify(db)});
@@ -102,14 +114,7 @@ describe('opening the SQLite store', function () {
 
   it('checks a file that changed while no Keel process had it open, and refuses it when it is damaged', async () => {
     const db = await recordedDatabase(40);
-    const pageSize = ((size) => (size === 1 ? 65_536 : size))(readFileSync(db).readUInt16BE(16));
-    const pages = statSync(db).size / pageSize;
-    const fd = openSync(db, 'r+');
-    try {
-      writeSync(fd, randomBytes(2 * pageSize), 0, 2 * pageSize, (Math.floor(pages / 2) - 1) * pageSize);
-    } finally {
-      closeSync(fd);
-    }
+    overwritePages(db, 2);
     assert.throws(() => openSqliteStore(db), /Keel cannot read its database .* \(it is damaged: .+\)\. Move the file aside/);
   });
 
@@ -131,14 +136,7 @@ describe('opening the SQLite store', function () {
 
     it('finds a damaged database, says what is wrong and what to do, and exits 1', async () => {
       const db = await recordedDatabase(40);
-      const pageSize = ((size) => (size === 1 ? 65_536 : size))(readFileSync(db).readUInt16BE(16));
-      const pages = statSync(db).size / pageSize;
-      const fd = openSync(db, 'r+');
-      try {
-        writeSync(fd, randomBytes(pageSize), 0, pageSize, (Math.floor(pages / 2) - 1) * pageSize);
-      } finally {
-        closeSync(fd);
-      }
+      overwritePages(db, 1);
       const result = await runNode(KEEL, ['doctor', '--db', db]);
       assert.equal(result.code, 1, describeOutcome(result));
       assert.match(result.stdout, /^• The next command to open it checks it in full first: it changed while no Keel process had it open\.$/m);
