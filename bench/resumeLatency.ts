@@ -2,9 +2,11 @@
  * Resume latency: a run with 1,000 completed steps is interrupted (its process SIGKILLed while a
  * tool hangs); `keel resume` then replays the journal and goes on. Measures, over several
  * resumes, the time from process start to the first resumed step (the tool that was in flight
- * starting again), and inside one process the replay alone.
+ * starting again), and inside one process the replay alone. Next to it, in turn with each resume:
+ * a bare `node` start with the same flags (the reference), and `keel --version` and `keel runs`
+ * from start to exit.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +18,8 @@ import { type Benchmark, formatNumber, median, micros, now, table } from './harn
 const CYCLES = 500;
 const RESUMES = 7;
 const CLI = resolve(__dirname, '..', '..', 'bin', 'keel.js');
+/** bin/keel.js's own flags (its first line), which a bare start is given too. */
+const NODE_FLAGS = ['--no-node-snapshot'];
 
 const AGENT = `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
 
@@ -53,11 +57,19 @@ export default defineAgent({
 });
 `;
 
+/** Runs node with `args` to its exit; the ms it took. */
+function exitMs(args: readonly string[], cwd: string): number {
+  const started = now();
+  const result = spawnSync(process.execPath, [...NODE_FLAGS, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited ${String(result.status)}:\n${result.stderr.toString('utf8')}`);
+  return micros(now() - started) / 1000;
+}
+
 /** Runs the CLI until its output shows `marker`, then SIGKILLs it; resolves with the ms it took. */
 function runUntil(args: readonly string[], env: NodeJS.ProcessEnv, marker: string, cwd: string): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const started = now();
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let seen = false;
     const onData = (chunk: Buffer) => {
@@ -95,11 +107,23 @@ export const benchmark: Benchmark = {
       if (!run) throw new Error('the run was not recorded');
 
       const processMs: number[] = [];
-      for (let i = 0; i < RESUMES; i++) {
-        progress(`resume ${i + 1}/${RESUMES} in a new process`);
-        const copy = join(dir, `resume-${i}.db`);
+      const bareMs: number[] = [];
+      const versionMs: number[] = [];
+      const runsMs: number[] = [];
+      // One of each first, not counted: it fills V8's compile cache, as any earlier keel command would.
+      for (let i = -1; i < RESUMES; i++) {
+        progress(`resume ${i + 2}/${RESUMES + 1} in a new process, between bare starts`);
+        const copy = join(dir, `resume-${i + 1}.db`);
         copyFileSync(db, copy);
-        processMs.push(await runUntil(['resume', run.id, '--db', copy], { KEEL_BENCH_HANG: '1' }, 'finish started', dir));
+        const bare = exitMs(['-e', '0'], dir);
+        const resumed = await runUntil(['resume', run.id, '--db', copy], { KEEL_BENCH_HANG: '1' }, 'finish started', dir);
+        const version = exitMs([CLI, '--version'], dir);
+        const listed = exitMs([CLI, 'runs', '--db', copy], dir);
+        if (i < 0) continue;
+        bareMs.push(bare);
+        processMs.push(resumed);
+        versionMs.push(version);
+        runsMs.push(listed);
       }
 
       progress('replaying in this process');
@@ -128,12 +152,19 @@ export const benchmark: Benchmark = {
       for (const line of table(
         ['measure', 'median ms', 'min ms', 'max ms'],
         [
+          [`bare start: node ${NODE_FLAGS.join(' ')} -e 0, to exit (the reference)`, ...stats(bareMs)],
           ['new process: `keel resume` start -> first resumed step', ...stats(processMs)],
+          ['new process: `keel --version`, to exit', ...stats(versionMs)],
+          ['new process: `keel runs`, to exit', ...stats(runsMs)],
           ['in process: runtime.resume() -> first resumed step', ...stats(replayMs)],
         ],
       )) {
         print(line);
       }
+      print(
+        `over a bare start, medians: keel resume +${formatNumber(median(processMs) - median(bareMs), 0)} ms (goal: at most +60 ms), ` +
+          `keel --version +${formatNumber(median(versionMs) - median(bareMs), 0)} ms, keel runs +${formatNumber(median(runsMs) - median(bareMs), 0)} ms`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

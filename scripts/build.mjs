@@ -1,6 +1,7 @@
 // One build script, one esbuild context per bundle. Type checking is its own step (`npm run typecheck`).
 // Usage: node scripts/build.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
+import { rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -19,10 +20,27 @@ const common = {
 const node = { ...common, platform: 'node', format: 'cjs', target: 'node22' };
 const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir: 'dist', tsconfig: 'tsconfig.webview.json' };
 
+// The keel command is an ES module split at every dynamic import: `dist/cli.mjs` holds only the
+// dispatch, and each command loads its own chunks from dist/cli-chunks (keel --version reads a
+// few KB, not the whole runtime, the Restate SDK and the openai SDK). Bundled CommonJS packages
+// still call require(), which an ES module does not have, so the banner gives it one.
+const cliChunks = 'dist/cli-chunks';
+const cli = {
+  ...node,
+  format: 'esm',
+  splitting: true,
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'cli-chunks/[name]-[hash]',
+  external: runtimeExternals,
+  banner: { js: "import { createRequire as keelCreateRequire } from 'node:module'; const require = keelCreateRequire(import.meta.url);" },
+};
+
 const bundles = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts' }, outdir: 'dist', external: ['vscode'] },
   { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  cli,
   { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, outdir: 'dist', external: runtimeExternals },
   // Sandboxed tools run in child processes of the runtime: isolates in isolate workers, the process and OS tiers in a tool process.
   { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, outdir: 'dist', external: runtimeExternals },
@@ -33,6 +51,8 @@ const bundles = [
   { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
 ];
 
+// Chunks are named by their content's hash: the last build's would be left beside this one's.
+rmSync(cliChunks, { recursive: true, force: true });
 const contexts = await Promise.all(bundles.map((options) => esbuild.context(options)));
 if (watch) {
   await Promise.all(contexts.map((context) => context.watch()));

@@ -1,24 +1,15 @@
 import { KeelError, describeError } from '../runtime/errors';
 import { KEEL_VERSION } from '../runtime/version';
-import { approvalCommands } from './commands/approvalCommands';
-import { configCommands } from './commands/configCommands';
-import { goldenCommands } from './commands/goldenCommands';
-import { inspectCommands } from './commands/inspectCommands';
-import { mcpCommands } from './commands/mcpCommands';
-import { memoryCommands } from './commands/memoryCommands';
-import { runCommands } from './commands/runCommands';
-import { serveCommands } from './commands/serveCommands';
-import { traceCommands } from './commands/traceCommands';
-import { UsageError, out, type Command } from './shared';
+import { UsageError } from './command';
+import { COMMAND_MODULES, type CommandTable } from './commands';
 import { styleFor } from './style';
 
-/** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands };
-
-const USAGE = `keel: build LLM agents that survive production
+function usage(commands: readonly CommandTable[]): string {
+  return `keel: build LLM agents that survive production
 
 Usage:
-${Object.values(COMMANDS)
+${commands
+  .flatMap((table) => Object.values(table))
   .flatMap((command) => command.usage)
   .map((line) => `  ${line}`)
   .join('\n')}
@@ -43,6 +34,9 @@ A call that an approval rule stops waits for \`keel approve\` or \`keel reject\`
 
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
 3 waiting for a decision, 4 stopped at a budget limit, 130 interrupted with Ctrl-C.`;
+}
+
+const out = process.stdout;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -51,14 +45,15 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      out.write(`${USAGE}\n`);
+      out.write(`${usage(await Promise.all(COMMAND_MODULES.map((entry) => entry.load())))}\n`);
       return name === undefined ? 2 : 0;
     case '--version':
     case 'version':
       out.write(`${KEEL_VERSION}\n`);
       return 0;
   }
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const entry = COMMAND_MODULES.find((candidate) => candidate.names.includes(name));
+  const command = entry && (await entry.load())[name];
   if (!command) throw new UsageError(`Unknown command "${name}".`);
   return command.run(rest);
 }

@@ -1,20 +1,12 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { KeelError, describeError } from '../runtime/errors';
+import { describeError } from '../runtime/errors';
 import { Host } from '../runtime/host/host';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { KEEL_VERSION } from '../runtime/version';
+import { UsageError } from './command';
 import { styleFor } from './style';
 
 /** What every command shares: output, argument parsing, the database. */
-
-/** A mistake in how keel was called: exit code 2. */
-export class UsageError extends KeelError {}
-
-/** One `keel` command: its lines in the usage text, and what it does (returning the exit code). */
-export interface Command {
-  readonly usage: readonly string[];
-  run(args: readonly string[]): Promise<number>;
-}
 
 export const out = process.stdout;
 export const style = styleFor(out);

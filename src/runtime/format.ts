@@ -1,3 +1,3 @@
 /** The runtime's words for runs and text: the one formatting module the CLI, the editor and the webviews share. */
 export { RUN_STATE_LABELS, totalTokens } from '../shared/runText';
-export { compactArgs, truncate } from '../shared/format';
+export { compactArgs, formatBytes, truncate } from '../shared/format';

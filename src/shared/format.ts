@@ -81,6 +81,13 @@ export function compactArgs(args: unknown): string {
     .join(', ');
 }
 
+/** A size for people: 512 bytes, 3.4 KB, 187.2 MB. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 20) return `${Number((bytes / 2 ** 20).toFixed(1))} MB`;
+  if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KB`;
+  return `${bytes} bytes`;
+}
+
 function trimZero(text: string): string {
   return text.endsWith('.0') ? text.slice(0, -2) : text;
 }

@@ -38,7 +38,7 @@ const context: SuiteContext = {
 };
 
 before(async () => {
-  assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+  assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   api = await startConformanceApi();
   otlp = await startOtlpReceiver();
   // Runs the local engines execute in this process call the API too.

@@ -111,7 +111,7 @@ describe('crash torture (SIGKILL at random points, resume until the end)', funct
   let api: BookingApi;
 
   before(async () => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
     api = await startBookingApi();
   });
 

@@ -55,7 +55,7 @@ describe('MCP under SIGKILL of the runtime process', function () {
   const tempDir = useTempDirs();
 
   before(() => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   });
 
   it('keel run killed during an unsafe MCP call: the server goes with it, and after resume and a decision it saw the call once', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { COMMAND_MODULES } from '../../src/cli/commands';
 import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
 import { startOpenAIServer, type OpenAIServer } from '../support/openaiServer';
 import { REPO_ROOT, runNode, testEnv, type Finished } from '../support/processes';
@@ -83,7 +84,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
   let db: string;
 
   before(() => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   });
 
   beforeEach(() => {
@@ -472,6 +473,10 @@ export default defineAgent({
         assert.deepEqual(readdirSync(cwd), [], 'a usage error creates no database');
       });
     }
+
+    it('knows every command a command module defines, under the name that module gives it', async () => {
+      for (const entry of COMMAND_MODULES) assert.deepEqual(Object.keys(await entry.load()), entry.names);
+    });
 
     it('no command at all prints the usage', async () => {
       const result = await keel([]);

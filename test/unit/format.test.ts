@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { compactArgs, formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId, truncate } from '../../src/shared/format';
+import { compactArgs, formatBytes, formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId, truncate } from '../../src/shared/format';
 import { spanDetails } from '../../webview/timeline/model/details';
 import { statusText } from '../../webview/meter/model/meterView';
 import { RUN_ID, T0, runRecord } from '../support/records';
@@ -112,6 +112,13 @@ describe('formatting (src/shared/format.ts): one rule for the CLI, the editor an
       assert.equal(compactArgs({ flightId: 'UA66', price: 598 }), 'flightId: "UA66", price: 598');
       assert.equal(compactArgs(['a']), '["a"]');
       assert.equal(compactArgs(undefined), '');
+    });
+
+    it('writes a size in bytes, KB or MB', () => {
+      assert.equal(formatBytes(512), '512 bytes');
+      assert.equal(formatBytes(3.4 * 1024), '3.4 KB');
+      assert.equal(formatBytes(187.2 * 2 ** 20), '187.2 MB');
+      assert.equal(formatBytes(2 ** 20), '1 MB');
     });
   });
 });

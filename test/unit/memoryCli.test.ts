@@ -45,7 +45,7 @@ describe('keel threads, thread, memory, and run --thread/--task (real processes)
   let agent: string;
 
   before(() => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   });
 
   beforeEach(() => {

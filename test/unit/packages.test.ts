@@ -57,7 +57,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
       'bin/keel.js',
       'bin/checkNode.js',
       'dist/index.js',
-      'dist/cli.js',
+      'dist/cli.mjs',
       // The editor runs a workspace's own runtime process and debug adapter (src/extension/client/runtimeLocator.ts).
       'dist/daemon.js',
       'dist/debugAdapter.js',
@@ -83,7 +83,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
     // npm always packs package.json's "main", the editor bundle; it finds no file for
     // "./dist/extension.js" (its leading "./"), which is what keeps the bundle out.
     assert.ok(!files.includes(packed(manifest.main)), `${manifest.main} is in the tarball`);
-    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|cli|daemon|debugAdapter|isolateWorker|toolProcess)\.js|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
+    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|daemon|debugAdapter|isolateWorker|toolProcess)\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });
@@ -105,6 +105,7 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
       'dist/daemon.js',
       'dist/isolateWorker.js',
       'dist/toolProcess.js',
+      'dist/cli.mjs',
       'dist/run.js',
       'media/icon.png',
       manifest.vsce.readmePath,
@@ -119,7 +120,7 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
 
   it('holds nothing else of the repository: no tests, sources, docs, developer README or source maps', () => {
     const allowed =
-      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|media\/[^/]+\.(png|svg|css)|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
+      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|media\/[^/]+\.(png|svg|css)|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });

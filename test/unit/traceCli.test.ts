@@ -77,7 +77,7 @@ describe('keel export, keel audit and flags in keel show (real processes)', () =
   let receiver: OtlpReceiver;
 
   before(() => {
-    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` before the tests');
+    assert.ok(existsSync(join(REPO_ROOT, 'dist', 'cli.mjs')), 'dist/cli.mjs is missing: run `npm run build` before the tests');
   });
 
   beforeEach(async () => {

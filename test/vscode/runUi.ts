@@ -29,7 +29,7 @@ export async function runUi(): Promise<number> {
   const started = Date.now();
   const repoRoot = repoRootFrom(__dirname);
   const resultsDir = resultsDirOf(repoRoot);
-  requireBuilt(repoRoot, [join('dist', 'extension.js'), join('dist', 'daemon.js'), join('dist', 'cli.js')]);
+  requireBuilt(repoRoot, [join('dist', 'extension.js'), join('dist', 'daemon.js'), join('dist', 'cli.mjs')]);
   mkdirSync(resultsDir, { recursive: true });
   clearStageResult(resultsDir, STAGE);
   for (const test of uiTests) rmSync(join(resultsDir, `${test.failureScreenshot}.png`), { force: true });

@@ -1,6 +1,7 @@
 import { Host } from '../../runtime/host/host';
 import { ENGINE_FLAGS } from '../engines';
-import { UsageError, out, parse, style, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style } from '../shared';
 
 /** `keel config`: every value Keel resolved for this project, and where it came from. */
 

@@ -11,7 +11,8 @@ import { runGoldenFile, summarize, type GoldenFileReport, type GoldenMode } from
 import type { CheckpointStore } from '../../runtime/store/checkpointStore';
 import { openSqliteStore } from '../../runtime/store/sqliteStore';
 import { REPORTERS, jsonReport, junitReport, specCase, specFileError, specFileHeader, summaryLine, type ReporterName } from '../goldenReport';
-import { UsageError, out, parse, style, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style } from '../shared';
 import { styleFor } from '../style';
 
 /** Golden tests: run cases (keel test), record their cassettes (keel record), check the judge for drift (keel judge). */

@@ -1,9 +1,13 @@
 import { isOwnerAlive } from '../../runtime/agent/owner';
 import { KeelError } from '../../runtime/errors';
+import { Host } from '../../runtime/host/host';
+import { examineSqliteDatabase, type Finding } from '../../runtime/store/doctor';
+import { isPostgresUrl, redactConnectionString } from '../../runtime/store/storeLocation';
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { pendingApproval, runDetail, runsTable } from '../render';
 import { runMemorySection } from './memoryCommands';
-import { UsageError, out, parse, style, withHost, withStore, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withHost, withStore } from '../shared';
 import { factsForRun, flagLines } from '../traceSupport';
 
 /** Commands that read what was recorded. */
@@ -56,7 +60,27 @@ async function show(args: readonly string[]): Promise<number> {
   });
 }
 
+/** Examines the run database and says what it found: exit 0 when nothing is wrong, 1 when something is. */
+async function doctor(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (positionals.length > 0) throw new UsageError('keel doctor takes no arguments.');
+  const config = await Host.configure({ cwd: process.cwd(), flags: values.db === undefined ? {} : { db: values.db } });
+  const location = config.database;
+  const findings: Finding[] = isPostgresUrl(location)
+    ? [{ level: 'note', text: `${redactConnectionString(location)} is a PostgreSQL database: keel doctor examines SQLite files; PostgreSQL checks itself (see its amcheck module).` }]
+    : examineSqliteDatabase(location);
+  if (values.json) {
+    out.write(`${JSON.stringify({ database: isPostgresUrl(location) ? redactConnectionString(location) : location, findings }, null, 2)}\n`);
+  } else {
+    out.write(`${style.bold(isPostgresUrl(location) ? redactConnectionString(location) : location)}\n`);
+    const mark = { ok: style.green('✓'), note: style.dim('•'), problem: style.red('✗') } as const;
+    for (const finding of findings) out.write(`${mark[finding.level]} ${finding.text}\n`);
+  }
+  return findings.some((finding) => finding.level === 'problem') ? 1 : 0;
+}
+
 export const inspectCommands: Readonly<Record<string, Command>> = {
   runs: { usage: ['keel runs [--limit <n>] [--json]'], run: runs },
+  doctor: { usage: ['keel doctor [--json]   (check the run database in full and say what was found)'], run: doctor },
   show: { usage: ['keel show <runId> [--json]'], run: show },
 };

@@ -4,7 +4,8 @@ import { KeelError } from '../../runtime/errors';
 import { truncate } from '../../shared/format';
 import { PATTERN_DESCRIPTIONS } from '../../runtime/guard/screen';
 import { readMcpJson } from '../../runtime/mcp/serverSpec';
-import { UsageError, out, parse, style, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style } from '../shared';
 import { findWorkspaceRoot } from '../../runtime/workspace';
 
 /** `keel mcp ls [agent]`: the MCP servers an agent (or the workspace's .vscode/mcp.json) declares, and their tools as Keel takes them. */

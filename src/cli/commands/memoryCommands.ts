@@ -6,7 +6,8 @@ import { keepsMemory, memoryStoreOf, type MemoryCapableStore } from '../../runti
 import { checkKey, checkNamespace, searchableText, type MemoryItem, type MemoryOpRecord } from '../../runtime/memory/memoryStore';
 import type { CheckpointStore, RunRecord } from '../../runtime/store/checkpointStore';
 import { itemDetail, itemLine, memoryOpLines, namespacesTable, progressDetail, threadDetail, threadsTable } from '../memoryRender';
-import { UsageError, out, parse, style, withStore, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withStore } from '../shared';
 
 /** Commands for threads and long-term memory: list, show, edit and delete what agents remember. */
 

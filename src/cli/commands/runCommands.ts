@@ -11,7 +11,8 @@ import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
 import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
 import { ENGINE_FLAGS, RESTATE_FLAGS } from '../engines';
 import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
-import { UsageError, out, parse, style, withHost, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withHost } from '../shared';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
 

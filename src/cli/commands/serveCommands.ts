@@ -4,7 +4,8 @@ import type { RunEvent } from '../../runtime/agent/events';
 import { KeelError } from '../../runtime/errors';
 import { ENGINE_FLAGS } from '../engines';
 import { runHeader, runOutcome, runSummary, stepLine } from '../render';
-import { UsageError, out, parse, style, withHost, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withHost } from '../shared';
 
 /** `keel serve --engine restate`: the workspace's agents as Restate services, until Ctrl-C. */
 

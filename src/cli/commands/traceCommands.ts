@@ -7,7 +7,8 @@ import { exportSpans, otlpJson } from '../../runtime/trace/otlp';
 import { runTrace } from '../../runtime/trace/traceSettings';
 import { KEEL_VERSION } from '../../runtime/version';
 import { auditLines, factsForRun } from '../traceSupport';
-import { UsageError, out, parse, style, withHost, type Command } from '../shared';
+import { UsageError, type Command } from '../command';
+import { out, parse, style, withHost } from '../shared';
 
 /** Commands that read a run as a trace: export it, and the audit log of its decisions. */
 

@@ -1,4 +1,4 @@
-import * as esbuild from 'esbuild';
+import type * as esbuild from 'esbuild';
 import { existsSync, statSync } from 'node:fs';
 import Module, { SourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
@@ -48,8 +48,10 @@ export async function evaluateModuleFile(file: string, what: string, around: (ev
   if (!existsSync(file)) throw new AgentLoadError(`${capitalized(what)} was not found: ${shown}`, file, undefined, undefined);
   if (statSync(file).isDirectory()) throw new AgentLoadError(`${shown} is a folder; ${what} must be a file (such as hello.agent.ts).`, file, undefined, undefined);
   let result: esbuild.BuildResult<{ write: false; sourcemap: 'external'; outfile: string }>;
+  // Loaded when a file is: a command that loads none (keel runs, keel show) does not load esbuild.
+  const { build } = await import('esbuild');
   try {
-    result = await esbuild.build({
+    result = await build({
       entryPoints: [file],
       outfile: `${file}.keel.js`,
       write: false,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeError } from '../errors';
+import { formatBytes } from '../format';
 import { asksConfidence } from '../approval/policy';
 import type { ToolCall, ToolSpec } from '../model/model';
 import type { ToolResultGuard } from '../guard/record';
@@ -99,12 +100,6 @@ export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
     };
   }
   return { ok: true, value: checked, content };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 2 ** 20) return `${Number((bytes / 2 ** 20).toFixed(1))} MB`;
-  if (bytes >= 2 ** 10) return `${Number((bytes / 2 ** 10).toFixed(1))} KB`;
-  return `${bytes} bytes`;
 }
 
 /** Attributes a tool added to its span (MCP's, say), as its step's output records them. */

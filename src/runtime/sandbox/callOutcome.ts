@@ -1,5 +1,5 @@
 import type { Tool } from '../agent/define';
-import { formatBytes } from '../agent/toolCall';
+import { formatBytes } from '../format';
 import { ToolSandboxError, withCutNote } from './sandboxError';
 import type { CallOutcome } from './workerProtocol';
 

@@ -29,11 +29,12 @@ import type { MemoryRowUpgrade } from '../memory/memoryStore';
 import { SqliteMemoryStore } from './sqliteMemory';
 import { SqliteThreadStore } from './sqliteThreads';
 import { sqliteBreakerTally } from './breakerTally';
+import { beginSession, checkReason, readSessions, type CheckReason, type SessionsState, type SqliteSession } from './sqliteSessions';
 import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
 import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 /** `PRAGMA application_id` of Keel databases: "KEEL" in ASCII. */
-const KEEL_APPLICATION_ID = 0x4b45454c;
+export const KEEL_APPLICATION_ID = 0x4b45454c;
 
 export interface SqliteStoreOptions {
   /** Defaults to Keel's own migrations; tests pass longer lists to exercise upgrades. */
@@ -48,6 +49,11 @@ export interface SqliteStoreOptions {
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   const migrations = options.migrations ?? SQLITE_MIGRATIONS;
   let db: Database.Database;
+  // An in-memory database or a temporary one has no file to leave behind damaged.
+  const tracked = path !== '' && path !== ':memory:';
+  let sessions: SessionsState | undefined;
+  let reason: CheckReason = 'it is not a file';
+  let session: SqliteSession | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
@@ -59,13 +65,21 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // Before anything writes: switching to WAL rewrites the file header, and a database Keel
     // cannot use must be left exactly as it was.
     checkCompatible(db, path, migrations.length);
-    checkIntact(db);
+    // The whole file is read only when something says it could be damaged (see sqliteSessions.ts).
+    if (tracked) {
+      sessions = readSessions(path);
+      reason = checkReason(path, sessions);
+    }
+    if (reason !== undefined) checkIntact(db);
+    // Said before anything writes, so a process that dies from here on leaves it to be checked.
+    session = sessions && beginSession(path, reason !== undefined, sessions);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     migrate(db, path, migrations);
   } catch (error) {
     db.close();
+    session?.abandon();
     if (error instanceof StoreError) throw error;
     throw new StoreError(
       `Keel cannot read its database ${path} (${describeError(error)}). ` +
@@ -73,8 +87,22 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       { cause: error },
     );
   }
-  return new SqliteStore(db, path, options.synchronous ?? 'NORMAL', options.memoryRowUpgrades);
+  const store = new SqliteStore(db, path, options.synchronous ?? 'NORMAL', options.memoryRowUpgrades, session, tracked ? reason : undefined);
+  OPEN_STORES.add(store);
+  if (OPEN_STORES.size === 1 && !closingAtExit) {
+    closingAtExit = true;
+    // A process that ends without closing its stores (a command that returned, an exit call)
+    // still leaves their files clean: only a crash or a kill leaves one to be checked.
+    process.once('exit', () => {
+      for (const open of [...OPEN_STORES]) open.closeNow();
+    });
+  }
+  return store;
 }
+
+/** Stores this process has open, closed when it exits. */
+const OPEN_STORES = new Set<SqliteStore>();
+let closingAtExit = false;
 
 /** Throws a StoreError, without writing anything, when the file is not Keel's or is from a newer Keel. */
 function checkCompatible(db: Database.Database, path: string, latest: number): { applicationId: number; version: number } {
@@ -137,6 +165,9 @@ export class SqliteStore implements MemoryCapableStore {
     readonly location: string,
     private readonly synchronous: 'NORMAL' | 'FULL',
     memoryRowUpgrades?: readonly MemoryRowUpgrade[],
+    private readonly session?: SqliteSession,
+    /** Why opening it read the whole file to check it, or undefined when it was left cleanly and not read. */
+    readonly checkedBecause?: string,
   ) {
     this.statements = {
       insertRun: db.prepare(
@@ -542,8 +573,16 @@ export class SqliteStore implements MemoryCapableStore {
   }
 
   close(): Promise<void> {
-    this.db.close();
+    this.closeNow();
     return Promise.resolve();
+  }
+
+  /** Closes the connection, then says so in the sessions folder: the file was left cleanly. */
+  closeNow(): void {
+    if (!this.db.open) return;
+    this.db.close();
+    OPEN_STORES.delete(this);
+    this.session?.close();
   }
 
   private requireRun(runId: string): RunRecord {
