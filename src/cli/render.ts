@@ -66,6 +66,18 @@ export function budgetWarningLine(event: Extract<RunEvent, { type: 'budget_warni
   return style.yellow(`        budget ${event.budgetId}: ${share}% of its ${format(event.limit)} spent (${format(event.spent)})`);
 }
 
+/** A provider that reported more tokens than a call held: spent all the same, and maybe past a limit. */
+export function overrunLine(event: Extract<RunEvent, { type: 'provider_overrun' }>, style: Style): string {
+  const { reserved, reported } = event;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const what =
+    reported.outputTokens > reserved.outputTokens
+      ? `${count(reported.outputTokens)} output tokens, over the ${count(reserved.outputTokens)} it was allowed`
+      : `${count(reported.inputTokens)} input tokens, over the ${count(reserved.inputTokens)} Keel counted`;
+  const over = event.overLimit.length > 0 ? `; now over its limit: ${event.overLimit.join(', ')}` : '';
+  return style.red(`        ${event.model} reported ${what} (spent all the same${over})`);
+}
+
 /** A failed attempt of the step under way, and what Keel does next. */
 export function retryLine(failure: FailedAttempt, style: Style): string {
   const next = failure.delayMs === undefined ? 'giving up' : `retrying in ${formatDuration(failure.delayMs)}`;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BudgetExceededError, exceeded, maxInputTokens } from '../../src/runtime/budget/budget';
+import { BudgetExceededError, exceeded } from '../../src/runtime/budget/budget';
+import { maxInputTokens } from '../../src/runtime/model/tokens';
 import { forecast } from '../../src/runtime/budget/forecast';
 import { DEFAULT_PRICES, costOf, parsePriceTable, priceOf } from '../../src/runtime/budget/prices';
 import { defineAgent, defineTool, type Agent } from '../../src/runtime/agent/define';
@@ -11,12 +12,8 @@ import { agentTool } from '../../src/runtime/agent/subAgent';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel, type Script } from '../../src/runtime/model/scripted';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
+import { pricedModel } from '../support/pricedModel';
 import { useTempDirs } from '../support/tempDir';
-
-/** A scripted model that passes for a priced one, so money is spent offline. */
-function priced(script: Script, name = 'gpt-4o-mini'): Model {
-  return { ...scriptedModel(script, { name }), provider: 'openai', name };
-}
 
 describe('prices', () => {
   it('matches dated snapshots to their family, the longest name first', () => {
@@ -77,11 +74,11 @@ describe('budgets in runs', () => {
   }
 
   it('stops a run before the call that could take it over its money budget, keeping its work and saying which limit', async () => {
-    const agent = defineAgent({ name: 'spender', instructions: 'Look things up.', model: priced(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 500 });
+    const agent = defineAgent({ name: 'spender', instructions: 'Look things up.', model: pricedModel(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 500 });
     const stopped = await run(agent, { budget: { usd: 0.002 } });
 
     assert.equal(stopped.state, 'budget_exceeded');
-    assert.match(stopped.error ?? '', /^Stopped: The next model call could cost up to \$0\.\d+, which would take the run's money budget of \$0\.002 over/);
+    assert.match(stopped.error ?? '', /^Stopped: The next model call needs at least \$0\.\d+ \(its input and 256 output tokens\), which would take the run's money budget of \$0\.002 over/);
     assert.ok(stopped.stepCount > 4, 'the work done before the limit is kept');
     const [budget] = await store.getBudgets([`run:${stopped.id}`]);
     assert.ok(budget && budget.spent.usd <= 0.002, `spent ${budget?.spent.usd}`);
@@ -93,7 +90,7 @@ describe('budgets in runs', () => {
   });
 
   it('stops at the step and token limits too, and warns as spending nears a limit', async () => {
-    const agent = defineAgent({ name: 'stepper', instructions: '', model: priced(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 200 });
+    const agent = defineAgent({ name: 'stepper', instructions: '', model: pricedModel(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 200 });
     const bySteps = await run(agent, { budget: { steps: 5 } });
     assert.equal(bySteps.state, 'budget_exceeded');
     assert.equal(bySteps.error, 'Stopped: The run reached its step budget of 5 steps.');
@@ -149,8 +146,8 @@ describe('budgets in runs', () => {
 
   it('routes steps to the model the hook picks, and costs each at its own price', async () => {
     const script: Script = ({ turn }) => (turn < 2 ? { toolCalls: [{ name: 'lookup', args: { n: turn } }] } : 'Done.');
-    const cheap = priced(script, 'gpt-4o-mini');
-    const dear = priced(script, 'gpt-4o');
+    const cheap = pricedModel(script, 'gpt-4o-mini');
+    const dear = pricedModel(script, 'gpt-4o');
     const agent = defineAgent({ name: 'router', instructions: '', model: dear, tools: [lookup], route: ({ turn }) => (turn === 0 ? undefined : cheap) });
     const finished = await run(agent);
     const models = (await store.getSteps(finished.id)).filter((step) => step.kind === 'model');
@@ -161,11 +158,11 @@ describe('budgets in runs', () => {
   });
 
   it('runs a sub-agent as its own run, linked to its parent and drawing on its budget', async () => {
-    const child = defineAgent({ name: 'researcher', instructions: 'Research.', model: priced(({ input }) => `Found: ${input}`) });
+    const child = defineAgent({ name: 'researcher', instructions: 'Research.', model: pricedModel(({ input }) => `Found: ${input}`) });
     const parent = defineAgent({
       name: 'lead',
       instructions: 'Delegate.',
-      model: priced(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'researcher', args: { task: 'fares to Lisbon' } }] } : `Report: ${toolResults[0]?.content}`)),
+      model: pricedModel(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'researcher', args: { task: 'fares to Lisbon' } }] } : `Report: ${toolResults[0]?.content}`)),
       tools: [agentTool(child)],
     });
     const finished = await run(parent, { budget: { usd: 1 } });
@@ -181,7 +178,7 @@ describe('budgets in runs', () => {
   });
 
   it('forecasts a run from the earlier runs of its agent', async () => {
-    const agent = defineAgent({ name: 'steady', instructions: '', model: priced(['Done.']) });
+    const agent = defineAgent({ name: 'steady', instructions: '', model: pricedModel(['Done.']) });
     assert.equal(await forecast(store, 'steady'), undefined);
     for (let i = 0; i < 4; i++) await run(agent);
     const expected = await forecast(store, 'steady');

@@ -10,7 +10,7 @@ import type { Host } from '../../runtime/host/host';
 import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
 import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
 import { ENGINE_FLAGS, RESTATE_FLAGS } from '../engines';
-import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
+import { budgetWarningLine, forecastLine, overrunLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, out, parse, style, withHost, type Command } from '../shared';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
@@ -220,6 +220,10 @@ export function liveView(): (event: RunEvent) => void {
       case 'budget_warning':
         clearPending();
         out.write(`${budgetWarningLine(event, style)}\n`);
+        break;
+      case 'provider_overrun':
+        clearPending();
+        out.write(`${overrunLine(event, style)}\n`);
         break;
       case 'approval_requested':
         break;
