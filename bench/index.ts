@@ -17,6 +17,7 @@ const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./toolSandbox.js').then((module) => module.benchmark),
   () => import('./timelineRender.js').then((module) => module.benchmark),
   () => import('./reservations.js').then((module) => module.benchmark),
+  () => import('./budgets.js').then((module) => module.benchmark),
   () => import('./replay.js').then((module) => module.benchmark),
   () => import('./engines.js').then((module) => module.benchmark),
   () => import('./mcp.js').then((module) => module.benchmark),

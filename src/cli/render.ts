@@ -1,7 +1,7 @@
-import { formatDuration, formatTokens, formatTokensExact, formatUsd, truncate } from '../shared/format';
+import { formatDuration, formatTokensExact, formatUsd, truncate } from '../shared/format';
 import { RUN_STATE_LABELS, describeStep, runDuration, totalTokens } from '../shared/runText';
 import type { RunEvent } from '../runtime/agent/events';
-import type { Forecast } from '../runtime/budget/forecast';
+import type { RunForecast } from '../runtime/budget/forecast';
 import type { FailedAttempt } from '../runtime/effects/retry';
 import type { ApprovalRecord, RunRecord, RunState, StepRecord } from '../runtime/store/checkpointStore';
 import type { Style } from './style';
@@ -50,13 +50,10 @@ export function runSummary(run: RunRecord, style: Style): string {
   return `${stateMark(run.state, style)} ${paint(facts)}`;
 }
 
-/** What earlier runs of the agent cost, before a new one starts. */
-export function forecastLine(forecast: Forecast): string {
-  return (
-    `forecast from ${forecast.basedOn} earlier run${forecast.basedOn === 1 ? '' : 's'}: ` +
-    `typically ${formatTokens(forecast.tokens.p50)} tokens, ${formatUsd(forecast.usd.p50)}; ` +
-    `95% under ${formatTokens(forecast.tokens.p95)} tokens, ${formatUsd(forecast.usd.p95)}${forecast.costKnown ? '' : ' (some prices unknown)'}`
-  );
+/** What earlier runs of the agent cost, before a new one starts, and the budgets they say it will likely not fit. */
+export function forecastLines(forecast: RunForecast, style: Style): string[] {
+  const { sentence } = forecast;
+  return [...(sentence ? [style.dim(`forecast: ${sentence}`)] : []), ...forecast.warnings.map((warning) => style.yellow(`warning: ${warning}`))];
 }
 
 /** A budget crossing its warning line. */
@@ -64,6 +61,18 @@ export function budgetWarningLine(event: Extract<RunEvent, { type: 'budget_warni
   const format = event.dimension === 'usd' ? formatUsd : formatTokensExact;
   const share = Math.round((event.spent / event.limit) * 100);
   return style.yellow(`        budget ${event.budgetId}: ${share}% of its ${format(event.limit)} spent (${format(event.spent)})`);
+}
+
+/** A provider that reported more tokens than a call held: spent all the same, and maybe past a limit. */
+export function overrunLine(event: Extract<RunEvent, { type: 'provider_overrun' }>, style: Style): string {
+  const { reserved, reported } = event;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const what =
+    reported.outputTokens > reserved.outputTokens
+      ? `${count(reported.outputTokens)} output tokens, over the ${count(reserved.outputTokens)} it was allowed`
+      : `${count(reported.inputTokens)} input tokens, over the ${count(reserved.inputTokens)} Keel counted`;
+  const over = event.overLimit.length > 0 ? `; now over its limit: ${event.overLimit.join(', ')}` : '';
+  return style.red(`        ${event.model} reported ${what} (spent all the same${over})`);
 }
 
 /** A failed attempt of the step under way, and what Keel does next. */

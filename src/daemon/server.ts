@@ -6,7 +6,7 @@ import { loadAgentFile } from '../runtime/agent/loader';
 import { isOwnerAlive } from '../runtime/agent/owner';
 import { currentUser } from '../runtime/currentUser';
 import { applyDeadlines } from '../runtime/approval/decide';
-import { forecast, forecastForFile } from '../runtime/budget/forecast';
+import { forecastAgentRun, forecastRun } from '../runtime/budget/forecast';
 import { isRestateOwned } from '../runtime/engine/restate/naming';
 import { KeelError, describeError } from '../runtime/errors';
 import { Host } from '../runtime/host/host';
@@ -217,10 +217,15 @@ export function serve(): void {
         .map((pool) => pool.id);
       return spendReport(store, runId, { now: Date.now(), executingSince: local.executingSince(runId), pools });
     },
-    forecast: async ({ agent, agentFile }) => {
-      const { store } = ready();
-      if (agent !== undefined) return { agent, forecast: (await forecast(store, agent)) ?? null };
-      return agentFile === undefined ? { agent: null, forecast: null } : forecastForFile(store, resolve(agentFile));
+    forecast: async ({ agent, agentFile, model }) => {
+      // An agent file is the project's code: loaded only where it may run (its name, model and budget are what a run would start with).
+      const current = agentFile === undefined ? ready() : runnable();
+      const { store, config } = current;
+      const options = { model: model ?? config.model, budget: config.runBudget, pools: current.pools() };
+      if (agentFile !== undefined) return forecastAgentRun(store, (await loadAgentFile(resolve(agentFile))).agent, options);
+      if (agent === undefined) return null;
+      const latest = (await store.listRuns({ limit: 1000 })).find((run) => run.agent === agent && run.parentRunId === null);
+      return forecastRun(store, { ...options, agent, model: options.model ?? latest?.model ?? '' });
     },
     configure: async ({ settings }) => {
       await ready().reconfigure(settings);

@@ -147,6 +147,7 @@ export function toRunEvent(event: StoreRunEvent): RunEvent {
     case 'tool_log':
     case 'step_retry':
     case 'budget_warning':
+    case 'provider_overrun':
       return event;
   }
 }

@@ -1,7 +1,7 @@
 import type { RunEvent } from './events';
 import type { CaseTag, GoldenEvent, GoldenFileError, GoldenFileReport, TextRange } from './golden';
 import type { MemoryRequests } from './memory';
-import type { Approval, ApprovalStats, ApprovalStatus, Forecast, Run, Step } from './records';
+import type { Approval, ApprovalStats, ApprovalStatus, Run, RunForecast, Step } from './records';
 import type { SpendReport } from './spend';
 import type { TraceSpan } from './trace';
 
@@ -146,8 +146,12 @@ export interface DaemonRequests extends MemoryRequests {
   decide: { params: DecideParams; result: DecideResult };
   /** What a run and its sub-agent runs spent and hold: the budget meter's numbers. */
   getSpend: { params: { runId: string }; result: SpendReport };
-  /** What a run of an agent will likely cost, from its earlier runs (by agent name, or by the file they were started from). */
-  forecast: { params: { agent?: string; agentFile?: string }; result: { agent: string | null; forecast: Forecast | null } };
+  /**
+   * What a run of an agent will likely cost, from its earlier completed runs with the model it would
+   * start with (`model`, else the editor's or the agent's), and the budgets that spend would not fit:
+   * of the agent an agent file defines, or of an agent by name. Null when neither is given.
+   */
+  forecast: { params: { agent?: string; agentFile?: string; model?: string }; result: RunForecast | null };
   /** New editor settings (the user changed some): runs started from now on use them. */
   configure: { params: { settings: Readonly<Record<string, unknown>> }; result: null };
   /** The cases of a golden file, each with its place in the file, or why the file cannot be used. */

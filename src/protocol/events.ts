@@ -1,4 +1,4 @@
-import type { Approval, BudgetDimension, FailedAttempt, Run, Step } from './records';
+import type { Approval, BudgetDimension, FailedAttempt, Run, Step, Usage } from './records';
 
 /**
  * What a run reports while it goes, as the runtime process forwards it to the editor and the
@@ -20,6 +20,16 @@ export type RunEvent =
       readonly dimension: BudgetDimension;
       readonly spent: number;
       readonly limit: number;
+    }
+  | {
+      /** A provider reported more tokens for a model call than the call held: spent all the same; `overLimit` names the budgets now over. */
+      readonly type: 'provider_overrun';
+      readonly runId: string;
+      readonly seq: number;
+      readonly model: string;
+      readonly reserved: Usage;
+      readonly reported: Usage;
+      readonly overLimit: readonly string[];
     }
   | { readonly type: 'run_finished'; readonly run: Run };
 

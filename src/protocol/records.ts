@@ -218,13 +218,52 @@ export interface Reservation {
   readonly closedAt: number | null;
 }
 
-/** What earlier runs of an agent cost: medians and 95th percentiles. */
-export interface Forecast {
+/** The median and the 95th percentile of a figure over earlier runs. */
+export interface Spread {
+  readonly p50: number;
+  readonly p95: number;
+}
+
+/** What earlier completed runs of an agent with one model spent, with their sub-agent runs. */
+export interface ModelForecast {
+  /** `provider:name`, the model the runs started with. */
+  readonly model: string;
+  /** Completed runs the figures rest on. */
   readonly basedOn: number;
-  readonly tokens: { readonly p50: number; readonly p95: number };
-  readonly usd: { readonly p50: number; readonly p95: number };
-  /** False when some of those runs used a model without a known price. */
+  readonly tokens: Spread;
+  readonly inputTokens: Spread;
+  readonly outputTokens: Spread;
+  readonly usd: Spread;
+  /** Journal steps of the run itself. */
+  readonly steps: Spread;
+  /** Time spent running, pauses excluded, of the run itself. */
+  readonly activeMs: Spread;
+  /** False when some of those runs used a model without a known price: their money is a lower bound. */
   readonly costKnown: boolean;
+}
+
+/** What a run of an agent will likely spend, from its earlier top-level runs that ended. */
+export interface Forecast {
+  readonly agent: string;
+  /** Per model, from completed runs only, the model with the most runs first. */
+  readonly models: readonly ModelForecast[];
+  /** Earlier runs that ended otherwise, counted apart. */
+  readonly failed: number;
+  readonly budgetExceeded: number;
+  readonly cancelled: number;
+}
+
+/** The forecast of a run about to start, compared with the budgets it will draw on. */
+export interface RunForecast {
+  readonly agent: string;
+  /** The model the run will start with. */
+  readonly model: string;
+  /** Null before any run of the agent ended. */
+  readonly forecast: Forecast | null;
+  /** The forecast in a sentence, as `keel run` prints it; null before any run of the agent ended. */
+  readonly sentence: string | null;
+  /** One sentence per budget that 95% of earlier completed runs with this model spent more than. */
+  readonly warnings: readonly string[];
 }
 
 /** Where content came from; untrusted content is recalled fenced. */

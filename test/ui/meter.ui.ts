@@ -56,7 +56,7 @@ export const meterDuringRun: UiTest = {
       const prompt = quickInput.getByText('What should the agent do?');
       await prompt.waitFor({ timeout: LONG });
       const promptText = await prompt.innerText();
-      assert.match(promptText, /^What should the agent do\? Earlier runs: typically \$[\d.]+ and [\d.]+k? tokens, 95% under \$[\d.]+ and [\d.]+k? tokens \(1 run\)\./);
+      assert.match(promptText, /^What should the agent do\? Earlier completed runs with openai:gpt-4o-mini: typically \$[\d.]+ and [\d.]+k? tokens, 95% under \$[\d.]+ and [\d.]+k? tokens \(1 run\)\./);
       await quickInputBox.pressSequentially('Find the cheapest fare to Lisbon', { delay: 5 });
       await page.keyboard.press('Enter');
 

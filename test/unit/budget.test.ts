@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BudgetExceededError, exceeded, maxInputTokens } from '../../src/runtime/budget/budget';
-import { forecast } from '../../src/runtime/budget/forecast';
+import { BudgetExceededError, exceeded } from '../../src/runtime/budget/budget';
+import { formatUsd } from '../../src/shared/format';
+import { maxInputTokens } from '../../src/runtime/model/tokens';
+import { forecast, forecastAgentRun } from '../../src/runtime/budget/forecast';
 import { DEFAULT_PRICES, costOf, parsePriceTable, priceOf } from '../../src/runtime/budget/prices';
 import { defineAgent, defineTool, type Agent } from '../../src/runtime/agent/define';
 import type { RunEvent } from '../../src/runtime/agent/events';
@@ -11,12 +13,8 @@ import { agentTool } from '../../src/runtime/agent/subAgent';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel, type Script } from '../../src/runtime/model/scripted';
 import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqliteStore';
+import { pricedModel } from '../support/pricedModel';
 import { useTempDirs } from '../support/tempDir';
-
-/** A scripted model that passes for a priced one, so money is spent offline. */
-function priced(script: Script, name = 'gpt-4o-mini'): Model {
-  return { ...scriptedModel(script, { name }), provider: 'openai', name };
-}
 
 describe('prices', () => {
   it('matches dated snapshots to their family, the longest name first', () => {
@@ -77,11 +75,11 @@ describe('budgets in runs', () => {
   }
 
   it('stops a run before the call that could take it over its money budget, keeping its work and saying which limit', async () => {
-    const agent = defineAgent({ name: 'spender', instructions: 'Look things up.', model: priced(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 500 });
+    const agent = defineAgent({ name: 'spender', instructions: 'Look things up.', model: pricedModel(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 500 });
     const stopped = await run(agent, { budget: { usd: 0.002 } });
 
     assert.equal(stopped.state, 'budget_exceeded');
-    assert.match(stopped.error ?? '', /^Stopped: The next model call could cost up to \$0\.\d+, which would take the run's money budget of \$0\.002 over/);
+    assert.match(stopped.error ?? '', /^Stopped: The next model call needs at least \$0\.\d+ \(its input and 256 output tokens\), which would take the run's money budget of \$0\.002 over/);
     assert.ok(stopped.stepCount > 4, 'the work done before the limit is kept');
     const [budget] = await store.getBudgets([`run:${stopped.id}`]);
     assert.ok(budget && budget.spent.usd <= 0.002, `spent ${budget?.spent.usd}`);
@@ -93,7 +91,7 @@ describe('budgets in runs', () => {
   });
 
   it('stops at the step and token limits too, and warns as spending nears a limit', async () => {
-    const agent = defineAgent({ name: 'stepper', instructions: '', model: priced(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 200 });
+    const agent = defineAgent({ name: 'stepper', instructions: '', model: pricedModel(endless), tools: [lookup], maxSteps: 100, maxOutputTokens: 200 });
     const bySteps = await run(agent, { budget: { steps: 5 } });
     assert.equal(bySteps.state, 'budget_exceeded');
     assert.equal(bySteps.error, 'Stopped: The run reached its step budget of 5 steps.');
@@ -149,8 +147,8 @@ describe('budgets in runs', () => {
 
   it('routes steps to the model the hook picks, and costs each at its own price', async () => {
     const script: Script = ({ turn }) => (turn < 2 ? { toolCalls: [{ name: 'lookup', args: { n: turn } }] } : 'Done.');
-    const cheap = priced(script, 'gpt-4o-mini');
-    const dear = priced(script, 'gpt-4o');
+    const cheap = pricedModel(script, 'gpt-4o-mini');
+    const dear = pricedModel(script, 'gpt-4o');
     const agent = defineAgent({ name: 'router', instructions: '', model: dear, tools: [lookup], route: ({ turn }) => (turn === 0 ? undefined : cheap) });
     const finished = await run(agent);
     const models = (await store.getSteps(finished.id)).filter((step) => step.kind === 'model');
@@ -161,11 +159,11 @@ describe('budgets in runs', () => {
   });
 
   it('runs a sub-agent as its own run, linked to its parent and drawing on its budget', async () => {
-    const child = defineAgent({ name: 'researcher', instructions: 'Research.', model: priced(({ input }) => `Found: ${input}`) });
+    const child = defineAgent({ name: 'researcher', instructions: 'Research.', model: pricedModel(({ input }) => `Found: ${input}`) });
     const parent = defineAgent({
       name: 'lead',
       instructions: 'Delegate.',
-      model: priced(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'researcher', args: { task: 'fares to Lisbon' } }] } : `Report: ${toolResults[0]?.content}`)),
+      model: pricedModel(({ turn, toolResults }) => (turn === 0 ? { toolCalls: [{ name: 'researcher', args: { task: 'fares to Lisbon' } }] } : `Report: ${toolResults[0]?.content}`)),
       tools: [agentTool(child)],
     });
     const finished = await run(parent, { budget: { usd: 1 } });
@@ -180,14 +178,47 @@ describe('budgets in runs', () => {
     assert.ok(Math.abs((budget?.spent.usd ?? 0) - (finished.costUsd + (sub?.costUsd ?? 0))) < 1e-12, 'the parent budget paid for both');
   });
 
-  it('forecasts a run from the earlier runs of its agent', async () => {
-    const agent = defineAgent({ name: 'steady', instructions: '', model: priced(['Done.']) });
+  it('forecasts a run per model from completed runs only, counting failed and budget-stopped ones apart', async () => {
+    const lookups = (count: number): Script => ({ turn }) => (turn < count ? { toolCalls: [{ name: 'lookup', args: { n: turn } }] } : 'Done.');
+    const agent = (model: Model, budget?: Agent['budget']) => defineAgent({ name: 'steady', instructions: '', model, tools: [lookup], maxSteps: 20, ...(budget ? { budget } : {}) });
     assert.equal(await forecast(store, 'steady'), undefined);
-    for (let i = 0; i < 4; i++) await run(agent);
+    // Four completed runs with the cheap model, of 1 to 4 lookups; one with the dear model.
+    for (const count of [1, 2, 3, 4]) assert.equal((await run(agent(pricedModel(lookups(count))))).state, 'completed');
+    assert.equal((await run(agent(pricedModel(lookups(1), 'gpt-4o')))).state, 'completed');
+    // A run that fails and one that stops at its budget: neither says what a finished run costs.
+    assert.equal((await run(agent(pricedModel(() => ({ toolCalls: [{ name: 'lookup', args: { n: 1 } }] }))))).state, 'failed');
+    assert.equal((await run(agent(pricedModel(lookups(10))), { budget: { steps: 3 } })).state, 'budget_exceeded');
+
     const expected = await forecast(store, 'steady');
-    assert.equal(expected?.basedOn, 4);
-    assert.ok((expected?.usd.p50 ?? 0) > 0);
-    assert.equal(expected?.tokens.p50, expected?.tokens.p95);
+    assert.deepEqual(
+      expected?.models.map((entry) => [entry.model, entry.basedOn]),
+      [
+        ['openai:gpt-4o-mini', 4],
+        ['openai:gpt-4o', 1],
+      ],
+    );
+    assert.deepEqual([expected?.failed, expected?.budgetExceeded, expected?.cancelled], [1, 1, 0]);
+    const cheap = expected?.models[0];
+    const runs = (await store.listRuns({ limit: 20, states: ['completed'] })).filter((record) => record.model === 'openai:gpt-4o-mini');
+    const usd = runs.map((record) => record.costUsd).sort((a, b) => a - b);
+    assert.equal(cheap?.usd.p50, usd[1], 'the median of four is the second (nearest rank)');
+    assert.equal(cheap?.usd.p95, usd[3]);
+    assert.deepEqual(cheap?.steps, { p50: 5, p95: 9 });
+
+    // Compared with the budget a run would start with: only the model it runs with counts.
+    const tight = await forecastAgentRun(store, agent(pricedModel(lookups(1))), { budget: { usd: usd[2] ?? 0, steps: 20 } });
+    assert.deepEqual(tight.warnings, [
+      `95% of earlier completed runs with openai:gpt-4o-mini spent up to ${formatUsd(usd[3] ?? 0)}, more than this run's money budget of ${formatUsd(usd[2] ?? 0)} (1 of 4 spent more): this run may stop before it is done.`,
+    ]);
+    assert.match(tight.sentence ?? '', /^Earlier completed runs with openai:gpt-4o-mini: typically \$0\.\d+ and [\d.]+k? tokens, 95% under \$0\.\d+ and [\d.]+k? tokens \(4 runs; not counted: 1 failed, 1 stopped at a budget\)\.$/);
+    assert.deepEqual((await forecastAgentRun(store, agent(pricedModel(lookups(1))), { budget: { usd: 1 } })).warnings, []);
+    // The agent's own budget counts, tightened by the run's; and steps are compared per run.
+    assert.deepEqual((await forecastAgentRun(store, agent(pricedModel(lookups(1)), { steps: 6 }), {})).warnings, [
+      "95% of earlier completed runs with openai:gpt-4o-mini spent up to 9 steps, more than this run's step budget of 6 steps (2 of 4 spent more): this run may stop before it is done.",
+    ]);
+    const other = await forecastAgentRun(store, agent(pricedModel(lookups(1))), { model: 'openai:gpt-4.1', budget: { usd: 0 } });
+    assert.deepEqual(other.warnings, [], 'no earlier run with that model: nothing to compare');
+    assert.match(other.sentence ?? '', /^No completed run with openai:gpt-4\.1 yet; with openai:gpt-4o-mini: typically/);
   });
 
   it('treats a budget stop as final, not as a failure worth retrying', () => {

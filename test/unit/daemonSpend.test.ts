@@ -98,7 +98,7 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
   it('reports the run, its sub-agent run, its budgets, the call in flight and the spend per model', async () => {
     const { proc, agentFile, gate } = await start({ prices: PRICES, dailyUsd: 5 });
     const today = `pool:daily:${new Date().toISOString().slice(0, 10)}`;
-    assert.deepEqual(await proc.request('forecast', { agentFile }), { agent: null, forecast: null });
+    assert.deepEqual(await proc.request('forecast', { agentFile }), { agent: 'lead', model: 'local:meter-mini', forecast: null, sentence: null, warnings: [] });
 
     writeFileSync(gate, '');
     const { runId } = await proc.request('startRun', { agentFile, input: 'Plan a trip' });
@@ -159,11 +159,21 @@ describe('spend and forecasts through the runtime process (getSpend, forecast, c
     assert.deepEqual(childReport.budgets.map((budget) => budget.id), [`run:${runId}`, today]);
     assert.deepEqual(childReport.subRuns, []);
 
-    const { agent, forecast } = await proc.request('forecast', { agentFile });
-    assert.equal(agent, 'lead');
-    assert.equal(forecast?.basedOn, 1);
-    assert.equal(forecast?.usd.p50, done.costUsd);
-    assert.deepEqual((await proc.request('forecast', { agent: 'lead' })).forecast, forecast);
+    // The forecast counts what the sub-agent spent too: the run's budgets paid for it.
+    const planned = await proc.request('forecast', { agentFile });
+    assert.equal(planned?.agent, 'lead');
+    const [figures] = planned?.forecast?.models ?? [];
+    assert.deepEqual([figures?.model, figures?.basedOn], ['local:meter-mini', 1]);
+    assert.ok(Math.abs((figures?.usd.p50 ?? 0) - spentByRuns) < 1e-12, `forecast ${figures?.usd.p50}, spent ${spentByRuns}`);
+    assert.deepEqual(planned?.warnings, []);
+    assert.deepEqual((await proc.request('forecast', { agent: 'lead' }))?.forecast, planned?.forecast);
+    assert.equal((await proc.request('forecast', { agentFile, model: 'openai:gpt-4o' }))?.forecast?.models[0]?.model, 'local:meter-mini');
+
+    // With less left of today's pool than such a run spends, the editor is warned before the next one.
+    await proc.request('configure', { settings: costSettings({ prices: PRICES, dailyUsd: spentByRuns / 2 }) });
+    const warned = await proc.request('forecast', { agentFile });
+    assert.equal(warned?.warnings.length, 1);
+    assert.match(warned?.warnings[0] ?? '', /^The earlier completed run with local:meter-mini spent up to \$0\.\d+, more than the \$0 left of the shared money budget daily:\d{4}-\d{2}-\d{2}: this run may stop before it is done\.$/);
   });
 
   it('takes new cost settings for the runs it starts next: a daily pool that is spent stops them', async () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { runPrompt, RUN_PROMPT } from '../../src/extension/budget/spendText';
+import { runPrompt, runWarning, RUN_PROMPT } from '../../src/extension/budget/spendText';
+import type { ModelForecast, RunForecast } from '../../src/protocol/records';
+import { forecastSentence } from '../../src/runtime/budget/forecast';
 import type { SpendReport } from '../../src/protocol/spend';
 import type { BudgetRecord, ReservationRecord, RunRecord } from '../../src/runtime/store/checkpointStore';
 import { breakdown } from '../../webview/meter/model/breakdown';
@@ -205,16 +207,46 @@ describe('budget meter: the view of a spend report (webview/meter/model/meterVie
   });
 });
 
-describe('cost settings and the forecast in the run prompt (src/extension/spendText)', () => {
-  it('adds what earlier runs cost to the question, and asks only the question without them', () => {
+describe('the forecast in the run prompt (src/extension/budget/spendText)', () => {
+  const figures = (model: string, basedOn: number, costKnown = true): ModelForecast => ({
+    model,
+    basedOn,
+    tokens: { p50: 1600, p95: 2040 },
+    inputTokens: { p50: 1200, p95: 1500 },
+    outputTokens: { p50: 400, p95: 540 },
+    usd: { p50: 0.0012, p95: 0.003 },
+    steps: { p50: 4, p95: 6 },
+    activeMs: { p50: 2000, p95: 3000 },
+    costKnown,
+  });
+  // As the runtime process answers the `forecast` request: with the sentence it words.
+  const forecast = (models: ModelForecast[], apart: { failed?: number; budgetExceeded?: number } = {}, warnings: string[] = []): RunForecast => {
+    const run = {
+      agent: 'planner',
+      model: 'openai:gpt-4o-mini',
+      forecast: { agent: 'planner', models, failed: apart.failed ?? 0, budgetExceeded: apart.budgetExceeded ?? 0, cancelled: 0 },
+      warnings,
+    };
+    return { ...run, sentence: forecastSentence(run) ?? null };
+  };
+
+  it("adds what earlier completed runs with the run's model cost to the question, and asks only the question without them", () => {
     assert.equal(runPrompt(null), RUN_PROMPT);
+    assert.equal(runPrompt({ agent: 'planner', model: 'openai:gpt-4o-mini', forecast: null, sentence: null, warnings: [] }), RUN_PROMPT);
     assert.equal(
-      runPrompt({ basedOn: 12, tokens: { p50: 1600, p95: 2040 }, usd: { p50: 0.0012, p95: 0.003 }, costKnown: true }),
-      'What should the agent do? Earlier runs: typically $0.0012 and 1.6k tokens, 95% under $0.003 and 2k tokens (12 runs).',
+      runPrompt(forecast([figures('openai:gpt-4o-mini', 12)], { failed: 2, budgetExceeded: 1 })),
+      'What should the agent do? Earlier completed runs with openai:gpt-4o-mini: typically $0.0012 and 1.6k tokens, 95% under $0.003 and 2k tokens (12 runs; not counted: 2 failed, 1 stopped at a budget).',
     );
     assert.equal(
-      runPrompt({ basedOn: 1, tokens: { p50: 10, p95: 10 }, usd: { p50: 0, p95: 0 }, costKnown: false }),
-      'What should the agent do? Earlier runs: typically $0+ and 10 tokens, 95% under $0+ and 10 tokens (1 run; some prices unknown).',
+      runPrompt(forecast([figures('openai:gpt-4o', 1, false)])),
+      'What should the agent do? No completed run with openai:gpt-4o-mini yet; with openai:gpt-4o: typically $0.0012+ and 1.6k tokens, 95% under $0.003+ and 2k tokens (1 run).',
     );
+    assert.equal(runPrompt(forecast([], { failed: 3 })), 'What should the agent do? No earlier run of planner completed (3 failed).');
+  });
+
+  it('warns under the input box when earlier runs spent more than the budget, and not otherwise', () => {
+    assert.equal(runWarning(null), undefined);
+    assert.equal(runWarning(forecast([figures('openai:gpt-4o-mini', 12)])), undefined);
+    assert.equal(runWarning(forecast([figures('openai:gpt-4o-mini', 12)], {}, ['One.', 'Two.'])), 'One. Two.');
   });
 });

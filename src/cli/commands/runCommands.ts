@@ -3,14 +3,14 @@ import { loadAgentFile } from '../../runtime/agent/loader';
 import { isOwnerAlive } from '../../runtime/agent/owner';
 import { describeError } from '../../runtime/errors';
 import { mergeLimits, type BudgetLimits } from '../../runtime/budget/budget';
-import { forecastForFile } from '../../runtime/budget/forecast';
+import { forecastAgentRun } from '../../runtime/budget/forecast';
 import type { Engine } from '../../runtime/engine/engine';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
 import type { Host } from '../../runtime/host/host';
 import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
 import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
 import { ENGINE_FLAGS, RESTATE_FLAGS } from '../engines';
-import { budgetWarningLine, forecastLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
+import { budgetWarningLine, forecastLines, overrunLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, type Command } from '../command';
 import { out, parse, style, withHost } from '../shared';
 
@@ -44,8 +44,8 @@ async function run(args: readonly string[]): Promise<number> {
   return withHost(values, async (host) => {
     const budget = mergeLimits(host.config.runBudget, budgetFlags(values));
     if (!json) {
-      const { forecast } = await forecastForFile(host.store, loaded.file);
-      if (forecast) out.write(`${style.dim(forecastLine(forecast))}\n`);
+      const forecast = await forecastAgentRun(host.store, loaded.agent, { model: host.config.model, budget, pools: host.pools() });
+      for (const line of forecastLines(forecast, style)) out.write(`${line}\n`);
     }
     const { engine } = host;
     const runId = await engine.start({
@@ -221,6 +221,10 @@ export function liveView(): (event: RunEvent) => void {
       case 'budget_warning':
         clearPending();
         out.write(`${budgetWarningLine(event, style)}\n`);
+        break;
+      case 'provider_overrun':
+        clearPending();
+        out.write(`${overrunLine(event, style)}\n`);
         break;
       case 'approval_requested':
         break;

@@ -1,5 +1,6 @@
 import type { BudgetDimension } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
+import type { Usage } from '../model/model';
 import type { ApprovalRecord, RunRecord, StepRecord } from '../store/checkpointStore';
 
 /**
@@ -22,6 +23,20 @@ export type RunEvent =
       readonly dimension: BudgetDimension;
       readonly spent: number;
       readonly limit: number;
+    }
+  | {
+      /**
+       * A provider reported more tokens for a model call than the call held on its budgets: more
+       * output than the limit it was sent, or more input than Keel counted. What it reported is
+       * spent; `overLimit` names the budgets that took over their limits.
+       */
+      readonly type: 'provider_overrun';
+      readonly runId: string;
+      readonly seq: number;
+      readonly model: string;
+      readonly reserved: Usage;
+      readonly reported: Usage;
+      readonly overLimit: readonly string[];
     }
   | { readonly type: 'run_finished'; readonly run: RunRecord };
 

@@ -1,10 +1,10 @@
 import { BudgetExceededError } from '../budget/budget';
+import type { ReservedCall } from '../budget/runBudget';
 import { CircuitOpenError } from '../effects/circuitBreaker';
 import { AttemptsExhaustedError, classifyError, type FailedAttempt } from '../effects/retry';
 import { KeelError, describeError } from '../errors';
 import { modelLabel, type Message, type Model, type ModelResponse, type ToolSpec, type Usage } from '../model/model';
 import { attemptWithRetries, type RunContext } from './runContext';
-import type { ReservationClose } from './stepJournal';
 
 export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
 
@@ -49,14 +49,17 @@ export async function modelStep(
   const failures: FailedAttempt[] = recorded ? await steps.restart(recorded) : [];
   const breaker = services.breakers.for(`model ${label}`);
   const { budget, store } = services;
-  const request = { messages: [...messages], tools: specs, maxTokens: agent.maxOutputTokens };
-  let settlement: ReservationClose | undefined;
+  const wanted = { messages: [...messages], tools: specs, maxTokens: agent.maxOutputTokens };
+  let held: ReservedCall | undefined;
+  let settled: ReturnType<typeof budget.settle> | undefined;
   let response: ModelResponse;
   try {
     response = await attemptWithRetries(context, seq, agent.modelRetry, failures, undefined, async (attempt) => {
       budget.checkRunLimits(steps.stepsDone);
-      const reservation = budget.reservation(`${run.id}:${seq}:${failures.length + attempt}`, seq, model, request);
-      if (reservation) await store.transition({ reserve: reservation });
+      held = await budget.reserve(`${run.id}:${seq}:${failures.length + attempt}`, seq, model, wanted, signal);
+      const reserved = held;
+      // The output limit sent is what the budgets leave room for: a call that keeps to it cannot overspend.
+      const request = reserved ? { ...wanted, maxTokens: reserved.maxTokens } : wanted;
       try {
         const step = { runId: run.id, seq, kind: 'model', key: `${run.id}:${seq}`, attempt: failures.length + 1 } as const;
         // Admitted inside the step: a durable engine replaying it takes the breaker's answer from its journal.
@@ -69,14 +72,14 @@ export async function modelStep(
           });
         });
         breaker.succeeded();
-        if (reservation) {
-          const { inputTokens, outputTokens } = answer.usage;
-          settlement = { id: reservation.id, actual: budget.settlement(model, inputTokens, outputTokens), at: services.now() };
-        }
+        if (reserved) settled = budget.settle(model, reserved, answer.usage);
         return answer;
       } catch (error) {
         if (!signal.aborted && classifyError(error, agent.modelRetry).class === 'retry') breaker.failed();
-        if (reservation) await store.transition({ close: { id: reservation.id, at: services.now() } });
+        if (reserved) {
+          await store.transition({ close: { id: reserved.reservation.id, at: services.now() } });
+          await budget.settled(undefined);
+        }
         throw error;
       }
     });
@@ -87,22 +90,18 @@ export async function modelStep(
     if (last instanceof CircuitOpenError || last instanceof BudgetExceededError) throw last;
     throw error instanceof AttemptsExhaustedError ? new KeelError(attemptsMessage(label, error)) : error;
   }
-  steps.end(
-    seq,
-    {
-      status: 'completed',
-      output: context.guard.recordResponse(response, about),
-      error: null,
-      usage: response.usage,
-      costUsd: budget.costOf(model, response.usage.inputTokens, response.usage.outputTokens),
-    },
-    failures,
-    settlement,
-  );
-  if (settlement) {
+  const costUsd = budget.costOf(model, response.usage.inputTokens, response.usage.outputTokens);
+  // An answer cut off at a limit the budgets set (below the agent's own) is not an answer: the run stops there.
+  const cut = held && budget.cutShort(held, response);
+  const end = cut
+    ? { status: 'failed' as const, output: null, error: cut.message }
+    : { status: 'completed' as const, output: context.guard.recordResponse(response, about), error: null };
+  steps.end(seq, { ...end, usage: response.usage, costUsd }, failures, settled?.close);
+  if (settled) {
     await steps.flush();
-    await budget.warnIfNear();
+    await budget.settled(settled.overrun);
   }
+  if (cut) throw cut;
   return response;
 }
 

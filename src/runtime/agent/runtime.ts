@@ -49,6 +49,8 @@ export interface RuntimeOptions {
   readonly prices?: readonly PriceTable[];
   /** Shared budgets every run started here draws on, such as a per-workspace daily allowance. */
   readonly pools?: readonly BudgetPool[];
+  /** How long a model call whose budgets are full waits for calls in flight to settle before its run stops. Default 30 s. */
+  readonly budgetWaitMs?: number;
   /** What an approval does when its tool and agent say nothing of it (keel.config.ts `approvals`). */
   readonly approvals?: Pick<ApprovalPolicy, 'timeoutMs' | 'onTimeout'>;
   /** Called before each step of every run executed here, such as the replay debugger pausing a live run. */
@@ -115,6 +117,7 @@ export class Runtime {
   private readonly tools: ToolRunner;
   private readonly prices: readonly PriceTable[];
   private readonly pools: readonly BudgetPool[];
+  private readonly budgetWaitMs: number | undefined;
   private readonly inspector: RunInspector | undefined;
   private readonly guard: boolean;
   private readonly steps: StepRunner;
@@ -132,6 +135,7 @@ export class Runtime {
     this.tools = new ToolRunner(options.sandbox);
     this.prices = options.prices ?? [];
     this.pools = options.pools ?? [];
+    this.budgetWaitMs = options.budgetWaitMs;
     this.inspector = options.inspector;
     this.guard = options.guard !== false;
     this.approvals = options.approvals ?? {};
@@ -262,7 +266,7 @@ export class Runtime {
     const agent = withBuiltinTools(defined, run.taskId ?? null);
     const emit = onEvent ?? (() => undefined);
     const controller = new AbortController();
-    const budget = await RunBudget.forRun(this.store, run, this.pools, [agent.prices, ...this.prices, DEFAULT_PRICES], this.now, emit);
+    const budget = await RunBudget.forRun(this.store, run, this.pools, [agent.prices, ...this.prices, DEFAULT_PRICES], this.now, emit, this.budgetWaitMs);
     emit({ type: 'run_started', run });
     const services: Services = {
       store: this.store,

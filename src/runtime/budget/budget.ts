@@ -1,6 +1,5 @@
 import { formatTokensExact, formatUsd } from '../../shared/format';
 import { NonRetryableError } from '../effects/retry';
-import type { Message, ModelRequest } from '../model/model';
 
 /** Limits on what a run (or a pool of runs) may spend. Every field is optional. */
 export interface BudgetLimits {
@@ -30,6 +29,8 @@ export interface Amounts {
   readonly outputTokens: number;
   readonly usd: number;
 }
+
+export const NO_AMOUNTS: Amounts = { inputTokens: 0, outputTokens: 0, usd: 0 };
 
 export type BudgetDimension = 'inputTokens' | 'outputTokens' | 'tokens' | 'usd' | 'steps' | 'wallTimeMs';
 
@@ -66,53 +67,64 @@ export function hasLimits(limits: BudgetLimits | undefined): boolean {
   return limits !== undefined && Object.entries(limits).some(([key, value]) => key !== 'warnAt' && value !== undefined);
 }
 
-const messageBytes = new WeakMap<object, number>();
+type Held = { readonly id: string; readonly limits: BudgetLimits; readonly spent: Amounts; readonly reserved: Amounts };
 
-/**
- * The most input tokens a request can cost. Tokenizers work on UTF-8 bytes and every token
- * covers at least one byte, so a request's bytes (plus a few tokens of framing per message) are
- * an upper bound whatever the model's tokenizer: reserving it means a budget is never overspent.
- */
-export function maxInputTokens(request: ModelRequest): number {
-  let total = 16 + Buffer.byteLength(JSON.stringify(request.tools));
-  for (const message of request.messages) total += bytesOf(message) + 8;
-  return total;
-}
-
-function bytesOf(message: Message): number {
-  let bytes = messageBytes.get(message);
-  if (bytes === undefined) {
-    bytes = Buffer.byteLength(JSON.stringify(message));
-    messageBytes.set(message, bytes);
-  }
-  return bytes;
-}
-
-/**
- * Whether holding `amounts` more would take a budget over one of its limits; if so, which and a
- * sentence that names it.
- */
-export function exceeded(
-  budget: { readonly id: string; readonly limits: BudgetLimits; readonly spent: Amounts; readonly reserved: Amounts },
-  amounts: Amounts,
-): { dimension: BudgetDimension; message: string } | undefined {
+/** A budget's limits, each with what is spent and held against it and what `amounts` would add. */
+function dimensions(budget: Held, amounts: Amounts) {
   const { limits, spent, reserved } = budget;
-  const name = budget.id.startsWith('run:') ? 'the run\'s' : `the shared budget ${budget.id.replace(/^pool:/, '')}'s`;
-  const checks: [BudgetDimension, number | undefined, number, number, number, (value: number) => string][] = [
+  const rows: [BudgetDimension, number | undefined, number, number, number, (value: number) => string][] = [
     ['usd', limits.usd, spent.usd, reserved.usd, amounts.usd, formatUsd],
     ['tokens', limits.tokens, spent.inputTokens + spent.outputTokens, reserved.inputTokens + reserved.outputTokens, amounts.inputTokens + amounts.outputTokens, formatTokensExact],
     ['inputTokens', limits.inputTokens, spent.inputTokens, reserved.inputTokens, amounts.inputTokens, formatTokensExact],
     ['outputTokens', limits.outputTokens, spent.outputTokens, reserved.outputTokens, amounts.outputTokens, formatTokensExact],
   ];
-  for (const [dimension, limit, used, held, more, format] of checks) {
-    if (limit === undefined || used + held + more <= limit) continue;
+  return rows.flatMap(([dimension, limit, used, held, more, format]) => (limit === undefined ? [] : [{ dimension, limit, used, held, more, format }]));
+}
+
+/**
+ * Whether holding `amounts` more would take a budget over one of its limits; if so, which and a
+ * sentence that names it. `call` says what the call needs, given the amount (by default: that it
+ * could cost up to it).
+ */
+export function exceeded(
+  budget: Held,
+  amounts: Amounts,
+  call: (amount: string) => string = (amount) => `could cost up to ${amount}`,
+): { dimension: BudgetDimension; message: string } | undefined {
+  const name = budget.id.startsWith('run:') ? "the run's" : `the shared budget ${budget.id.replace(/^pool:/, '')}'s`;
+  for (const { dimension, limit, used, held, more, format } of dimensions(budget, amounts)) {
+    if (used + held + more <= limit) continue;
     const label = { usd: 'money', tokens: 'token', inputTokens: 'input-token', outputTokens: 'output-token' }[dimension as 'usd'];
     return {
       dimension,
       message:
-        `The next model call could cost up to ${format(more)}, which would take ${name} ${label} budget of ${format(limit)} over ` +
+        `The next model call ${call(format(more))}, which would take ${name} ${label} budget of ${format(limit)} over ` +
         `(spent ${format(used)}${held > 0 ? `, ${format(held)} held by calls in flight` : ''}).`,
     };
   }
   return undefined;
 }
+
+/**
+ * The most output tokens a call may be allowed on a budget, and the limit that allows no more: what
+ * is left of every limit once the spent, the held and the call's input are counted. `amountsFor`
+ * says what the call holds with so many output tokens, each of which costs `usdPerOutputToken`.
+ * Negative when the input alone does not fit; infinite when no limit bounds the output.
+ */
+export function outputRoom(
+  budget: Held,
+  amountsFor: (outputTokens: number) => Amounts,
+  usdPerOutputToken: number,
+): { readonly tokens: number; readonly dimension: BudgetDimension | undefined } {
+  let room: { tokens: number; dimension: BudgetDimension | undefined } = { tokens: Number.POSITIVE_INFINITY, dimension: undefined };
+  for (const { dimension, limit, used, held, more } of dimensions(budget, amountsFor(0))) {
+    const left = limit - used - held - more;
+    if (left < 0) return { tokens: -1, dimension };
+    const perToken = dimension === 'usd' ? usdPerOutputToken : dimension === 'inputTokens' ? 0 : 1;
+    if (perToken > 0 && Math.floor(left / perToken) < room.tokens) room = { tokens: Math.floor(left / perToken), dimension };
+  }
+  // Floating point may round the division up: the room is what `exceeded` accepts.
+  while (room.tokens >= 0 && Number.isFinite(room.tokens) && exceeded(budget, amountsFor(room.tokens))) room.tokens -= 1;
+  return room;
+}
+

@@ -23,6 +23,8 @@ export interface KeelConfig {
     readonly dailyUsd?: number;
     /** Budgets shared by every run started here, such as a team's monthly allowance. */
     readonly pools?: readonly BudgetPool[];
+    /** How long a model call whose budgets are full waits for calls in flight to settle before its run stops, in milliseconds. Default 30000. */
+    readonly waitMs?: number;
   };
   readonly sandbox?: {
     /** Which tools run in the sandbox: those marked `sandbox` (the default), or all of them. */
@@ -98,6 +100,7 @@ const schema = z
         run: limits,
         dailyUsd: z.number().nonnegative(),
         pools: z.array(z.object({ id: z.string().min(1), limits: limits.pick({ inputTokens: true, outputTokens: true, tokens: true, usd: true }) }).strict()),
+        waitMs: z.number().nonnegative(),
       })
       .partial()
       .strict(),

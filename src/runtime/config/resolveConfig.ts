@@ -41,6 +41,7 @@ export interface ResolvedConfig {
   readonly runBudget: BudgetLimits | undefined;
   readonly dailyUsd: number | undefined;
   readonly pools: readonly BudgetPool[];
+  readonly budgetWaitMs: number | undefined;
   readonly sandboxDefault: SandboxDefault;
   readonly sandboxTier: SandboxTier;
   readonly captureContent: boolean;
@@ -136,6 +137,7 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     undefined as number | undefined,
   );
   const pools = pick('budget.pools', file(config.budget?.pools), (value) => value as BudgetPool[], [] as BudgetPool[]);
+  const budgetWaitMs = pick('budget.waitMs', file(config.budget?.waitMs), (value) => value as number, undefined as number | undefined);
   const sandboxDefault = pick(
     'sandbox.default',
     [...fromEnv('KEEL_SANDBOX'), ...setting('keel.sandbox.default'), ...file(config.sandbox?.default)],
@@ -217,6 +219,7 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     runBudget,
     dailyUsd,
     pools,
+    budgetWaitMs,
     sandboxDefault,
     sandboxTier,
     captureContent,

@@ -171,12 +171,13 @@ export class Host {
 
   /** What every runtime built here shares, for a runtime an engine builds itself (a Restate workflow's). */
   runtimeOptions(): Omit<RuntimeOptions, 'store'> {
-    const { sandboxDefault, sandboxTier, prices, approvalTimeoutMs, approvalOnTimeout } = this.config;
+    const { sandboxDefault, sandboxTier, prices, approvalTimeoutMs, approvalOnTimeout, budgetWaitMs } = this.config;
     return {
       breakers: this.breakers,
       sandbox: { default: sandboxDefault, tier: sandboxTier },
       prices,
       pools: this.pools(),
+      ...(budgetWaitMs === undefined ? {} : { budgetWaitMs }),
       approvals: {
         ...(approvalTimeoutMs === undefined ? {} : { timeoutMs: approvalTimeoutMs }),
         ...(approvalOnTimeout === undefined ? {} : { onTimeout: approvalOnTimeout }),

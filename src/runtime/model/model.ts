@@ -46,6 +46,7 @@ export interface ToolSpec {
 export interface ModelRequest {
   readonly messages: readonly Message[];
   readonly tools: readonly ToolSpec[];
+  /** The most output tokens the answer may have; a budgeted call's is what its budgets leave room for. */
   readonly maxTokens?: number;
   readonly temperature?: number;
 }
@@ -77,6 +78,12 @@ export interface Model {
   /** The model id requested from the provider. */
   readonly name: string;
   generate(request: ModelRequest, options?: ModelCallOptions): Promise<ModelResponse>;
+  /**
+   * How many input tokens the provider will count for `request` (better a little more than less):
+   * what a budgeted call reserves for its input. Without it Keel counts (see model/tokens.ts): with OpenAI's tokenizer
+   * for `openai` models, else the request's size in bytes.
+   */
+  countInputTokens?(request: ModelRequest): number | Promise<number>;
 }
 
 /** `provider:name`, the form Keel shows and accepts on the command line. */

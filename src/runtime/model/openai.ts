@@ -31,7 +31,19 @@ export interface OpenAIModelOptions {
   /** Stream the answer (text shows up as it is written). Default true. */
   readonly stream?: boolean;
   readonly temperature?: number;
+  /** The most output tokens of an answer, when the agent's call does not say (a Keel agent's always does). */
   readonly maxTokens?: number;
+  /**
+   * The request field that carries the output limit: `max_completion_tokens` (the default, what
+   * OpenAI's API takes) or `max_tokens`, for an endpoint that knows only that one. An endpoint that
+   * ignores the limit shows up as a `provider_overrun` event of the runs it serves.
+   */
+  readonly maxTokensField?: 'max_completion_tokens' | 'max_tokens';
+  /**
+   * How many input tokens the endpoint will count for a request, for budget reservations, when its
+   * model's tokenizer is not OpenAI's (see `countInputTokens` of Model; Keel's own estimate otherwise).
+   */
+  readonly countInputTokens?: (request: ModelRequest) => number | Promise<number>;
   /** Per request, until the answer starts; default 120 s. A call that times out is retried by Keel. */
   readonly timeoutMs?: number;
   /** Once an answer streams, the longest silence before Keel gives up on it (and retries); default 60 s. */
@@ -74,6 +86,7 @@ export function openaiModel(options: OpenAIModelOptions): Model {
   return {
     provider: 'openai',
     name: options.model,
+    ...(options.countInputTokens ? { countInputTokens: options.countInputTokens } : {}),
     async generate(request: ModelRequest, callOptions: ModelCallOptions = {}): Promise<ModelResponse> {
       const openai = getClient();
       const body: ChatCompletionCreateParamsBase = {
@@ -81,7 +94,7 @@ export function openaiModel(options: OpenAIModelOptions): Model {
         messages: request.messages.map(toWireMessage),
         ...(request.tools.length > 0 ? { tools: request.tools.map(toWireTool) } : {}),
         ...optional('temperature', request.temperature ?? options.temperature),
-        ...optional('max_completion_tokens', request.maxTokens ?? options.maxTokens),
+        ...optional(options.maxTokensField ?? 'max_completion_tokens', request.maxTokens ?? options.maxTokens),
       };
       // The SDK's own timeout stops once an answer starts streaming; a stalled stream is caught here.
       const controller = new AbortController();

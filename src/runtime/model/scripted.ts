@@ -1,6 +1,7 @@
 import { ModelError } from '../errors';
 import { fenceOf, unfence } from '../guard/fence';
-import type { AssistantMessage, Model, ModelCallOptions, ModelRequest, ModelResponse, ToolCall, ToolMessage } from './model';
+import { jsonTokens } from './tokens';
+import type { AssistantMessage, FinishReason, Model, ModelCallOptions, ModelRequest, ModelResponse, ToolCall, ToolMessage } from './model';
 
 export interface ScriptedToolCall {
   readonly name: string;
@@ -50,16 +51,25 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
       callOptions.signal?.throwIfAborted();
       const context = scriptContext(request);
       const turn = pickTurn(script, context, name);
-      const message = toAssistantMessage(turn, context.turn);
+      const { message, finishReason, outputTokens } = withinLimit(toAssistantMessage(turn, context.turn), request.maxTokens);
       if (message.content) callOptions.onTextDelta?.(message.content);
-      return {
-        message,
-        finishReason: message.toolCalls.length > 0 ? 'tool_calls' : 'stop',
-        usage: { inputTokens: requestTokens(request), outputTokens: estimateTokens(JSON.stringify(message)) },
-        model: name,
-      };
+      return { message, finishReason, usage: { inputTokens: requestTokens(request), outputTokens }, model: name };
     },
+    countInputTokens: requestTokens,
   };
+}
+
+/**
+ * The answer as a provider gives it under an output limit: whole when it fits, else its first
+ * `maxTokens` tokens of text (tool calls cut short are dropped) and the finish reason `length`.
+ */
+function withinLimit(message: AssistantMessage, maxTokens: number | undefined): { message: AssistantMessage; finishReason: FinishReason; outputTokens: number } {
+  const outputTokens = estimateTokens(JSON.stringify(message));
+  if (maxTokens === undefined || outputTokens <= maxTokens) {
+    return { message, finishReason: message.toolCalls.length > 0 ? 'tool_calls' : 'stop', outputTokens };
+  }
+  const text = message.content ?? JSON.stringify(message.toolCalls);
+  return { message: { role: 'assistant', content: text.slice(0, maxTokens * CHARS_PER_TOKEN), toolCalls: [] }, finishReason: 'length', outputTokens: maxTokens };
 }
 
 function scriptContext(request: ModelRequest): ScriptContext {
@@ -104,23 +114,17 @@ function toAssistantMessage(turn: ScriptedTurn, turnIndex: number): AssistantMes
   return { role: 'assistant', content: turn.text ?? null, toolCalls };
 }
 
+const CHARS_PER_TOKEN = 4;
+
 /** Token estimates per message, kept so a long conversation is not measured again at every turn. */
 const messageTokens = new WeakMap<object, number>();
 
+/** The scripted model's own count of a request's tokens, which it reports and which its calls reserve. */
 function requestTokens(request: ModelRequest): number {
-  let total = estimateTokens(JSON.stringify(request.tools));
-  for (const message of request.messages) {
-    let tokens = messageTokens.get(message);
-    if (tokens === undefined) {
-      tokens = estimateTokens(JSON.stringify(message));
-      messageTokens.set(message, tokens);
-    }
-    total += tokens;
-  }
-  return total;
+  return jsonTokens(request, estimateTokens, messageTokens);
 }
 
 /** A stable stand-in for a tokenizer: about four characters per token, as OpenAI suggests for English. */
 export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+  return Math.ceil(text.length / CHARS_PER_TOKEN);
 }

@@ -58,6 +58,7 @@ export function applyEvent(model: RunViewModel, event: RunEvent): RunViewModel {
     case 'tool_log':
     case 'approval_requested':
     case 'budget_warning':
+    case 'provider_overrun':
       return model;
   }
 }
