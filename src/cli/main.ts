@@ -1,11 +1,13 @@
 import { KeelError, describeError } from '../runtime/errors';
 import { KEEL_VERSION } from '../runtime/version';
+import { alertCommands } from './commands/alertCommands';
 import { approvalCommands } from './commands/approvalCommands';
 import { configCommands } from './commands/configCommands';
 import { goldenCommands } from './commands/goldenCommands';
 import { inspectCommands } from './commands/inspectCommands';
 import { mcpCommands } from './commands/mcpCommands';
 import { memoryCommands } from './commands/memoryCommands';
+import { reviewCommands } from './commands/reviewCommands';
 import { runCommands } from './commands/runCommands';
 import { serveCommands } from './commands/serveCommands';
 import { traceCommands } from './commands/traceCommands';
@@ -13,7 +15,7 @@ import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands, ...alertCommands, ...reviewCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 
@@ -41,7 +43,8 @@ tool call that was in flight then needs a decision (\`keel resolve\`): Keel neve
 A call that an approval rule stops waits for \`keel approve\` or \`keel reject\`.
 
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
-3 waiting for a decision, 4 stopped at a budget limit, 130 interrupted with Ctrl-C.`;
+3 waiting for a decision, 4 stopped at a budget limit, 5 completed but flagged by the detectors
+(keel run --fail-on-flags), 130 interrupted with Ctrl-C.`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

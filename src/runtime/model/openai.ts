@@ -122,6 +122,7 @@ function fromCompletion(completion: unknown, label: string, callOptions: ModelCa
     finishReason: toFinishReason(choice.finish_reason),
     usage: toUsage(completion.usage),
     model: completion.model,
+    ...(completion.system_fingerprint ? { systemFingerprint: completion.system_fingerprint } : {}),
   };
 }
 
@@ -142,6 +143,7 @@ async function collectStream(
   let finishReason: FinishReason | undefined;
   let usage: Usage = { inputTokens: 0, outputTokens: 0 };
   let model = requested;
+  let fingerprint: string | undefined;
   const calls: { id: string; name: string; arguments: string }[] = [];
   let idle = false;
   let timer: NodeJS.Timeout | undefined;
@@ -157,6 +159,7 @@ async function collectStream(
     for await (const chunk of stream) {
       armIdleTimer();
       model = chunk.model || model;
+      fingerprint = chunk.system_fingerprint || fingerprint;
       if (chunk.usage) usage = toUsage(chunk.usage);
       for (const choice of chunk.choices ?? []) {
         const delta = choice.delta;
@@ -193,7 +196,7 @@ async function collectStream(
     content: sawContent ? content : null,
     toolCalls: calls.filter((call) => call !== undefined),
   };
-  return { message, finishReason, usage, model };
+  return { message, finishReason, usage, model, ...(fingerprint ? { systemFingerprint: fingerprint } : {}) };
 }
 
 function toWireMessage(message: Message): ChatCompletionMessageParam {
