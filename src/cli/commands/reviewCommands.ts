@@ -1,6 +1,7 @@
 import { currentUser } from '../../runtime/currentUser';
 import { compactArgs, truncate } from '../../shared/format';
-import { describeRate, describeSuggestion, reviewStats } from '../../runtime/review/reviewStats';
+import { reviewStats } from '../../runtime/review/reviewStats';
+import { describeRate, describeSuggestion } from '../../shared/reviewText';
 import { reviewsOf, type ReviewRecord } from '../../runtime/review/reviewStore';
 import type { Style } from '../style';
 import { UsageError, out, parse, style, withHost, type Command } from '../shared';

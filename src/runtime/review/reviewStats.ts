@@ -117,19 +117,3 @@ function numericArgs(reviewed: readonly ReviewRecord[]): string[] {
   }
   return [...counts].filter(([, count]) => count * 2 >= reviewed.length).map(([key]) => key).sort();
 }
-
-/** `3 of 25 (12%, 95% CI 4–30%)`. */
-export function describeRate(disagreed: number, reviewed: number, interval: Interval): string {
-  const percent = (share: number) => `${Math.round(share * 100)}%`;
-  return `${disagreed} of ${reviewed} (${reviewed === 0 ? 'none reviewed' : percent(disagreed / reviewed)}, 95% CI ${percent(interval.low)}–${percent(interval.high)})`;
-}
-
-/** The suggestion in a sentence, with the approval rule that would apply it. */
-export function describeSuggestion(tool: string, suggestion: ThresholdSuggestion): string {
-  const { arg, over, above, atOrBelow } = suggestion;
-  const field = arg === 'amount' ? '' : `, { field: '${arg}' }`;
-  return (
-    `Ask a person before ${tool} when ${arg} is over ${over}: reviewers disagreed with ${describeRate(above.disagreed, above.reviewed, above.interval)} of the calls above it ` +
-    `and ${describeRate(atOrBelow.disagreed, atOrBelow.reviewed, atOrBelow.interval)} at or below it. In the tool: approval: approvals.amountOver(${over}${field}).`
-  );
-}
