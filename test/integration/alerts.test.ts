@@ -3,6 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { until } from '../support/until';
+import { FLAGGED_AGENT } from '../support/flaggedAgent';
 
 /** The parts of the records these tests look at (the extension's modules are not imported). */
 interface Run {
@@ -31,17 +32,6 @@ interface RunsViewItem {
 interface TraceView {
   readonly runId: string;
 }
-
-/** Pays, calls a tool that does not exist, and claims success: the detectors flag ignored_tool_error. */
-const FLAGGED = `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
-const pay = defineTool({ name: 'pay', description: 'Pays.', args: z.object({ amount: z.number() }), effect: 'idempotent', run: ({ amount }) => 'paid ' + amount });
-export default defineAgent({
-  name: 'payer',
-  instructions: 'Pay.',
-  model: scriptedModel([{ toolCalls: [{ name: 'pay', args: { amount: 640 } }] }, { toolCalls: [{ name: 'nope', args: {} }] }, 'Done, paid.']),
-  tools: [pay],
-});
-`;
 
 const CONFIG = `import { defineConfig } from 'keel-agents';
 export default defineConfig({ alerts: { channels: { editor: { type: 'editor' } }, rules: [{ on: 'flag', to: 'editor' }] } });
@@ -76,7 +66,7 @@ describe('Keel in VS Code: alerts', () => {
   });
 
   it('reads keel.config.ts again when it changes; a flagged run is an editor notification whose buttons open it, and is marked in the Runs view', async () => {
-    writeFileSync(agentFile, FLAGGED);
+    writeFileSync(agentFile, FLAGGED_AGENT);
     const { configReads } = await alertsView();
     writeFileSync(configFile, CONFIG);
     await until(async () => ((await alertsView()).configReads > configReads ? true : undefined), 'keel.config.ts read again after it was written', 15_000);

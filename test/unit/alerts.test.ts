@@ -12,6 +12,7 @@ import { runNode, testEnv, type Finished } from '../support/processes';
 import { RuntimeProcess } from '../support/runtimeProcess';
 import { useTempDirs } from '../support/tempDir';
 import { until } from '../support/until';
+import { FLAGGED_AGENT } from '../support/flaggedAgent';
 
 /**
  * Alerts on the paths users take: keel.config.ts rules, the keel command and the runtime process,
@@ -27,17 +28,6 @@ export default defineAgent({
   model: scriptedModel(({ turn }) => ({ toolCalls: [{ name: 'ping', args: { n: turn } }] })),
   tools: [ping],
   maxSteps: 3,
-});
-`;
-
-/** Pays, calls a tool that does not exist, and claims success: the detectors flag ignored_tool_error. */
-const FLAGGED = `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
-const pay = defineTool({ name: 'pay', description: 'Pays.', args: z.object({ amount: z.number() }), effect: 'idempotent', run: ({ amount }) => 'paid ' + amount });
-export default defineAgent({
-  name: 'payer',
-  instructions: 'Pay.',
-  model: scriptedModel([{ toolCalls: [{ name: 'pay', args: { amount: 640 } }] }, { toolCalls: [{ name: 'nope', args: {} }] }, 'Done, paid.']),
-  tools: [pay],
 });
 `;
 
@@ -101,22 +91,20 @@ describe('alerts', function () {
   it('keel run prints the flags, exits 5 with --fail-on-flags, and sends the flag alert as JSON and as a Slack message, one key for both', async () => {
     hook = await startWebhookReceiver();
     const workspace = tempDir();
-    writeFileSync(join(workspace, 'payer.agent.ts'), FLAGGED);
+    writeFileSync(join(workspace, 'payer.agent.ts'), FLAGGED_AGENT);
     writeFileSync(
       join(workspace, 'keel.config.ts'),
       config(`{ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}/json' }, chat: { type: 'webhook', url: '${hook.url}/slack', format: 'slack' } }, rules: [{ on: 'flag', to: ['ops', 'chat'], kinds: ['ignored_tool_error'] }] } }`),
     );
-    const plain = await keel(workspace, ['run', 'payer.agent.ts', '--input', 'pay']);
-    assert.equal(plain.code, 0, plain.stderr);
-    assert.match(plain.stdout, /Flags \(1\)/);
-    assert.match(plain.stdout, /⚑ step 4 ignored_tool_error/);
     const strict = await keel(workspace, ['run', 'payer.agent.ts', '--input', 'pay', '--fail-on-flags']);
     assert.equal(strict.code, 5, strict.stdout + strict.stderr);
+    assert.match(strict.stdout, /Flags \(1\)/);
+    assert.match(strict.stdout, /⚑ step 4 ignored_tool_error/);
 
-    const received = await hook.until(4);
+    const received = await hook.until(2);
     const json = received.filter((request) => request.path === '/json');
     const slack = received.filter((request) => request.path === '/slack');
-    assert.equal(json.length, 2, 'one alert per flagged run');
+    assert.equal(json.length, 1, 'one alert for the flagged run');
     assert.equal(json[0]?.body['event'], 'flag');
     assert.match(String(json[0]?.body['title']), /payer\) completed with 1 flag: ignored_tool_error/);
     assert.equal(json[0]?.headers['idempotency-key'], json[0]?.body['id']);
@@ -129,7 +117,7 @@ describe('alerts', function () {
     );
     const listed = await keel(workspace, ['alerts']);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.equal((listed.stdout.match(/ sent /g) ?? []).length, 4, listed.stdout);
+    assert.equal((listed.stdout.match(/ sent /g) ?? []).length, 2, listed.stdout);
   });
 
   it('keel alerts test sends to every channel (a webhook and email over a real SMTP server), and leaves the editor channel to an editor', async () => {
@@ -167,9 +155,9 @@ describe('alerts', function () {
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
-  it('spend over a threshold per day per agent is counted from the store, across processes, once per window', async () => {
+  it('spend over a threshold per day per agent is counted from the store, across processes, once per window; a provider that returns more output than allowed raises provider_overrun', async () => {
     hook = await startWebhookReceiver();
-    const model = await startOpenAIServer({ respond: () => ({ content: 'Done.', usage: { prompt_tokens: 100_000, completion_tokens: 10_000 } }) });
+    const model = await startOpenAIServer({ respond: () => ({ content: 'Done.', usage: { prompt_tokens: 100_000, completion_tokens: 900 } }) });
     const env = { OPENAI_BASE_URL: model.url, OPENAI_API_KEY: 'test' };
     try {
       const workspace = tempDir();
@@ -180,32 +168,19 @@ describe('alerts', function () {
       // From now on: alert when the agent has spent 1.5 runs' worth today. Each process sees only its own run.
       writeFileSync(
         join(workspace, 'keel.config.ts'),
-        config(`{ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}' } }, rules: [{ on: 'spend', to: 'ops', agent: 'short', usd: ${cost * 1.5}, per: 'day' }] } }`),
+        config(`{ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}' } }, rules: [{ on: 'spend', to: 'ops', agent: 'short', usd: ${cost * 1.5}, per: 'day' }, { on: 'provider_overrun', to: 'ops' }] } }`),
       );
-      await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi'], env);
-      const [alert] = await hook.until(1);
-      assert.equal(alert?.body['event'], 'spend');
-      assert.match(String(alert?.body['title']), /Spend of agent short reached \$[\d.]+ this day \(threshold \$/);
-      assert.ok(Math.abs((alert?.body['facts'] as { spentUsd: number }).spentUsd - 2 * cost) < 1e-9, 'both runs counted');
-      await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi'], env);
+      // A token budget: each call reserves its output limit, which the provider then overruns.
+      await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi', '--budget-tokens', '1000000'], env);
+      const received = await hook.until(2);
+      const spend = received.find((request) => request.body['event'] === 'spend');
+      assert.match(String(spend?.body['title']), /Spend of agent short reached \$[\d.]+ this day \(threshold \$/);
+      assert.ok(Math.abs((spend?.body['facts'] as { spentUsd: number }).spentUsd - 2 * cost) < 1e-9, 'both runs counted');
+      const overrun = received.find((request) => request.body['event'] === 'provider_overrun');
+      assert.match(String(overrun?.body['title']), /Provider overrun: openai:gpt-4o-mini returned 900 output tokens, more than the 50 it was allowed/);
+      await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi', '--budget-tokens', '1000000'], env);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(hook.received.length, 1, 'one alert per rule and day');
-    } finally {
-      await model.close();
-    }
-  });
-
-  it('a provider that returns more output than it was allowed raises provider_overrun', async () => {
-    hook = await startWebhookReceiver();
-    const model = await startOpenAIServer({ respond: () => ({ content: 'Done.', usage: { prompt_tokens: 20, completion_tokens: 900 } }) });
-    try {
-      const workspace = tempDir();
-      writeFileSync(join(workspace, 'short.agent.ts'), SHORT);
-      writeFileSync(join(workspace, 'keel.config.ts'), config(`{ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}' } }, rules: [{ on: 'provider_overrun', to: 'ops' }] } }`));
-      const run = await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi', '--budget-tokens', '100000'], { OPENAI_BASE_URL: model.url, OPENAI_API_KEY: 'test' });
-      assert.equal(run.code, 0, run.stderr);
-      const [alert] = await hook.until(1);
-      assert.match(String(alert?.body['title']), /Provider overrun: openai:gpt-4o-mini returned 900 output tokens, more than the 50 it was allowed/);
+      assert.equal(hook.received.length, 2, 'one spend alert per rule and day; the same model overrunning again within the dedup window is a repeat');
     } finally {
       await model.close();
     }
@@ -249,7 +224,8 @@ describe('alerts', function () {
     processes.push(second);
     await second.initialize();
     const [received] = await hook.until(1);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Three more polls of the outbox: nothing more is sent.
+    await new Promise((resolve) => setTimeout(resolve, 700));
     assert.equal(hook.received.length, 1, 'delivered once');
     assert.equal(received?.body['runId'], runId);
     assert.equal(received?.headers['idempotency-key'], pending?.id);
@@ -278,17 +254,23 @@ describe('alerts', function () {
     assert.equal(sent?.deliveries[0]?.attempts, 2);
   });
 
-  it('an approval past its deadline is escalated by email to the address escalateTo names, with the command to decide it', async () => {
+  it('an approval past its deadline is escalated by email to the address escalateTo names, with the command to decide it; one waiting too long alerts the team', async () => {
     mail = await startMailReceiver();
     const workspace = tempDir();
     writeFileSync(join(workspace, 'booker.agent.ts'), ESCALATING);
-    writeFileSync(join(workspace, 'keel.config.ts'), config(`{ alerts: { channels: { mail: { type: 'email', smtp: '${mail.url}', from: 'keel@example.com', to: 'team@example.com' } } } }`));
+    writeFileSync(
+      join(workspace, 'keel.config.ts'),
+      config(`{ alerts: { channels: { mail: { type: 'email', smtp: '${mail.url}', from: 'keel@example.com', to: 'team@example.com' } }, rules: [{ on: 'approval_waiting', afterMs: 100, to: 'mail' }] } }`),
+    );
     const daemon = new RuntimeProcess(workspace);
     processes.push(daemon);
     await daemon.initialize();
     const { runId } = await daemon.request('startRun', { agentFile: join(workspace, 'booker.agent.ts'), input: 'book' });
     const approval = await daemon.approvalRequested(runId);
-    const [message] = await mail.until(1);
+    const received = await mail.until(2);
+    const waiting = received.find((candidate) => candidate.envelopeTo.includes('team@example.com'));
+    assert.match(waiting?.mail.subject ?? '', new RegExp(`Approval ${approval.id} has waited .* for a decision`));
+    const message = received.find((candidate) => candidate !== waiting);
     assert.deepEqual(message?.envelopeTo, ['oncall@example.com']);
     assert.match(message?.mail.subject ?? '', /Escalated to oncall@example\.com: approval .* \(book\) passed its deadline undecided/);
     assert.ok(message?.mail.text?.includes(`npx keel approve ${approval.id}`), message?.mail.text);
