@@ -34,7 +34,10 @@ interface TraceView {
 }
 
 const CONFIG = `import { defineConfig } from 'keel-agents';
-export default defineConfig({ alerts: { channels: { editor: { type: 'editor' } }, rules: [{ on: 'flag', to: 'editor' }] } });
+export default defineConfig({
+  alerts: { channels: { editor: { type: 'editor' } }, rules: [{ on: 'flag', to: 'editor' }] },
+  review: { sample: [{ tool: 'pay', rate: 1 }] },
+});
 `;
 
 function alertsView(): Thenable<AlertsView> {
@@ -65,7 +68,7 @@ describe('Keel in VS Code: alerts', () => {
     await until(async () => ((await alertsView()).configReads > configReads ? true : undefined), 'keel.config.ts read again after it was removed', 15_000);
   });
 
-  it('reads keel.config.ts again when it changes; a flagged run is an editor notification whose buttons open it, and is marked in the Runs view', async () => {
+  it('reads keel.config.ts again when it changes; a flagged run is an editor notification whose buttons open it, and is marked in the Runs view; its sampled call is announced and counted in the review stats', async () => {
     writeFileSync(agentFile, FLAGGED_AGENT);
     const { configReads } = await alertsView();
     writeFileSync(configFile, CONFIG);
@@ -91,5 +94,13 @@ describe('Keel in VS Code: alerts', () => {
       return view.find((row) => row.runId === run.id && row.description.includes('⚑'));
     }, 'the Runs view marking the run as flagged', 15_000);
     assert.match(rows.description, /· ⚑ 1 flag$/);
+
+    const sampled = await until(async () => (await alertsView()).toasts.find((candidate) => candidate.about.includes('reviews')), 'the notification of calls sampled for review', 15_000);
+    assert.equal(sampled.text, 'Keel · a call of pay that ran without approval was sampled for review.');
+    assert.deepEqual(sampled.buttons, ['Review']);
+    await vscode.commands.executeCommand('keel.showReviewStats');
+    const stats = vscode.workspace.textDocuments.find((document) => document.getText().startsWith('# Keel review sampling'));
+    assert.ok(stats, 'Show Review Sampling Stats opened no document');
+    assert.match(stats.getText(), /- \*\*pay\*\*: disagreed with 0 of 0 \(none reviewed, 95% CI 0%–100%\), 1 waiting for a verdict/);
   });
 });
