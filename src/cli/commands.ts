@@ -18,4 +18,6 @@ export const COMMAND_MODULES: readonly { readonly names: readonly string[]; read
   { names: ['mcp'], load: () => import('./commands/mcpCommands.js').then((module) => module.mcpCommands) },
   { names: ['serve'], load: () => import('./commands/serveCommands.js').then((module) => module.serveCommands) },
   { names: ['config'], load: () => import('./commands/configCommands.js').then((module) => module.configCommands) },
+  { names: ['alerts'], load: () => import('./commands/alertCommands.js').then((module) => module.alertCommands) },
+  { names: ['review'], load: () => import('./commands/reviewCommands.js').then((module) => module.reviewCommands) },
 ];

@@ -33,7 +33,8 @@ tool call that was in flight then needs a decision (\`keel resolve\`): Keel neve
 A call that an approval rule stops waits for \`keel approve\` or \`keel reject\`.
 
 Exit codes: 0 completed, 1 failed (or cancelled, or could not resume), 2 usage error,
-3 waiting for a decision, 4 stopped at a budget limit, 130 interrupted with Ctrl-C.`;
+3 waiting for a decision, 4 stopped at a budget limit, 5 completed but flagged by the detectors
+(keel run --fail-on-flags), 130 interrupted with Ctrl-C.`;
 }
 
 const out = process.stdout;

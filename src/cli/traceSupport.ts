@@ -1,7 +1,7 @@
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { agentFacts, type AgentFacts } from '../runtime/trace/agentFacts';
 import type { AuditCall, AuditDecision } from '../runtime/trace/audit';
-import type { Flag, TraceSpan } from '../runtime/trace/span';
+import type { DetectedFlag } from '../runtime/trace/detectors';
 import { compactArgs, truncate } from '../shared/format';
 import type { Style } from './style';
 
@@ -14,16 +14,12 @@ export async function factsForRun(store: CheckpointStore, runId: string): Promis
 }
 
 /** `⚑ step 4 repeated_call: ...`, one line per flag, errors in red. */
-export function flagLines(spans: readonly TraceSpan[], style: Style): string[] {
-  const steps = new Map(spans.map((span) => [span.spanId, span.attributes['keel.step.id']]));
-  return spans
-    .flatMap((span) => span.flags)
-    .map((flag: Flag) => {
-      const step = steps.get(flag.spanId);
-      const where = typeof step === 'number' ? `step ${step}` : 'run';
-      const paint = flag.severity === 'error' ? style.red : style.yellow;
-      return `  ${paint(`⚑ ${where} ${flag.kind}`)}: ${flag.message}`;
-    });
+export function flagLines(flags: readonly DetectedFlag[], style: Style): string[] {
+  return flags.map((flag) => {
+    const where = flag.seq === null ? 'run' : `step ${flag.seq}`;
+    const paint = flag.severity === 'error' ? style.red : style.yellow;
+    return `  ${paint(`⚑ ${where} ${flag.kind}`)}: ${flag.message}`;
+  });
 }
 
 /** One decision of the audit log, in a few lines. */

@@ -14,16 +14,17 @@ import { forkRun } from '../runtime/replay/fork';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { ancestorsOf, rootRunOf } from '../runtime/store/runTree';
 import { agentFacts } from '../runtime/trace/agentFacts';
-import { buildTrace, loadTraceSource, traceFlags } from '../runtime/trace/buildTrace';
-import { runTrace, traceOptions } from '../runtime/trace/traceSettings';
+import { runFlags } from '../runtime/trace/runFlags';
+import { runTrace } from '../runtime/trace/traceSettings';
 import { KEEL_VERSION } from '../runtime/version';
 import { DeadlineTimer } from './deadlineTimer';
 import { GoldenService } from './goldenService';
 import { decisionRequestFrom } from './decisionRequest';
 import { documentHandlers } from './documentHandlers';
 import { memoryHandlers } from './memoryHandlers';
+import { reviewHandlers } from './reviewHandlers';
 import { spendReport } from './spend';
-import { toApproval, toRun, toRunEvent, toStep } from './toProtocol';
+import { toApproval, toEditorAlert, toRun, toRunEvent, toStep } from './toProtocol';
 
 type ExtensionRequests = Record<never, never>;
 type ExtensionNotifications = Record<never, never>;
@@ -65,7 +66,10 @@ export function serve(): void {
   const applyDeadlinesHere = async (): Promise<number | null> => {
     const { store, local, trusted } = ready();
     const now = Date.now();
-    for (const approval of await applyDeadlines(store, now)) {
+    const settled = await applyDeadlines(store, now);
+    // An escalation is sent where its policy says, through the alert outbox (not in Restricted Mode, which reads no keel.config.ts).
+    if (trusted && settled.some((approval) => approval.status === 'pending')) await ready().alerts.scan();
+    for (const approval of settled) {
       // In Restricted Mode the decision is recorded; the run goes on once the folder is trusted.
       if (approval.status === 'pending' || !trusted) continue;
       log(`approval ${approval.id} expired at its deadline and was rejected`);
@@ -90,6 +94,7 @@ export function serve(): void {
   const handlers: RequestHandlers<DaemonRequests> = {
     ...memoryHandlers(() => ready().store),
     ...documentHandlers(() => ready().store, storeOf),
+    ...reviewHandlers(() => ready().store),
     initialize: async (params) => {
       const settings = params.settings ?? {};
       if (host) {
@@ -104,6 +109,20 @@ export function serve(): void {
           ...(params.trusted === false ? { trusted: false } : {}),
           ...(params.serverConsent ? { serverConsent: params.serverConsent } : {}),
         });
+        if (params.trusted !== false) {
+          // This process has an editor window: alerts for the editor channel are shown there.
+          host.alerts.dispatcher.attachEditor((alert) => peer.notify('alert', toEditorAlert(alert)));
+          host.onReviewsQueued((reviews) => peer.notify('reviewsQueued', { count: reviews.length, tools: [...new Set(reviews.map((review) => review.tool))] }));
+          host.startBackground(alertPollMs());
+        }
+      }
+      const started = host;
+      // What was raised while no process could deliver it (an editor alert, a receiver that was down) goes now; not in Restricted Mode.
+      if (params.trusted !== false) {
+        void started.alerts
+          .scan()
+          .then(() => started.alerts.dispatcher.deliverDue())
+          .catch((error: unknown) => log(`could not deliver alerts: ${describeError(error)}`));
       }
       const { store } = host;
       await store.markInterrupted(isOwnerAlive, Date.now());
@@ -169,9 +188,8 @@ export function serve(): void {
       const { store, trace } = ready();
       const counts: Record<string, number> = {};
       for (const runId of runIds) {
-        const source = await loadTraceSource(store, runId).catch(() => undefined);
-        if (!source) continue;
-        counts[runId] = traceFlags(buildTrace(source, traceOptions(trace, agentFacts(source.run)))).length;
+        const flags = await runFlags(store, runId, trace).catch(() => undefined);
+        if (flags) counts[runId] = flags.length;
       }
       return { counts };
     },
@@ -261,3 +279,8 @@ export function serve(): void {
   });
 }
 
+/** How often the runtime process looks for alerts to raise and deliver: KEEL_ALERT_POLL_MS, else every 15 s. */
+function alertPollMs(): number {
+  const given = Number(process.env['KEEL_ALERT_POLL_MS']);
+  return Number.isFinite(given) && given >= 100 ? given : 15_000;
+}

@@ -1,9 +1,12 @@
+import type { EditorAlert, Review } from '../protocol/alerts';
 import type { RunEvent } from '../protocol/events';
 import type { CaseReport, GoldenEvent, GoldenFileReport } from '../protocol/golden';
 import type { Approval, Budget, MemoryItem, Reservation, Run, Step, Thread } from '../protocol/records';
 import type { RunEvent as StoreRunEvent } from '../runtime/agent/events';
 import type { CaseReport as StoreCaseReport, GoldenEvent as StoreGoldenEvent, GoldenFileReport as StoreGoldenFileReport } from '../runtime/golden/runGolden';
 import type { MemoryItem as StoreMemoryItem } from '../runtime/memory/memoryStore';
+import type { AlertRecord } from '../runtime/alerts/outbox';
+import type { ReviewRecord } from '../runtime/review/reviewStore';
 import type { ApprovalRecord, BudgetRecord, ReservationRecord, RunRecord, StepRecord } from '../runtime/store/checkpointStore';
 import type { ThreadRecord } from '../runtime/threads/threadStore';
 
@@ -178,4 +181,27 @@ export function toGoldenEvent(event: StoreGoldenEvent): GoldenEvent {
     case 'fileFinished':
       return { type: event.type, report: toGoldenFileReport(event.report) };
   }
+}
+
+export function toEditorAlert(alert: AlertRecord): EditorAlert {
+  return { id: alert.id, event: alert.event, severity: alert.severity, title: alert.title, body: alert.body, runId: alert.runId, at: alert.at };
+}
+
+export function toReview(review: ReviewRecord): Review {
+  return {
+    id: review.id,
+    runId: review.runId,
+    seq: review.seq,
+    agent: review.agent,
+    tool: review.tool,
+    effect: review.effect,
+    args: review.args,
+    outcome: review.outcome,
+    reason: review.reason,
+    sampledAt: review.sampledAt,
+    verdict: review.verdict,
+    note: review.note,
+    reviewedBy: review.reviewedBy,
+    reviewedAt: review.reviewedAt,
+  };
 }

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { registerAlerts } from './alerts/registerAlerts';
 import { PendingApprovals } from './approvals/pendingApprovals';
 import { registerApprovals } from './approvals/registerApprovals';
 import { registerBudget } from './budget/registerBudget';
@@ -35,4 +36,5 @@ export function activate(context: vscode.ExtensionContext): void {
   registerMemory(context, { ...follow, databaseChanged });
   registerGoldenTests(context, { client, log, editor });
   registerDebugger(context, { ...follow, editor });
+  registerAlerts(context, { ...follow, editor });
 }

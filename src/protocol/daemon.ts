@@ -1,3 +1,4 @@
+import type { AlertNotifications, ReviewRequests } from './alerts';
 import type { RunEvent } from './events';
 import type { CaseTag, GoldenEvent, GoldenFileError, GoldenFileReport, TextRange } from './golden';
 import type { MemoryRequests } from './memory';
@@ -116,7 +117,7 @@ export interface RunGoldenParams {
 }
 
 /** Requests the runtime process answers. */
-export interface DaemonRequests extends MemoryRequests {
+export interface DaemonRequests extends MemoryRequests, ReviewRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
   startRun: { params: StartRunParams; result: { runId: string } };
   /** Continues an interrupted or paused run from its last checkpoint, in this process. */
@@ -167,7 +168,7 @@ export interface DaemonRequests extends MemoryRequests {
 }
 
 /** Notifications the runtime process sends. */
-export interface DaemonNotifications {
+export interface DaemonNotifications extends AlertNotifications {
   runEvent: RunEvent;
   /** Progress of a golden run: its token, and a case started or finished. */
   goldenEvent: { readonly token: string; readonly event: GoldenEvent };

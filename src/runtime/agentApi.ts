@@ -39,3 +39,5 @@ export type {
 export type { MemoryHit, MemoryItem } from './memory/memoryStore';
 export type { GuardConfig, ToolChannel, UntrustedAction, UntrustedPolicy } from './guard/config';
 export { unfence } from './guard/fence';
+export type { AlertChannelConfig, AlertEvent, AlertRule, AlertsConfig, EditorChannel, EmailChannel, WebhookChannel } from './alerts/alertConfig';
+export type { AlwaysSample, ReviewConfig, SamplingRule } from './review/reviewConfig';

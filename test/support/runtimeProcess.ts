@@ -11,6 +11,8 @@ export const DAEMON = join(REPO_ROOT, 'dist', 'daemon.js');
 export class RuntimeProcess {
   readonly proc: NodeProcess;
   readonly events: RunEvent[] = [];
+  /** Every other notification (an alert for the editor, reviews queued), in order. */
+  readonly notifications: { readonly method: string; readonly params: unknown }[] = [];
   private readonly peer: RpcPeer<Record<never, never>, DaemonRequests, DaemonNotifications, Record<never, never>>;
   private readonly watchers = new Set<() => void>();
   private exited = false;
@@ -22,7 +24,11 @@ export class RuntimeProcess {
     this.proc = spawnNode(DAEMON, [], { cwd: workspace, env: testEnv(env) });
     this.peer = new RpcPeer((line) => this.proc.child.stdin.write(line), {});
     this.peer.onNotification((method, params) => {
-      if (method !== 'runEvent') return;
+      if (method !== 'runEvent') {
+        this.notifications.push({ method, params });
+        for (const watcher of this.watchers) watcher();
+        return;
+      }
       this.events.push(params);
       for (const watcher of this.watchers) watcher();
     });

@@ -156,8 +156,9 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const result = await keel(['run', TRAVEL, '--input', INPUT, '--json', '--db', db]);
 
       assert.equal(result.code, 0, describeResult(result));
-      const document = JSON.parse(result.stdout) as { run: RunRecord; steps: StepRecord[] };
-      assert.deepEqual(Object.keys(document).sort(), ['approvals', 'run', 'steps']);
+      const document = JSON.parse(result.stdout) as { run: RunRecord; steps: StepRecord[]; flags: unknown[] };
+      assert.deepEqual(Object.keys(document).sort(), ['approvals', 'flags', 'run', 'steps']);
+      assert.deepEqual(document.flags, [], 'the example run raises no detector flag');
       assert.equal(document.run.state, 'completed');
       assert.match(document.run.result ?? '', /^Booked UA66 for \$598/);
       assert.deepEqual(

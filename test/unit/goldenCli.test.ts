@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cassette } from '../../src/runtime/golden/cassette';
+import { startWebhookReceiver } from '../support/alertReceivers';
 import { startJudgeServer } from '../support/judgeServer';
 import { startOpenAIServer, type CompletionReply, type RecordedRequest } from '../support/openaiServer';
 import { REPO_ROOT, runNode, testEnv, type Finished } from '../support/processes';
@@ -245,9 +246,32 @@ describe('keel test, keel record and keel judge', () => {
       assert.equal(report?.agreed, 2);
       assert.deepEqual(report?.disagreements.map((item) => item.id), ['booking without a code', 'refusal', 'card number repeated']);
       const text = await keel(['judge', '--drift', control], { KEEL_JUDGE_BASE_URL: lenient.url, KEEL_JUDGE_API_KEY: 'k' });
-      assert.match(text.stdout, /DRIFTED judge .*: agrees with 2 of 5 settled verdicts \(40%; at least 90% needed\)\n {4}mean score shift 0\.\d+\n {4}booking without a code: was fail, now pass \(score 0\.95\)/);
+      assert.match(text.stdout, /DRIFTED judge .*: agrees with 2 of 5 settled verdicts \(40%; at least 90% needed\)\n {4}answered as gpt-4o-mini-2024-07-18\n {4}mean score shift 0\.\d+\n {4}booking without a code: was fail, now pass \(score 0\.95\)/);
     } finally {
       await lenient.close();
+    }
+  });
+
+  it('keel judge --drift: DRIFTED when the endpoint answers as another model version, though it agrees with every verdict; a judge_drift rule sends it', async () => {
+    const control = join(EXAMPLE_DIR, 'judge-control.yaml');
+    const hook = await startWebhookReceiver();
+    const swapped = await startJudgeServer({ answeredAs: 'gpt-4o-mini-2025-02-02' });
+    try {
+      const workspace = tempDir();
+      writeFileSync(
+        join(workspace, 'keel.config.ts'),
+        `import { defineConfig } from 'keel-agents';\nexport default defineConfig({ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}' } }, rules: [{ on: 'judge_drift', to: 'ops' }] } });\n`,
+      );
+      const result = await keel(['judge', '--drift', control], { KEEL_JUDGE_BASE_URL: swapped.url, KEEL_JUDGE_API_KEY: 'k' }, workspace);
+      assert.equal(result.code, 1, describeRun(result));
+      assert.match(result.stdout, /DRIFTED judge openai:gpt-4o-mini-2024-07-18@2024-07-18 .*: agrees with 5 of 5 settled verdicts/);
+      assert.match(result.stdout, /identity: the endpoint answered as gpt-4o-mini-2025-02-02, but the judge is pinned to gpt-4o-mini-2024-07-18 \(version 2024-07-18\)/);
+      const [alert] = await hook.until(1);
+      assert.equal(alert?.body['event'], 'judge_drift');
+      assert.match(String(alert?.body['body']), /answered as gpt-4o-mini-2025-02-02/);
+    } finally {
+      await swapped.close();
+      await hook.close();
     }
   });
 

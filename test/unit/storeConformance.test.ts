@@ -12,6 +12,8 @@ import { decide } from '../../src/runtime/approval/decide';
 import { BudgetExceededError, type Amounts } from '../../src/runtime/budget/budget';
 import type { FailedAttempt } from '../../src/runtime/effects/retry';
 import { StoreError } from '../../src/runtime/errors';
+import { alertsOf, type NewAlert } from '../../src/runtime/alerts/outbox';
+import { reviewsOf, type NewReview } from '../../src/runtime/review/reviewStore';
 import { memoryStoreOf } from '../../src/runtime/memory/memoryCapable';
 import type { MemoryWrite, NewMemoryOp } from '../../src/runtime/memory/memoryStore';
 import type { Model } from '../../src/runtime/model/model';
@@ -786,6 +788,117 @@ for (const backend of BACKENDS) {
         await store.memory.setVector('user:ada', 'porto', 7, 'test:e', [0, 1, 0]);
         assert.deepEqual((await store.memory.vectors(['user:ada'], 'test:e')).map((entry) => entry.vector), [[0.5, -1, 0.25], [1, 0, 0], null]);
         assert.deepEqual((await store.memory.vectors(['user:ada'], 'other')).map((entry) => entry.vector), [null, null, null]);
+      });
+    });
+
+    describe('the alert outbox', () => {
+      const alert = (key: string, at: number, dedupKey = key): NewAlert => ({
+        key,
+        dedupKey,
+        event: 'run_failed',
+        severity: 'error',
+        title: `t ${key}`,
+        body: 'b',
+        runId: null,
+        facts: { n: 1 },
+        at,
+      });
+      const claimAll = (store: CheckpointStore, owner: string, now: number, isOwnerAlive: (owner: string) => boolean = () => true) =>
+        alertsOf(store).claim({ owner, now, leaseMs: 1_000, limit: 10, targets: () => true, isOwnerAlive });
+
+      it('records an alert once per key, with a pending delivery per target; a like one within the dedup window is a repeat', async () => {
+        const outbox = alertsOf(await open());
+        const first = await outbox.enqueue(alert('run_failed:run_a', T, 'group'), ['ops', 'mail'], 60_000);
+        assert.deepEqual(first?.deliveries.map((delivery) => [delivery.target, delivery.status, delivery.attempts]), [
+          ['mail', 'pending', 0],
+          ['ops', 'pending', 0],
+        ]);
+        assert.deepEqual(first?.facts, { n: 1 });
+        assert.equal(await outbox.enqueue(alert('run_failed:run_a', T + 5), ['ops'], 60_000), undefined, 'the same key');
+        assert.equal(await outbox.enqueue(alert('run_failed:run_b', T + 10, 'group'), ['ops'], 60_000), undefined, 'within the window');
+        assert.ok(await outbox.enqueue(alert('run_failed:run_c', T + 60_001, 'group'), ['ops'], 60_000), 'after the window');
+        const listed = await outbox.list();
+        assert.deepEqual(listed.map((item) => [item.key, item.repeats]), [
+          ['run_failed:run_c', 0],
+          ['run_failed:run_a', 1],
+        ]);
+      });
+
+      it('leases a due delivery to one process at a time; a lease that ran out or whose owner is gone is taken over; only the holder settles it', async () => {
+        const store = await open();
+        const outbox = alertsOf(store);
+        await outbox.enqueue(alert('k', T), ['ops'], 0);
+        const [mine] = await claimAll(store, 'host/1/a', T);
+        assert.equal(mine?.delivery.attempts, 1);
+        assert.deepEqual(await claimAll(store, 'host/2/b', T + 10), [], 'leased');
+        const [dead] = await claimAll(store, 'host/2/b', T + 20, (owner) => owner !== 'host/1/a');
+        assert.equal(dead?.delivery.attempts, 2, 'a gone owner loses its lease at once');
+        assert.equal(await outbox.settle(dead?.alert.id ?? '', 'ops', 'host/1/a', { sent: true, at: T + 30 }), false, 'not the holder any more');
+        assert.equal(await outbox.settle(dead?.alert.id ?? '', 'ops', 'host/2/b', { sent: false, at: T + 30, error: 'HTTP 503', retryAt: T + 500 }), true);
+        assert.deepEqual(await claimAll(store, 'host/3/c', T + 499), [], 'not due before its retry');
+        const [again] = await claimAll(store, 'host/3/c', T + 500);
+        assert.equal(again?.delivery.lastError, 'HTTP 503');
+        assert.equal(await outbox.settle(again?.alert.id ?? '', 'ops', 'host/3/c', { sent: true, at: T + 600 }), true);
+        const [sent] = await outbox.list({ status: 'sent' });
+        assert.deepEqual([sent?.deliveries[0]?.status, sent?.deliveries[0]?.sentAt, sent?.deliveries[0]?.attempts], ['sent', T + 600, 3]);
+        assert.deepEqual(await outbox.list({ status: 'pending' }), []);
+      });
+
+      it('lets one of two processes claiming at once have each delivery', async function () {
+        if (!backend.concurrent) this.skip();
+        const [a, b] = [await open(), await open()];
+        for (let index = 0; index < 20; index++) await alertsOf(a).enqueue(alert(`k${index}`, T), ['ops'], 0);
+        const [mine, theirs] = await Promise.all([claimAll(a, 'host/1/a', T), claimAll(b, 'host/2/b', T)]);
+        const ids = [...mine, ...theirs].map((item) => item.alert.id);
+        assert.equal(new Set(ids).size, ids.length, 'no delivery claimed twice');
+      });
+
+      it('sums spend by agent, by model and by pool within a window, from steps and settled reservations', async () => {
+        const store = await open();
+        await store.createRun(newRun('run_s', T, { agent: 'travel' }));
+        await store.ensureBudget({ id: 'pool:team', kind: 'pool', limits: { usd: 100 }, at: T });
+        await store.transition({ reserve: reservation('run_s', 1, ['pool:team'], usd(1), T) });
+        await store.transition({ begin: { runId: 'run_s', seq: 1, kind: 'model', name: 'openai:gpt-4o', input: {}, idempotencyKey: null, startedAt: T } });
+        await store.transition({
+          end: { runId: 'run_s', seq: 1, status: 'completed', output: null, error: null, endedAt: T + 10, usage: { inputTokens: 1, outputTokens: 1 }, costUsd: 0.25 },
+          close: { id: 'run_s:1:0', actual: usd(0.25), at: T + 10 },
+        });
+        const outbox = alertsOf(store);
+        assert.equal(await outbox.spend({ agent: 'travel' }, T, T + 11), 0.25);
+        assert.equal(await outbox.spend({ agent: 'other' }, T, T + 11), 0);
+        assert.equal(await outbox.spend({ model: 'openai:gpt-4o' }, T, T + 11), 0.25);
+        assert.equal(await outbox.spend({ pool: 'team' }, T, T + 11), 0.25);
+        assert.equal(await outbox.spend({ pool: 'tea' }, T, T + 11), 0, 'a pool is matched by its whole id');
+        assert.equal(await outbox.spend({}, T + 11, T + 20), 0, 'outside the window');
+      });
+    });
+
+    describe('the review queue', () => {
+      const sampled = (runId: string, seq: number): NewReview => ({
+        id: `rev_${runId}_${seq}`,
+        runId,
+        seq,
+        agent: 'travel',
+        tool: 'book',
+        effect: 'unsafe',
+        args: { amount: 640 },
+        outcome: { ok: true, content: 'booked' },
+        reason: 'rate',
+        sampledAt: T,
+      });
+
+      it('queues a sampled call once, records one verdict with who and when, and refuses a second', async () => {
+        const store = await open();
+        await store.createRun(newRun('run_r', T));
+        const reviews = reviewsOf(store);
+        assert.equal((await reviews.queue([sampled('run_r', 1), sampled('run_r', 2)])).length, 2);
+        assert.equal((await reviews.queue([sampled('run_r', 1)])).length, 0, 'queued already');
+        const recorded = await reviews.record('rev_run_r_1', { verdict: 'disagree', note: 'too much', by: 'ada', at: T + 5 });
+        assert.deepEqual([recorded.verdict, recorded.note, recorded.reviewedBy, recorded.reviewedAt, recorded.args], ['disagree', 'too much', 'ada', T + 5, { amount: 640 }]);
+        await assert.rejects(reviews.record('rev_run_r_1', { verdict: 'agree', note: null, by: 'bob', at: T + 6 }), /already has a verdict \(disagree by ada/);
+        await assert.rejects(reviews.record('rev_none', { verdict: 'agree', note: null, by: 'bob', at: T + 6 }), /There is no review rev_none/);
+        assert.deepEqual((await reviews.list({ status: 'pending' })).map((item) => item.id), ['rev_run_r_2']);
+        assert.deepEqual((await reviews.list({ status: 'reviewed', tool: 'book' })).map((item) => item.id), ['rev_run_r_1']);
       });
     });
 

@@ -124,7 +124,7 @@ async function decideAndResume(
     if (decided.continued) return follow(host, decided.continued, json);
     const now = (await store.getRun(root.id)) ?? root;
     if (!json && now.state === 'waiting_approval') out.write(`${style.dim(`Run ${now.id} goes on once these are decided too:`)}\n`);
-    return reportStopped(store, now, json);
+    return reportStopped(host, now, json);
   });
 }
 

@@ -6,13 +6,13 @@ import { describeError } from '../../runtime/errors';
 import { checkDrift, describeDrift, parseControlFile, type DriftReport } from '../../runtime/golden/drift';
 import { DEFAULT_GOLDEN_GLOB, displayPath, findFiles } from '../../runtime/golden/findFiles';
 import { CASE_TAGS, parseGoldenFile, type CaseTag } from '../../runtime/golden/goldenFile';
-import { Judge, judgeModel } from '../../runtime/golden/judge';
+import { Judge, describeJudge, judgeModel } from '../../runtime/golden/judge';
 import { runGoldenFile, summarize, type GoldenFileReport, type GoldenMode } from '../../runtime/golden/runGolden';
 import type { CheckpointStore } from '../../runtime/store/checkpointStore';
 import { openSqliteStore } from '../../runtime/store/sqliteStore';
 import { REPORTERS, jsonReport, junitReport, specCase, specFileError, specFileHeader, summaryLine, type ReporterName } from '../goldenReport';
 import { UsageError, type Command } from '../command';
-import { out, parse, style } from '../shared';
+import { out, parse, style, withHost } from '../shared';
 import { styleFor } from '../style';
 
 /** Golden tests: run cases (keel test), record their cassettes (keel record), check the judge for drift (keel judge). */
@@ -189,7 +189,29 @@ async function judge(args: readonly string[]): Promise<number> {
     }
   }
   if (values.json) out.write(`${JSON.stringify(reports, null, 2)}\n`);
-  return failed || reports.some((report) => report.drifted) ? 1 : 0;
+  const drifted = reports.filter((report) => report.drifted);
+  if (drifted.length > 0) await alertDrift(drifted, values.db);
+  return failed || drifted.length > 0 ? 1 : 0;
+}
+
+/** Raises a judge_drift alert for each drifted judge, when keel.config.ts has a rule for them, and delivers it. */
+async function alertDrift(reports: readonly (DriftReport & { file: string })[], db: string | undefined): Promise<void> {
+  const config = await Host.configure({ cwd: process.cwd(), flags: { db } });
+  if (!config.alerts.rules.some((rule) => rule.on === 'judge_drift')) return;
+  await withHost({ db }, async (host) => {
+    const day = new Date().toISOString().slice(0, 10);
+    for (const report of reports) {
+      const judge = describeJudge(report.judge);
+      await host.alerts.raise('judge_drift', {
+        key: `judge_drift:${report.file}:${judge}:${day}`,
+        severity: 'error',
+        title: `The judge drifted: ${judge} (${report.file})`,
+        body: `${describeDrift(report).join('\n')}\nGolden verdicts by this judge cannot be trusted until the pin or the control sample is updated (npx keel judge --drift ${report.file}).`,
+        facts: { file: report.file, judge: report.judge, agreement: report.agreement, minAgreement: report.minAgreement, identity: report.identity },
+      });
+    }
+    await host.alerts.flush(10_000);
+  });
 }
 
 export const goldenCommands: Readonly<Record<string, Command>> = {

@@ -4,6 +4,7 @@ import { Host } from '../../runtime/host/host';
 import { examineSqliteDatabase, type Finding } from '../../runtime/store/doctor';
 import { isPostgresUrl, redactConnectionString } from '../../runtime/store/storeLocation';
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
+import { flagsOfSpans } from '../../runtime/trace/runFlags';
 import { pendingApproval, runDetail, runsTable } from '../render';
 import { runMemorySection } from './memoryCommands';
 import { UsageError, type Command } from '../command';
@@ -50,7 +51,7 @@ async function show(args: readonly string[]): Promise<number> {
     } else {
       out.write(`${redactor.redact(runDetail(record, steps, style))}\n`);
       if (memory.text !== '') out.write(`${redactor.redact(memory.text)}\n`);
-      const flags = flagLines(spans, style);
+      const flags = flagLines(flagsOfSpans(spans), style);
       if (flags.length > 0) out.write(`${style.bold('Flags')}\n${redactor.redact(flags.join('\n'))}\n`);
       for (const approval of approvals.filter((candidate) => candidate.status === 'pending')) {
         out.write(`${redactor.redact(pendingApproval(approval, style))}\n`);

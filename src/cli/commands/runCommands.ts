@@ -8,11 +8,13 @@ import type { Engine } from '../../runtime/engine/engine';
 import { isRestateOwned } from '../../runtime/engine/restate/naming';
 import type { Host } from '../../runtime/host/host';
 import { approvalsOfTree, rootRunOf } from '../../runtime/store/runTree';
-import type { CheckpointStore, RunRecord, RunState } from '../../runtime/store/checkpointStore';
+import { TERMINAL_STATES, type RunRecord, type RunState } from '../../runtime/store/checkpointStore';
+import { runFlags } from '../../runtime/trace/runFlags';
 import { ENGINE_FLAGS, RESTATE_FLAGS } from '../engines';
 import { budgetWarningLine, forecastLines, overrunLine, pendingApproval, retryLine, runHeader, runOutcome, runSummary, stepLine } from '../render';
 import { UsageError, type Command } from '../command';
 import { out, parse, style, withHost } from '../shared';
+import { flagLines } from '../traceSupport';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
 
@@ -28,6 +30,7 @@ async function run(args: readonly string[]): Promise<number> {
     thread: { type: 'string' },
     task: { type: 'string' },
     'accept-mcp-tool': { type: 'string', multiple: true },
+    'fail-on-flags': { type: 'boolean' },
     ...ENGINE_FLAGS,
   });
   const [file, ...extra] = positionals;
@@ -58,7 +61,10 @@ async function run(args: readonly string[]): Promise<number> {
       ...(values.task === undefined ? {} : { taskId: values.task }),
       ...(json ? {} : { onEvent: liveView() }),
     });
-    return engine.kind === 'local' ? follow(host, runId, json) : followElsewhere(engine, runId, json);
+    const code = engine.kind === 'local' ? await follow(host, runId, json) : await followElsewhere(host, engine, runId, json);
+    // The detectors flagged a run that completed: exit 5 when asked to (CI).
+    if (code === 0 && values['fail-on-flags'] === true && (await runFlags(host.store, runId, host.trace)).length > 0) return 5;
+    return code;
   });
 }
 
@@ -107,7 +113,7 @@ export async function resumeRun(host: Host, runId: string, json: boolean, since?
     const engine = host.restate;
     await engine.resume(root.id);
     if (!json) engine.follow(root.id, liveView(), since);
-    return followElsewhere(engine, root.id, json);
+    return followElsewhere(host, engine, root.id, json);
   }
   // A tree goes on from its root: the sub-agent's run continues as its parent replays to it.
   if (root.id !== runId && !json) out.write(`${style.dim(`Run ${runId} is a sub-agent run under ${root.id}: continuing that run, which continues it.`)}\n`);
@@ -124,30 +130,50 @@ export async function follow(host: Host, runId: string, json: boolean): Promise<
   process.once('SIGINT', onSigint);
   const stopped = await host.local.wait(runId);
   process.off('SIGINT', onSigint);
-  const code = await reportStopped(host.store, stopped, json);
+  const code = await reportStopped(host, stopped, json);
   return interrupted ? 130 : code;
 }
 
 /**
  * Prints a run that stopped (as JSON if asked), with the decisions it waits for, its sub-agents'
- * included, and gives its exit code.
+ * included, and the detectors' flags once it has ended; sends the alerts it raised; gives its exit code.
  */
-export async function reportStopped(store: CheckpointStore, stopped: RunRecord, json: boolean): Promise<number> {
+export async function reportStopped(host: Host, stopped: RunRecord, json: boolean): Promise<number> {
+  const { store } = host;
   const approvals = await approvalsOfTree(store, stopped.id, 'pending');
+  const flags = TERMINAL_STATES.includes(stopped.state) ? await runFlags(store, stopped.id, host.trace) : [];
   if (json) {
     const steps = await store.getSteps(stopped.id);
-    out.write(`${JSON.stringify({ run: stopped, steps, approvals }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ run: stopped, steps, approvals, flags }, null, 2)}\n`);
   } else {
     for (const approval of approvals) out.write(`${pendingApproval(approval, style, stopped)}\n`);
+    if (flags.length > 0) {
+      out.write(`${style.bold(`Flags (${flags.length})`)}  ${style.dim(`the detectors found what may be quiet failures: npx keel show ${stopped.id}`)}\n`);
+      out.write(`${host.trace.redactor.redact(flagLines(flags, style).join('\n'))}\n`);
+    }
   }
+  await sendAlerts(host);
   return EXIT_CODES[stopped.state];
+}
+
+/** How long a command waits, before it exits, for the alerts it raised to be delivered. */
+const ALERT_DRAIN_MS = 10_000;
+
+/** Delivers the alerts raised so far; what cannot go yet stays in the outbox for the next process (keel alerts). */
+async function sendAlerts(host: Host): Promise<void> {
+  try {
+    const { pending } = await host.alerts.flush(ALERT_DRAIN_MS);
+    if (pending > 0) process.stderr.write(`${style.dim(`${pending} alert${pending === 1 ? '' : 's'} not delivered yet: they stay in the outbox (npx keel alerts).`)}\n`);
+  } catch (error) {
+    process.stderr.write(`keel: could not deliver alerts: ${describeError(error)}\n`);
+  }
 }
 
 /**
  * Waits for a run another process executes (Restate) to stop, as `follow` does for one executing
  * here. Ctrl-C cancels the run there, as it would here; a second Ctrl-C stops waiting for it.
  */
-async function followElsewhere(engine: Engine, runId: string, json: boolean): Promise<number> {
+async function followElsewhere(host: Host, engine: Engine, runId: string, json: boolean): Promise<number> {
   const controller = new AbortController();
   let interrupted = false;
   const onSigint = () => {
@@ -172,7 +198,7 @@ async function followElsewhere(engine: Engine, runId: string, json: boolean): Pr
   } finally {
     process.off('SIGINT', onSigint);
   }
-  const code = await reportStopped(engine.store, stopped, json);
+  const code = await reportStopped(host, stopped, json);
   return interrupted ? 130 : code;
 }
 
@@ -248,6 +274,7 @@ export const runCommands: Readonly<Record<string, Command>> = {
       '         [--thread <id>] [--task <id>]       continue a thread (new ids start one); work on a task',
       '         [--accept-mcp-tool <server/tool>]    run with an MCP tool whose description the injection screen flagged',
       '         [--engine local|restate] [--restate-url <ingress>]   run it here, or on Restate (keel serve)',
+      '         [--fail-on-flags]                    exit 5 when the detectors flag the completed run (for CI)',
     ],
     run,
   },

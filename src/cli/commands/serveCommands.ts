@@ -42,6 +42,8 @@ async function serve(args: readonly string[]): Promise<number> {
       },
       log: (line) => process.stderr.write(`${line}\n`),
     });
+    // Alerts that the store shows (approvals waiting or escalated, spend) are raised and delivered while serving.
+    host.startBackground(15_000);
     out.write(
       `Serving ${service.agents.length} agent${service.agents.length === 1 ? '' : 's'} on Restate from ${service.url}, registered with ${adminUrl}:\n` +
         service.agents.map((agent) => `  ${style.bold(agent.name)}  ${style.dim(agent.workflow)}  ${shown(root, agent.file)}`).join('\n') +

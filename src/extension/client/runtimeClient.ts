@@ -48,8 +48,14 @@ export class RuntimeClient implements vscode.Disposable {
   private readonly started = new vscode.EventEmitter<InitializeResult>();
   private readonly lostConnection = new vscode.EventEmitter<void>();
   private readonly goldenEvents = new vscode.EventEmitter<DaemonNotifications['goldenEvent']>();
+  private readonly alerts = new vscode.EventEmitter<DaemonNotifications['alert']>();
+  private readonly reviewsQueued = new vscode.EventEmitter<DaemonNotifications['reviewsQueued']>();
   /** Progress of golden runs: cases started and finished, by the token their run was started with. */
   readonly onGoldenEvent = this.goldenEvents.event;
+  /** An alert for the `editor` channel of keel.config.ts. */
+  readonly onAlert = this.alerts.event;
+  /** Tool calls of a run that stopped were sampled for review. */
+  readonly onReviewsQueued = this.reviewsQueued.event;
   /** Every event of every run the runtime process reports. */
   readonly onRunEvent = this.runEvents.event;
   /** A runtime process started and answered `initialize`, naming the interrupted runs it found. */
@@ -130,6 +136,8 @@ export class RuntimeClient implements vscode.Disposable {
     this.started.dispose();
     this.lostConnection.dispose();
     this.goldenEvents.dispose();
+    this.alerts.dispose();
+    this.reviewsQueued.dispose();
   }
 
   private connect(): Connection {
@@ -149,6 +157,8 @@ export class RuntimeClient implements vscode.Disposable {
     peer.onNotification((method, params) => {
       if (method === 'runEvent') this.runEvents.fire(params as RunEvent);
       else if (method === 'goldenEvent') this.goldenEvents.fire(params as DaemonNotifications['goldenEvent']);
+      else if (method === 'alert') this.alerts.fire(params as DaemonNotifications['alert']);
+      else if (method === 'reviewsQueued') this.reviewsQueued.fire(params as DaemonNotifications['reviewsQueued']);
     });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => peer.receive(chunk));

@@ -38,6 +38,12 @@ const STATE_ICONS: Record<RunState, vscode.ThemeIcon> = {
   budget_exceeded: new vscode.ThemeIcon('credit-card', new vscode.ThemeColor('testing.iconFailed')),
 };
 
+/** A run that completed but that the detectors flagged (an ignored tool error, a required tool never called…): not a plain pass. */
+const FLAGGED_ICON = new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
+
+/** Runs whose trace the detectors read: those that ended. */
+const FLAGGABLE: ReadonlySet<RunState> = new Set(['completed', 'failed', 'budget_exceeded']);
+
 const THREADS_GROUP: RunsTreeNode = { kind: 'threads' };
 
 /**
@@ -49,6 +55,8 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   private threads: Thread[] = [];
   private readonly nodes = new Map<string, RunsTreeNode>();
   private readonly steps = new Map<string, Step[]>();
+  /** How many flags the detectors found on each ended run that has any. */
+  private readonly flags = new Map<string, number>();
   /** The runs of the threads expanded, which may be older than the runs listed. */
   private readonly threadRuns = new Map<string, Run>();
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
@@ -69,10 +77,11 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
 
   /** Re-reads the runs from the database (runs started elsewhere, such as the CLI, appear). */
   refresh(): Promise<void> {
-    this.loaded = Promise.all([this.client.request('listRuns', { limit: 200 }), this.client.request('listThreads', { limit: 100 })]).then(([runs, threads]) => {
+    this.loaded = Promise.all([this.client.request('listRuns', { limit: 200 }), this.client.request('listThreads', { limit: 100 })]).then(async ([runs, threads]) => {
       this.runs = runs;
       this.threads = threads;
       this.steps.clear();
+      await this.countFlags(runs.filter((run) => FLAGGABLE.has(run.state)).map((run) => run.id));
       this.changed.fire(undefined);
       this.tick();
     });
@@ -95,7 +104,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       this.runs.map(async (run) => ({
         runId: run.id,
         label: run.agent,
-        description: runDescription(run),
+        description: this.describe(run),
         state: run.state,
         tooltip: (await this.tooltip(run)).value,
         approvals: this.approvals.forRun(run.id).map((approval) => {
@@ -161,8 +170,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     if (!run) return new vscode.TreeItem(node.runId);
     const item = new vscode.TreeItem(node.inThread ? truncate(run.input, 60) : run.agent, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = node.inThread ? `${node.inThread}/${run.id}` : run.id;
-    item.description = runDescription(run);
-    item.iconPath = STATE_ICONS[run.state];
+    item.description = this.describe(run);
+    const flagged = run.state === 'completed' && (this.flags.get(run.id) ?? 0) > 0;
+    item.iconPath = flagged ? FLAGGED_ICON : STATE_ICONS[run.state];
     item.contextValue = `run.${run.state}`;
     // A waiting run's tooltip names its pending decisions, which resolveTreeItem fetches on hover.
     if (run.state !== 'waiting_approval') item.tooltip = runTooltip(run, []);
@@ -187,6 +197,23 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     return runTooltip(run, approvals);
   }
 
+  /** A run's row: its state, steps and time, and its flags when the detectors found any. */
+  private describe(run: Run): string {
+    const flags = this.flags.get(run.id) ?? 0;
+    return flags === 0 ? runDescription(run) : `${runDescription(run)} · ⚑ ${flags} flag${flags === 1 ? '' : 's'}`;
+  }
+
+  /** Reads how many flags the detectors find on these runs; a run whose trace cannot be read shows none. */
+  private async countFlags(runIds: readonly string[]): Promise<void> {
+    if (runIds.length === 0) return;
+    const { counts } = await this.client.request('getFlagCounts', { runIds }).catch(() => ({ counts: {} as Record<string, number> }));
+    for (const runId of runIds) {
+      const count = counts[runId] ?? 0;
+      if (count > 0) this.flags.set(runId, count);
+      else this.flags.delete(runId);
+    }
+  }
+
   private runNode(runId: string): RunsTreeNode {
     let node = this.nodes.get(runId);
     if (!node) {
@@ -202,6 +229,10 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       case 'run_finished':
         this.upsert(event.run);
         if (event.run.threadId) void this.refreshThreads();
+        if (event.type === 'run_finished' && FLAGGABLE.has(event.run.state)) {
+          const runId = event.run.id;
+          void this.countFlags([runId]).then(() => this.changed.fire(this.runNode(runId)));
+        }
         break;
       case 'step_started':
       case 'step_finished': {

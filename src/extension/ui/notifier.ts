@@ -8,12 +8,12 @@ import * as vscode from 'vscode';
  */
 export type ToastState = 'open' | 'pressed' | 'closed' | 'retired';
 
-/** A notification as tests read it through `keel._test.approvals`. */
+/** A notification as tests read it through `keel._test.approvals` and `keel._test.alerts`. */
 export interface ToastRecord {
   readonly id: number;
   readonly text: string;
   readonly buttons: readonly string[];
-  /** The approvals it stands for: one, or several for a summary. */
+  /** What it stands for: an approval, several for a summary, or an alert. */
   readonly about: readonly string[];
   readonly summary: boolean;
   readonly state: ToastState;
@@ -34,7 +34,7 @@ interface Toast<Input, Result> {
 }
 
 /**
- * Every approval notification goes through here: it shows it, records what it showed, and runs
+ * Every approval and alert notification goes through here: it shows it, records what it showed, and runs
  * the chosen button. `press` runs a button as a click does (the extension host API cannot click a
  * notification, so the tests press through this).
  */
@@ -47,7 +47,7 @@ export class Notifier<Input, Result> {
     private readonly emptyInput: Input,
   ) {}
 
-  show(text: string, buttons: readonly ToastButton<Input, Result>[], about: readonly string[], summary = false): ToastRecord {
+  show(text: string, buttons: readonly ToastButton<Input, Result>[], about: readonly string[], summary = false, level: 'info' | 'warning' | 'error' = 'warning'): ToastRecord {
     const toast: Toast<Input, Result> = {
       record: { id: this.nextId++, text, buttons: buttons.map((button) => button.label), about, summary, state: 'open' },
       buttons,
@@ -57,7 +57,8 @@ export class Notifier<Input, Result> {
     const settled = this.toasts.findIndex((candidate) => candidate.record.state !== 'open');
     if (this.toasts.length > KEPT && settled >= 0) this.toasts.splice(settled, 1);
     this.log.info(`notification: ${text} [${toast.record.buttons.join(' | ')}]`);
-    vscode.window.showWarningMessage(text, ...toast.record.buttons).then(
+    const showMessage = level === 'error' ? vscode.window.showErrorMessage : level === 'info' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+    showMessage(text, ...toast.record.buttons).then(
       (label) => {
         if (label === undefined) this.settle(toast, 'closed');
         else void this.choose(toast, label, this.emptyInput);
@@ -67,9 +68,9 @@ export class Notifier<Input, Result> {
     return toast.record;
   }
 
-  /** Runs a button of the latest notification about `approvalId` alone, as a click does; undefined when there is none. */
-  press(approvalId: string, label: string, input: Input): Promise<Result> | undefined {
-    const toast = this.toasts.findLast((candidate) => !candidate.record.summary && candidate.record.about.includes(approvalId));
+  /** Runs a button of the latest notification about `subject` (an approval, an alert) alone, as a click does; undefined when there is none. */
+  press(subject: string, label: string, input: Input): Promise<Result> | undefined {
+    const toast = this.toasts.findLast((candidate) => !candidate.record.summary && candidate.record.about.includes(subject));
     if (!toast || !toast.buttons.some((button) => button.label === label)) return undefined;
     return this.choose(toast, label, input);
   }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { alertsSchema, type AlertsConfig } from '../alerts/alertConfig';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import type { PriceTable } from '../budget/prices';
 import { DefinitionError } from '../errors';
+import { reviewSchema, type ReviewConfig } from '../review/reviewConfig';
 
 /**
  * A project's Keel configuration: `keel.config.ts` at the root of the project, exporting
@@ -70,6 +72,10 @@ export interface KeelConfig {
     /** Where golden test runs are kept, relative to the project root; `:memory:` keeps none. Default `.keel/golden.db`. */
     readonly database?: string;
   };
+  /** Who is told when something goes wrong: channels, and rules naming the events each gets (docs/alerts.md). */
+  readonly alerts?: AlertsConfig;
+  /** Which tool calls that ran without a person's approval are queued for review after the fact (docs/review.md). */
+  readonly review?: ReviewConfig;
 }
 
 /** A mistake in keel.config.ts (or in a value that overrides one of its keys): one sentence, nothing runs. */
@@ -125,6 +131,8 @@ const schema = z
       .partial()
       .strict(),
     golden: z.object({ database: z.string().trim().min(1) }).partial().strict(),
+    alerts: alertsSchema,
+    review: reviewSchema,
   })
   .partial()
   .strict();

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { checkAlerts, shownChannels, type ResolvedAlerts } from '../alerts/resolveAlerts';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
+import type { SamplingRule } from '../review/reviewConfig';
 import { parsePriceTable, type PriceTable } from '../budget/prices';
 import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/grant';
 import { isPostgresUrl } from '../store/storeLocation';
@@ -54,6 +56,10 @@ export interface ResolvedConfig {
   readonly approvalOnTimeout: OnTimeout | undefined;
   /** An absolute SQLite path, or `:memory:`. */
   readonly goldenDatabase: string;
+  /** Alert channels and rules (keel.config.ts `alerts`). */
+  readonly alerts: ResolvedAlerts;
+  /** Which calls that ran without a person's approval are sampled for review (keel.config.ts `review.sample`). */
+  readonly reviewSampling: readonly SamplingRule[];
   /** Every key with the value it resolved to (secrets hidden) and where that came from, for `keel config`. */
   readonly entries: readonly ConfigEntry[];
   /**
@@ -210,6 +216,15 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     join(inputs.root, '.keel', 'golden.db'),
   );
 
+  const alerts = pick(
+    'alerts',
+    file(config.alerts),
+    (value) => checkAlerts(value as NonNullable<KeelConfig['alerts']>, approvalOnTimeout),
+    checkAlerts({}, undefined),
+    shownChannels,
+  );
+  const reviewSampling = pick('review.sample', file(config.review?.sample), (value) => value as SamplingRule[], [] as SamplingRule[]);
+
   return {
     root: inputs.root,
     file: inputs.file?.path,
@@ -231,6 +246,8 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     approvalTimeoutMs,
     approvalOnTimeout,
     goldenDatabase,
+    alerts,
+    reviewSampling,
     entries,
     problems,
   };

@@ -24,6 +24,13 @@ const SHARE_EVERY_MS = 1_000;
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
+/** A circuit that just opened: which, after what, and when it lets a call through again. */
+export interface CircuitOpened {
+  readonly name: string;
+  readonly reason: string;
+  readonly retryAt: number;
+}
+
 /** Raised instead of calling a tool or model whose circuit is open; never retried. */
 export class CircuitOpenError extends KeelError {}
 
@@ -87,6 +94,7 @@ export class CircuitBreaker {
     private readonly policy: BreakerPolicy,
     private readonly now: () => number,
     private readonly ledger?: BreakerLedger,
+    private readonly onOpen?: (opened: CircuitOpened) => void,
   ) {
     this.bucketMs = Math.max(1, Math.ceil(policy.windowMs / BUCKETS));
   }
@@ -200,6 +208,7 @@ export class CircuitBreaker {
     this.openUntil = this.now() + this.policy.cooldownMs;
     this.clear();
     this.change = { openUntil: this.openUntil, reason: this.lastSpike };
+    this.onOpen?.({ name: this.name, reason: this.lastSpike, retryAt: this.openUntil });
   }
 
   private clear(): void {
@@ -267,12 +276,14 @@ export class CircuitBreakers {
     private readonly policy: BreakerPolicy = DEFAULT_BREAKER,
     private readonly now: () => number = Date.now,
     private readonly ledger?: BreakerLedger,
+    /** Told of every circuit that opens in this process (the host raises an alert). */
+    private readonly onOpen?: (opened: CircuitOpened) => void,
   ) {}
 
   for(name: string): CircuitBreaker {
     let breaker = this.breakers.get(name);
     if (!breaker) {
-      breaker = new CircuitBreaker(name, this.policy, this.now, this.ledger);
+      breaker = new CircuitBreaker(name, this.policy, this.now, this.ledger, this.onOpen);
       this.breakers.set(name, breaker);
     }
     return breaker;

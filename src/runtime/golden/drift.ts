@@ -36,6 +36,19 @@ export interface Regraded {
   readonly id: string;
   readonly score: number;
   readonly passed: boolean;
+  /** The model the endpoint said answered, and the system fingerprint it reported, when known. */
+  readonly answeredBy?: string;
+  readonly fingerprint?: string;
+}
+
+/** Who the endpoint says answered the check, against the pin. */
+export interface JudgeIdentityCheck {
+  /** Every model id the endpoint reported, in the order first seen. */
+  readonly answeredAs: readonly string[];
+  /** Every system fingerprint it reported. */
+  readonly fingerprints: readonly string[];
+  /** Why the identity does not match the pin; null when it does. */
+  readonly problem: string | null;
 }
 
 export interface DriftReport {
@@ -45,7 +58,9 @@ export interface DriftReport {
   /** agreed / total. */
   readonly agreement: number;
   readonly minAgreement: number;
+  /** True when the judge agrees with too few verdicts, or answered as another model than its pin. */
   readonly drifted: boolean;
+  readonly identity: JudgeIdentityCheck;
   /** The mean of |score now − score then| over the samples with a past score; null when none has one. */
   readonly meanScoreShift: number | null;
   readonly disagreements: readonly { readonly id: string; readonly past: 'pass' | 'fail'; readonly now: 'pass' | 'fail'; readonly score: number }[];
@@ -90,8 +105,35 @@ export function parseControlFile(text: string, file: string, shownAs: string = f
   return { file, judge, minAgreement, samples };
 }
 
-/** The arithmetic of drift: how many settled verdicts the judge still agrees with. */
-export function driftReport(judge: JudgeIdentity, samples: readonly ControlSample[], regraded: readonly Regraded[], minAgreement: number): DriftReport {
+/**
+ * Whether the endpoint answered as the pinned judge: every reported model id is the pinned id (or
+ * the pinned id with its version appended, as providers date their models), and every reported
+ * system fingerprint is the pinned one, when one is pinned.
+ */
+export function identityCheck(judge: JudgeIdentity, regraded: readonly Regraded[], pinnedFingerprint?: string): JudgeIdentityCheck {
+  const answeredAs = [...new Set(regraded.flatMap((grade) => (grade.answeredBy === undefined ? [] : [grade.answeredBy])))];
+  const fingerprints = [...new Set(regraded.flatMap((grade) => (grade.fingerprint === undefined ? [] : [grade.fingerprint])))];
+  const accepted = new Set([judge.model, `${judge.model}-${judge.version}`]);
+  const others = answeredAs.filter((model) => !accepted.has(model));
+  const problems: string[] = [];
+  if (others.length > 0) {
+    problems.push(`the endpoint answered as ${others.join(', ')}, but the judge is pinned to ${judge.model} (version ${judge.version}): the provider serves another model or version under that name`);
+  }
+  const otherPrints = pinnedFingerprint === undefined ? [] : fingerprints.filter((print) => print !== pinnedFingerprint);
+  if (otherPrints.length > 0) {
+    problems.push(`it reported the system fingerprint ${otherPrints.join(', ')}, not the pinned ${pinnedFingerprint ?? ''}: the configuration behind the model changed`);
+  }
+  return { answeredAs, fingerprints, problem: problems.length === 0 ? null : `${problems.join('; ')}. Check the verdicts, then update the pin.` };
+}
+
+/** The arithmetic of drift: how many settled verdicts the judge still agrees with, and whether it answered as itself. */
+export function driftReport(
+  judge: JudgeIdentity,
+  samples: readonly ControlSample[],
+  regraded: readonly Regraded[],
+  minAgreement: number,
+  pinnedFingerprint?: string,
+): DriftReport {
   const byId = new Map(regraded.map((grade) => [grade.id, grade]));
   let agreed = 0;
   let shiftSum = 0;
@@ -110,13 +152,15 @@ export function driftReport(judge: JudgeIdentity, samples: readonly ControlSampl
   }
   const total = samples.length;
   const agreement = total === 0 ? 1 : agreed / total;
+  const identity = identityCheck(judge, regraded, pinnedFingerprint);
   return {
     judge,
     total,
     agreed,
     agreement,
     minAgreement,
-    drifted: agreement < minAgreement,
+    drifted: agreement < minAgreement || identity.problem !== null,
+    identity,
     meanScoreShift: shifted === 0 ? null : shiftSum / shifted,
     disagreements,
   };
@@ -127,9 +171,15 @@ export async function checkDrift(control: ControlFile, judge: Judge): Promise<Dr
   const regraded: Regraded[] = [];
   for (const sample of control.samples) {
     const verdict = await judge.grade({ input: sample.input, answer: sample.answer, toolCalls: [] }, sample.rubric, sample.threshold);
-    regraded.push({ id: sample.id, score: verdict.score ?? 0, passed: verdict.passed === true });
+    regraded.push({
+      id: sample.id,
+      score: verdict.score ?? 0,
+      passed: verdict.passed === true,
+      answeredBy: verdict.answeredBy,
+      ...(verdict.fingerprint === undefined ? {} : { fingerprint: verdict.fingerprint }),
+    });
   }
-  return driftReport(judge.identity, control.samples, regraded, control.minAgreement);
+  return driftReport(judge.identity, control.samples, regraded, control.minAgreement, judge.pin.fingerprint);
 }
 
 /** The report for a person: one verdict line, then the samples the judge now sees otherwise. */
@@ -137,5 +187,11 @@ export function describeDrift(report: DriftReport): string[] {
   const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
   const head = `${report.drifted ? 'DRIFTED' : 'OK'} judge ${describeJudge(report.judge)}: agrees with ${report.agreed} of ${report.total} settled verdicts (${percent(report.agreement)}; at least ${percent(report.minAgreement)} needed)`;
   const shift = report.meanScoreShift === null ? [] : [`  mean score shift ${report.meanScoreShift.toFixed(3)}`];
-  return [head, ...shift, ...report.disagreements.map((item) => `  ${item.id}: was ${item.past}, now ${item.now} (score ${item.score})`)];
+  const { answeredAs, fingerprints, problem } = report.identity;
+  const seen =
+    answeredAs.length === 0
+      ? []
+      : [`  answered as ${answeredAs.join(', ')}${fingerprints.length === 0 ? '' : ` (system fingerprint ${fingerprints.join(', ')})`}`];
+  const mismatch = problem === null ? [] : [`  identity: ${problem}`];
+  return [head, ...mismatch, ...seen, ...shift, ...report.disagreements.map((item) => `  ${item.id}: was ${item.past}, now ${item.now} (score ${item.score})`)];
 }

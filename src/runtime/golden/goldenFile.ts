@@ -43,6 +43,8 @@ export interface JudgePin {
   readonly baseURL?: string;
   /** The environment variable holding its API key; default `KEEL_JUDGE_API_KEY`, then `OPENAI_API_KEY`. */
   readonly apiKeyEnv?: string;
+  /** The system fingerprint the endpoint reported when the judge was pinned (OpenAI's `system_fingerprint`): a drift check fails on another. */
+  readonly fingerprint?: string;
 }
 
 export interface JudgeConfig extends JudgePin {
@@ -398,7 +400,8 @@ function readNoFlags(reader: YamlReader, node: Node, where: string): { except: F
 
 /** Reads a judge's pin (and, at the top of a file, its cross-grader). */
 export function readJudgeConfig(reader: YamlReader, node: Node, what: string, top: boolean): JudgeConfig {
-  const fields = reader.fields(node, what, top ? ['provider', 'model', 'version', 'baseURL', 'apiKeyEnv', 'crossGrade'] : ['provider', 'model', 'version', 'baseURL', 'apiKeyEnv']);
+  const pinFields = ['provider', 'model', 'version', 'baseURL', 'apiKeyEnv', 'fingerprint'];
+  const fields = reader.fields(node, what, top ? [...pinFields, 'crossGrade'] : pinFields);
   const providerNode = reader.required(fields, node, 'provider', what);
   const provider = reader.string(providerNode, `${what}.provider`);
   if (!(JUDGE_PROVIDERS as readonly string[]).includes(provider)) {
@@ -411,6 +414,7 @@ export function readJudgeConfig(reader: YamlReader, node: Node, what: string, to
   if (version.trim() === '') reader.fail(versionNode, `${what}.version must name the model's version or release date, such as "2024-07-18".`);
   const baseURLNode = fields.get('baseURL');
   const apiKeyEnvNode = fields.get('apiKeyEnv');
+  const fingerprintNode = fields.get('fingerprint');
   const crossNode = fields.get('crossGrade');
   return {
     provider: 'openai',
@@ -418,6 +422,7 @@ export function readJudgeConfig(reader: YamlReader, node: Node, what: string, to
     version,
     ...(baseURLNode === undefined ? {} : { baseURL: reader.string(baseURLNode, `${what}.baseURL`) }),
     ...(apiKeyEnvNode === undefined ? {} : { apiKeyEnv: reader.string(apiKeyEnvNode, `${what}.apiKeyEnv`) }),
+    ...(fingerprintNode === undefined ? {} : { fingerprint: reader.string(fingerprintNode, `${what}.fingerprint`) }),
     ...(crossNode === undefined ? {} : { crossGrade: readJudgeConfig(reader, crossNode, `${what}.crossGrade`, false) }),
   };
 }

@@ -46,6 +46,8 @@ export interface Verdict {
   readonly judge: JudgeIdentity;
   /** The model the provider says answered; a pinned judge answers as its pinned id. */
   readonly answeredBy: string;
+  /** The system fingerprint the provider reported with the answer, when it reports one. */
+  readonly fingerprint?: string;
   /** For a rubric: the score from 0 to 1, the threshold and whether it passed. */
   readonly score: number | null;
   readonly threshold: number | null;
@@ -105,34 +107,42 @@ export class Judge {
   }
 
   async grade(subject: JudgeSubject, rubric: string, threshold: number): Promise<Verdict> {
-    const { answer, answeredBy } = await this.ask(RUBRIC_PROMPT, `${subjectText(subject)}\n\n## Rubric\n${rubric}`);
+    const { answer, answeredBy, fingerprint } = await this.ask(RUBRIC_PROMPT, `${subjectText(subject)}\n\n## Rubric\n${rubric}`);
     const score = answer['score'];
     if (typeof score !== 'number' || !(score >= 0 && score <= 1)) {
       throw new JudgeError(`The judge ${describeJudge(this.identity)} gave no score from 0 to 1: ${truncate(JSON.stringify(answer), 200)}`);
     }
-    return this.verdict('rubric', answeredBy, { score, threshold, passed: score >= threshold, intent: null }, answer);
+    return this.verdict('rubric', { answeredBy, fingerprint }, { score, threshold, passed: score >= threshold, intent: null }, answer);
   }
 
   async classify(subject: JudgeSubject, intents: readonly IntentRule[]): Promise<Verdict> {
     const list = intents.map((intent) => `- ${intent.name}: ${intent.description}`).join('\n');
-    const { answer, answeredBy } = await this.ask(INTENT_PROMPT, `${subjectText(subject)}\n\n## Intents\n${list}`);
+    const { answer, answeredBy, fingerprint } = await this.ask(INTENT_PROMPT, `${subjectText(subject)}\n\n## Intents\n${list}`);
     const picked = answer['intent'];
     if (typeof picked !== 'string') throw new JudgeError(`The judge ${describeJudge(this.identity)} named no intent: ${truncate(JSON.stringify(answer), 200)}`);
     const intent = intents.some((rule) => rule.name === picked) ? picked : 'unknown';
-    return this.verdict('intent', answeredBy, { score: null, threshold: null, passed: null, intent }, answer);
+    return this.verdict('intent', { answeredBy, fingerprint }, { score: null, threshold: null, passed: null, intent }, answer);
   }
 
   private verdict(
     kind: Verdict['kind'],
-    answeredBy: string,
+    by: { answeredBy: string; fingerprint: string | undefined },
     outcome: Pick<Verdict, 'score' | 'threshold' | 'passed' | 'intent'>,
     answer: Record<string, unknown>,
   ): Verdict {
     const reason = typeof answer['reason'] === 'string' ? answer['reason'] : '';
-    return { kind, judge: this.identity, answeredBy, ...outcome, reason, at: new Date(this.now()).toISOString() };
+    return {
+      kind,
+      judge: this.identity,
+      answeredBy: by.answeredBy,
+      ...(by.fingerprint === undefined ? {} : { fingerprint: by.fingerprint }),
+      ...outcome,
+      reason,
+      at: new Date(this.now()).toISOString(),
+    };
   }
 
-  private async ask(system: string, user: string): Promise<{ answer: Record<string, unknown>; answeredBy: string }> {
+  private async ask(system: string, user: string): Promise<{ answer: Record<string, unknown>; answeredBy: string; fingerprint: string | undefined }> {
     const response = await this.model.generate({
       messages: [
         { role: 'system', content: system },
@@ -145,7 +155,7 @@ export class Judge {
     const text = response.message.content ?? '';
     const answer = parseJsonObject(text);
     if (!answer) throw new JudgeError(`The judge ${describeJudge(this.identity)} answered with something that is not a JSON verdict: ${truncate(text, 200)}`);
-    return { answer, answeredBy: response.model };
+    return { answer, answeredBy: response.model, fingerprint: response.systemFingerprint };
   }
 }
 

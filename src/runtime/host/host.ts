@@ -1,17 +1,23 @@
-import type { RunEventListener } from '../agent/events';
+import type { RunEvent, RunEventListener } from '../agent/events';
+import { PROCESS_OWNER } from '../agent/owner';
+import { AlertService } from '../alerts/alertService';
 import { Runtime, type RuntimeOptions } from '../agent/runtime';
 import type { BudgetPool } from '../budget/budget';
 import { loadProjectConfig } from '../config/projectConfig';
 import { ConfigError } from '../config/keelConfig';
 import { resolveConfig, type ResolvedConfig } from '../config/resolveConfig';
-import { CircuitBreakers } from '../effects/circuitBreaker';
+import { CircuitBreakers, DEFAULT_BREAKER } from '../effects/circuitBreaker';
 import { LocalEngine } from '../engine/localEngine';
 import { RestateEngine } from '../engine/restateEngine';
 import type { Engine } from '../engine/engine';
 import { describeError, KeelError } from '../errors';
 import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
 import { openStore } from '../store/openStore';
+import { runTree } from '../store/runTree';
+import type { ReviewRecord } from '../review/reviewStore';
+import { sampleRun } from '../review/sampling';
 import { agentFacts } from '../trace/agentFacts';
+import { runFlags } from '../trace/runFlags';
 import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/traceSettings';
 import { findWorkspaceRoot } from '../workspace';
 import type { RuntimeFactory, RuntimeOverrides } from './runtimeFactory';
@@ -64,7 +70,11 @@ export class Host {
   /** The local engine: runs this process executes. The runtime process and the CLI run agents through it. */
   readonly local: LocalEngine;
   readonly breakers: CircuitBreakers;
+  /** Alerts by the rules of keel.config.ts, through the store's outbox (see docs/alerts.md). */
+  readonly alerts: AlertService;
   private restateEngine: RestateEngine | undefined;
+  private readonly reviewListeners = new Set<(reviews: readonly ReviewRecord[]) => void>();
+  private background: NodeJS.Timeout | undefined;
 
   private constructor(
     private resolved: ResolvedConfig,
@@ -72,11 +82,22 @@ export class Host {
     private readonly ownsStore: boolean,
     private options: HostOptions,
   ) {
-    // Counted in the store: every process that shares it sees one circuit per dependency.
-    this.breakers = new CircuitBreakers(undefined, undefined, store);
+    this.alerts = new AlertService(store, {
+      config: () => this.resolved.alerts,
+      owner: options.owner ?? PROCESS_OWNER,
+      redact: (text) => this.trace.redactor.redact(text),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    // Counted in the store: every process that shares it sees one circuit per dependency. One that opens here raises an alert.
+    this.breakers = new CircuitBreakers(DEFAULT_BREAKER, Date.now, store, (opened) => this.alerts.circuitOpened(opened));
+    const onEvent = options.onEvent;
     this.local = new LocalEngine(store, {
       runtime: (pools) => this.runtime({ pools }),
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      onEvent: (event: RunEvent) => {
+        onEvent?.(event);
+        this.alerts.observe(event);
+      },
       onStopped: (run) => this.afterRun(run),
     });
   }
@@ -197,7 +218,11 @@ export class Host {
     return new Runtime({ ...options, ...overrides, store: overrides.store ?? this.store, pools: [...(options.pools ?? []), ...(overrides.pools ?? [])] });
   };
 
-  /** After a run executed here stops: its trace is exported when it has ended and an endpoint is configured. */
+  /**
+   * After a run executed here stops: its trace is exported when it has ended and an endpoint is
+   * configured; the alerts it raises are recorded (failed, stopped at a budget, flagged); the tool
+   * calls of its tree that ran without a person's approval are sampled for review.
+   */
   async afterRun(run: RunRecord): Promise<void> {
     try {
       const settings = this.trace;
@@ -207,9 +232,55 @@ export class Host {
     } catch (error) {
       this.options.log?.(`could not export the trace of run ${run.id}: ${describeError(error)}`);
     }
+    try {
+      await this.alerts.runStopped(run, () => runFlags(this.store, run.id, this.trace));
+    } catch (error) {
+      this.options.log?.(`could not raise the alerts of run ${run.id}: ${describeError(error)}`);
+    }
+    try {
+      const queued = await this.sampleForReview(run);
+      if (queued.length > 0) for (const listener of this.reviewListeners) listener(queued);
+    } catch (error) {
+      this.options.log?.(`could not sample the tool calls of run ${run.id} for review: ${describeError(error)}`);
+    }
+  }
+
+  /** Calls `listener` with the reviews each run that stops here queues. */
+  onReviewsQueued(listener: (reviews: readonly ReviewRecord[]) => void): () => void {
+    this.reviewListeners.add(listener);
+    return () => this.reviewListeners.delete(listener);
+  }
+
+  /** The tool calls of a run's tree (the run and its sub-agent runs) that the sampling policy queues for review. */
+  private async sampleForReview(run: RunRecord): Promise<ReviewRecord[]> {
+    const rules = this.config.reviewSampling;
+    if (rules.length === 0) return [];
+    const { redactor } = this.trace;
+    const queued: ReviewRecord[] = [];
+    for (const id of await runTree(this.store, run.id)) {
+      const member = id === run.id ? run : await this.store.getRun(id);
+      if (member) queued.push(...(await sampleRun(this.store, member, rules, { now: Date.now(), redact: (value) => redactor.redactValue(value) })));
+    }
+    return queued;
+  }
+
+  /**
+   * For processes that stay up (the runtime process, keel serve): every `intervalMs`, look at the
+   * store for alerts (approvals waiting or escalated, spend over a threshold) and deliver what is due.
+   */
+  startBackground(intervalMs: number): void {
+    this.background ??= setInterval(() => {
+      this.alerts
+        .scan()
+        .then(() => this.alerts.dispatcher.deliverDue())
+        .catch((error: unknown) => this.options.log?.(`could not check or deliver alerts: ${describeError(error)}`));
+    }, intervalMs);
+    this.background.unref();
   }
 
   async close(): Promise<void> {
+    clearInterval(this.background);
+    await this.alerts.idle();
     await this.local.close();
     // What the breakers counted reaches the store before it closes.
     await this.breakers.settled();

@@ -64,6 +64,8 @@ export interface ModelResponse {
   readonly usage: Usage;
   /** The model that actually answered, as the provider reports it. */
   readonly model: string;
+  /** The provider's fingerprint of the configuration that answered (OpenAI's `system_fingerprint`), when it reports one. */
+  readonly systemFingerprint?: string;
 }
 
 export interface ModelCallOptions {

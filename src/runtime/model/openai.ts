@@ -135,6 +135,7 @@ function fromCompletion(completion: unknown, label: string, callOptions: ModelCa
     finishReason: toFinishReason(choice.finish_reason),
     usage: toUsage(completion.usage),
     model: completion.model,
+    ...(completion.system_fingerprint ? { systemFingerprint: completion.system_fingerprint } : {}),
   };
 }
 
@@ -155,6 +156,7 @@ async function collectStream(
   let finishReason: FinishReason | undefined;
   let usage: Usage = { inputTokens: 0, outputTokens: 0 };
   let model = requested;
+  let fingerprint: string | undefined;
   const calls: { id: string; name: string; arguments: string }[] = [];
   let idle = false;
   let timer: NodeJS.Timeout | undefined;
@@ -170,6 +172,7 @@ async function collectStream(
     for await (const chunk of stream) {
       armIdleTimer();
       model = chunk.model || model;
+      fingerprint = chunk.system_fingerprint || fingerprint;
       if (chunk.usage) usage = toUsage(chunk.usage);
       for (const choice of chunk.choices ?? []) {
         const delta = choice.delta;
@@ -206,7 +209,7 @@ async function collectStream(
     content: sawContent ? content : null,
     toolCalls: calls.filter((call) => call !== undefined),
   };
-  return { message, finishReason, usage, model };
+  return { message, finishReason, usage, model, ...(fingerprint ? { systemFingerprint: fingerprint } : {}) };
 }
 
 function toWireMessage(message: Message): ChatCompletionMessageParam {

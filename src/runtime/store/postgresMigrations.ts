@@ -224,4 +224,58 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         )`,
       ]),
   },
+  {
+    description: 'the alert outbox (alerts and one delivery per recipient), the review queue of sampled tool calls, and indexes for spend by time',
+    up: (db) =>
+      run(db, [
+        `CREATE TABLE alerts (
+          id TEXT COLLATE "C" PRIMARY KEY,
+          key TEXT COLLATE "C" NOT NULL UNIQUE,
+          dedup_key TEXT COLLATE "C" NOT NULL,
+          event TEXT NOT NULL,
+          severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
+          title TEXT NOT NULL,
+          body TEXT NOT NULL,
+          run_id TEXT COLLATE "C",
+          facts TEXT NOT NULL,
+          repeats INTEGER NOT NULL DEFAULT 0,
+          created_at BIGINT NOT NULL
+        )`,
+        'CREATE INDEX alerts_by_dedup ON alerts (dedup_key, created_at)',
+        'CREATE INDEX alerts_by_creation ON alerts (created_at)',
+        `CREATE TABLE alert_deliveries (
+          alert_id TEXT COLLATE "C" NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+          target TEXT COLLATE "C" NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at BIGINT NOT NULL,
+          last_error TEXT,
+          sent_at BIGINT,
+          lease_owner TEXT,
+          lease_until BIGINT,
+          PRIMARY KEY (alert_id, target)
+        )`,
+        'CREATE INDEX alert_deliveries_due ON alert_deliveries (status, next_attempt_at)',
+        `CREATE TABLE reviews (
+          id TEXT COLLATE "C" PRIMARY KEY,
+          run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          agent TEXT COLLATE "C" NOT NULL,
+          tool TEXT COLLATE "C" NOT NULL,
+          effect TEXT NOT NULL,
+          args TEXT NOT NULL,
+          outcome TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          sampled_at BIGINT NOT NULL,
+          verdict TEXT CHECK (verdict IN ('agree', 'disagree')),
+          note TEXT,
+          reviewed_by TEXT,
+          reviewed_at BIGINT,
+          UNIQUE (run_id, seq)
+        )`,
+        'CREATE INDEX reviews_by_sampling ON reviews (sampled_at)',
+        'CREATE INDEX steps_by_end ON steps (ended_at)',
+        'CREATE INDEX reservations_by_close ON reservations (closed_at)',
+      ]),
+  },
 ];

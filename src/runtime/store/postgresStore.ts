@@ -28,6 +28,10 @@ import { PostgresMemoryStore } from './postgresMemory';
 import { PostgresThreadStore } from './postgresThreads';
 import { postgresBreakerTally } from './breakerTally';
 import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
+import { PostgresAlertOutbox } from './postgresAlerts';
+import { PostgresReviewStore } from './postgresReviews';
+import type { AlertCapableStore } from '../alerts/outbox';
+import type { ReviewCapableStore } from '../review/reviewStore';
 import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 export { POSTGRES_MIGRATIONS } from './postgresMigrations';
@@ -131,10 +135,12 @@ async function migrate(connection: Connection, latest: number, migrations: reado
   });
 }
 
-export class PostgresStore implements MemoryCapableStore {
+export class PostgresStore implements MemoryCapableStore, AlertCapableStore, ReviewCapableStore {
   readonly location: string;
   readonly memory: PostgresMemoryStore;
   readonly threads: PostgresThreadStore;
+  readonly alerts: PostgresAlertOutbox;
+  readonly reviews: PostgresReviewStore;
 
   constructor(
     private readonly connection: Connection,
@@ -143,6 +149,8 @@ export class PostgresStore implements MemoryCapableStore {
     this.location = connection.location;
     this.memory = new PostgresMemoryStore(connection, memoryRowUpgrades);
     this.threads = new PostgresThreadStore(connection);
+    this.alerts = new PostgresAlertOutbox(connection);
+    this.reviews = new PostgresReviewStore(connection);
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {

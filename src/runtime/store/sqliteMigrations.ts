@@ -278,4 +278,59 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    description: 'the alert outbox (alerts and one delivery per recipient), the review queue of sampled tool calls, and indexes for spend by time',
+    up(db) {
+      db.exec(`
+        CREATE TABLE alerts (
+          id TEXT PRIMARY KEY,
+          key TEXT NOT NULL UNIQUE,
+          dedup_key TEXT NOT NULL,
+          event TEXT NOT NULL,
+          severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
+          title TEXT NOT NULL,
+          body TEXT NOT NULL,
+          run_id TEXT,
+          facts TEXT NOT NULL,
+          repeats INTEGER NOT NULL DEFAULT 0,
+          created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX alerts_by_dedup ON alerts (dedup_key, created_at);
+        CREATE INDEX alerts_by_creation ON alerts (created_at);
+        CREATE TABLE alert_deliveries (
+          alert_id TEXT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+          target TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at INTEGER NOT NULL,
+          last_error TEXT,
+          sent_at INTEGER,
+          lease_owner TEXT,
+          lease_until INTEGER,
+          PRIMARY KEY (alert_id, target)
+        ) WITHOUT ROWID;
+        CREATE INDEX alert_deliveries_due ON alert_deliveries (status, next_attempt_at);
+        CREATE TABLE reviews (
+          id TEXT PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          agent TEXT NOT NULL,
+          tool TEXT NOT NULL,
+          effect TEXT NOT NULL,
+          args TEXT NOT NULL,
+          outcome TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          sampled_at INTEGER NOT NULL,
+          verdict TEXT CHECK (verdict IN ('agree', 'disagree')),
+          note TEXT,
+          reviewed_by TEXT,
+          reviewed_at INTEGER,
+          UNIQUE (run_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX reviews_by_sampling ON reviews (sampled_at);
+        CREATE INDEX steps_by_end ON steps (ended_at);
+        CREATE INDEX reservations_by_close ON reservations (closed_at);
+      `);
+    },
+  },
 ];

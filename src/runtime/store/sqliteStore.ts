@@ -31,6 +31,10 @@ import { SqliteThreadStore } from './sqliteThreads';
 import { sqliteBreakerTally } from './breakerTally';
 import { beginSession, checkReason, readSessions, type CheckReason, type SessionsState, type SqliteSession } from './sqliteSessions';
 import type { BreakerTally, BreakerUpdate } from '../effects/circuitBreaker';
+import { SqliteAlertOutbox } from './sqliteAlerts';
+import { SqliteReviewStore } from './sqliteReviews';
+import type { AlertCapableStore } from '../alerts/outbox';
+import type { ReviewCapableStore } from '../review/reviewStore';
 import { toApproval, toBudget, toEffect, toReservation, toRun, toStep, type ApprovalRow, type BudgetRow, type EffectRow, type ReservationRow, type RunRow, type StepRow } from './storeRows';
 
 /** `PRAGMA application_id` of Keel databases: "KEEL" in ASCII. */
@@ -153,12 +157,14 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
   }).immediate();
 }
 
-export class SqliteStore implements MemoryCapableStore {
+export class SqliteStore implements MemoryCapableStore, AlertCapableStore, ReviewCapableStore {
   private readonly statements;
   private readonly writeTransition;
   private readonly breakerTally;
   readonly memory: SqliteMemoryStore;
   readonly threads: SqliteThreadStore;
+  readonly alerts: SqliteAlertOutbox;
+  readonly reviews: SqliteReviewStore;
 
   constructor(
     private readonly db: Database.Database,
@@ -291,6 +297,8 @@ export class SqliteStore implements MemoryCapableStore {
     this.memory = new SqliteMemoryStore(db, memoryRowUpgrades);
     this.threads = new SqliteThreadStore(db);
     this.breakerTally = sqliteBreakerTally(db);
+    this.alerts = new SqliteAlertOutbox(db);
+    this.reviews = new SqliteReviewStore(db);
     this.writeTransition = db.transaction((change: StepTransition) => {
       const { end, begin, close, reserve } = change;
       if (close) this.closeReservation(close.id, close.actual, close.at);
