@@ -112,7 +112,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const result = await keel(['run', TRAVEL, '--input', INPUT, '--db', db]);
 
       assert.equal(result.code, 0, describeResult(result));
-      assert.equal(result.stderr, '');
+      assert.equal(result.stderr, `created a new run database at ${db}\n`);
       const steps = stepLines(result.stdout);
       assert.deepEqual(
         steps.map((step) => [step.seq, step.kind]),
@@ -406,6 +406,42 @@ export default defineAgent({
       assertNoStackTrace(result);
       assert.deepEqual(readFileSync(db), before, 'the database file must not change');
       assert.deepEqual(readdirSync(cwd), ['runs.db'], 'no journal or WAL files are left next to it');
+    });
+  });
+
+  describe('the run database', () => {
+    it('makes a new one where it is named, in a folder that exists, and says so once', async () => {
+      const first = await keel(['runs', '--db', db]);
+      assert.equal(first.code, 0, describeResult(first));
+      assert.equal(first.stderr, `created a new run database at ${db}\n`);
+      const again = await keel(['run', TRAVEL, '--input', INPUT, '--db', db]);
+      assert.equal(again.code, 0, describeResult(again));
+      assert.equal(again.stderr, '', 'an existing database is not new');
+    });
+
+    it('makes .keel/keel.db, its folder included, where Keel keeps it by default', async () => {
+      writeFileSync(join(cwd, 'package.json'), '{"name":"shop"}\n');
+      const result = await keel(['runs']);
+      assert.equal(result.code, 0, describeResult(result));
+      assert.equal(result.stderr, `created a new run database at ${join(cwd, '.keel', 'keel.db')}\n`);
+      assert.ok(existsSync(join(cwd, '.keel', 'keel.db')));
+    });
+
+    it('refuses a named database in a folder that does not exist, in one sentence, making no folder', async () => {
+      const mistyped = await keel(['run', TRAVEL, '--input', INPUT, '--db', 'nope/x/keel.db']);
+      assert.equal(mistyped.code, 1, describeResult(mistyped));
+      assert.equal(mistyped.stdout, '');
+      assert.deepEqual(lines(mistyped.stderr), [
+        `keel: --db names the database ${join(cwd, 'nope', 'x', 'keel.db')}, but its folder ${join(cwd, 'nope', 'x')} does not exist; ` +
+          'Keel makes no folders for a database it is given, so correct the path or create the folder.',
+      ]);
+      const fromEnv = await keel(['runs'], testEnv({ KEEL_DB: join(cwd, 'typo', 'keel.db') }));
+      assert.equal(fromEnv.code, 1, describeResult(fromEnv));
+      assert.match(fromEnv.stderr, /^keel: KEEL_DB names the database .*\/typo\/keel\.db, but its folder .*\/typo does not exist;/);
+      const testDb = await keel(['test', `${REPO_ROOT}/examples/travel/travel.golden.yaml`, '--db', 'nope/golden.db']);
+      assert.equal(testDb.code, 1, describeResult(testDb));
+      assert.match(testDb.stderr, /--db names the database .*\/nope\/golden\.db, but its folder .*\/nope does not exist;/);
+      assert.deepEqual(readdirSync(cwd), [], 'no folder and no database were made');
     });
   });
 
