@@ -3,6 +3,7 @@ import { KEEL_VERSION } from '../runtime/version';
 import { approvalCommands } from './commands/approvalCommands';
 import { configCommands } from './commands/configCommands';
 import { goldenCommands } from './commands/goldenCommands';
+import { initCommands } from './commands/initCommands';
 import { inspectCommands } from './commands/inspectCommands';
 import { mcpCommands } from './commands/mcpCommands';
 import { memoryCommands } from './commands/memoryCommands';
@@ -13,7 +14,7 @@ import { UsageError, out, type Command } from './shared';
 import { styleFor } from './style';
 
 /** Every command, in the order the usage text lists them. To add one, add its module's table here. */
-const COMMANDS: Readonly<Record<string, Command>> = { ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands };
+const COMMANDS: Readonly<Record<string, Command>> = { ...initCommands, ...runCommands, ...approvalCommands, ...inspectCommands, ...traceCommands, ...goldenCommands, ...memoryCommands, ...mcpCommands, ...serveCommands, ...configCommands };
 
 const USAGE = `keel: build LLM agents that survive production
 

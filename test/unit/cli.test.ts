@@ -477,7 +477,7 @@ export default defineAgent({
       const result = await keel([]);
 
       assert.equal(result.code, 2, describeResult(result));
-      assert.match(result.stdout + result.stderr, /Usage:\n\s+keel run <file\.agent\.ts> --input <text>/);
+      assert.match(result.stdout + result.stderr, /Usage:\n\s+keel init \[folder\] .*\n\s+keel run <file\.agent\.ts> --input <text>/);
       assertNoStackTrace(result);
       assert.deepEqual(readdirSync(cwd), []);
     });
