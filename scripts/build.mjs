@@ -1,9 +1,16 @@
 // One build script, one esbuild context per bundle. Type checking is its own step (`npm run typecheck`).
-// Usage: node scripts/build.mjs [--watch] [--production]
+// Usage: node scripts/build.mjs [--watch] [--production] [--only <bundle,...>] [--outdir <dir>]
+// (--only and --outdir build some bundles elsewhere, as a test that checks a minified bundle does)
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+const valueOf = (flag) => {
+  const index = process.argv.indexOf(flag);
+  return index === -1 ? undefined : process.argv[index + 1];
+};
+const only = valueOf('--only')?.split(',');
+const outdir = valueOf('--outdir') ?? 'dist';
 
 // Native addons and esbuild (which the runtime uses to load agent files) stay external.
 const runtimeExternals = ['better-sqlite3', 'esbuild', 'isolated-vm'];
@@ -16,19 +23,20 @@ const common = {
   legalComments: 'none',
 };
 
-const node = { ...common, platform: 'node', format: 'cjs', target: 'node22' };
-const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir: 'dist', tsconfig: 'tsconfig.webview.json' };
+// keepNames: messages name errors by their class (`attempt 1 failed (ModelError)`), minified or not.
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node22', keepNames: true, outdir };
+const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir, tsconfig: 'tsconfig.webview.json' };
 
 const bundles = [
-  { ...node, entryPoints: { extension: 'src/extension/main.ts' }, outdir: 'dist', external: ['vscode'] },
-  { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
+  { ...node, entryPoints: { extension: 'src/extension/main.ts' }, external: ['vscode'] },
+  { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, external: runtimeExternals },
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, external: runtimeExternals },
+  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
+  { ...node, entryPoints: { index: 'src/runtime/index.ts' }, packages: 'external' },
   { ...browser, entryPoints: { run: 'webview/run/main.ts' } },
   { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },
   { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
-];
+].filter((bundle) => !only || Object.keys(bundle.entryPoints).some((name) => only.includes(name)));
 
 const contexts = await Promise.all(bundles.map((options) => esbuild.context(options)));
 if (watch) {
