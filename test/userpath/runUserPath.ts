@@ -24,7 +24,7 @@ async function walk(): Promise<number> {
   const npmCache = process.env['npm_config_cache'] ?? join(homedir(), '.npm');
   const steps: Step[] = [];
   try {
-    process.stdout.write(`$ npm pack   (in the repository, into ${folders.root})\n`);
+    process.stdout.write(`$ npm pack --ignore-scripts   (in the repository, of the dist/ the build stage built, into ${folders.root})\n`);
     const packed = await packTarball(repoRoot, folders.root, process.env);
     steps.push(packed);
     const env = userEnv(folders.home, npmCache);
@@ -43,7 +43,9 @@ async function walk(): Promise<number> {
     process.stdout.write(`\nuserpath FAILED: ${describeError(error)}\n`);
     return 1;
   } finally {
+    const removing = Date.now();
     removeWalk(folders.root);
+    steps.push({ command: `rm -rf ${folders.root}   (the walk's folder)`, code: 0, output: '', ms: Date.now() - removing });
     process.stdout.write(`\n${timings(steps, Date.now() - started)}\n`);
   }
   return 0;

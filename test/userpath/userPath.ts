@@ -104,9 +104,14 @@ function pick(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessE
   return Object.fromEntries(names.filter((name) => env[name] !== undefined).map((name) => [name, env[name]]));
 }
 
-/** Packs keel-agents as a publisher does (`npm pack`, which builds first) into `into`; the tarball's path. */
+/**
+ * Packs keel-agents into `into` as `npm pack` does, from the dist/ the build stage has just built
+ * (the same `npm run build` that npm pack's prepack runs, so it is not run twice); the tarball's path.
+ */
 export async function packTarball(repoRoot: string, into: string, env: NodeJS.ProcessEnv): Promise<Step & { readonly tarball: string }> {
-  const step = await shell(`npm pack --pack-destination ${quote(into)}`, { cwd: repoRoot, env, timeoutMs: 600_000 });
+  const unbuilt = ['dist/index.js', 'dist/cli.js', 'dist/types/runtime/index.d.ts'].filter((file) => !existsSync(join(repoRoot, file)));
+  if (unbuilt.length > 0) throw new Error(`${unbuilt.join(', ')} not built: run the build stage first (node scripts/test.mjs build userpath).`);
+  const step = await shell(`npm pack --ignore-scripts --pack-destination ${quote(into)}`, { cwd: repoRoot, env, timeoutMs: 600_000 });
   const tarball = readdirSync(into).find((name) => name.endsWith('.tgz'));
   if (step.code !== 0 || tarball === undefined) throw new Error(`npm pack failed (exit code ${String(step.code)}).`);
   return { ...step, tarball: join(into, tarball) };
