@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
@@ -218,6 +218,14 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       assertNoStackTrace(result);
     });
 
+    it('exits 1 with one sentence when the agent file is a folder', async () => {
+      mkdirSync(join(cwd, 'agents'));
+      const result = await keel(['run', 'agents', '--input', 'hello', '--db', db]);
+
+      assert.equal(result.code, 1, describeResult(result));
+      assert.deepEqual(lines(result.stderr), ['keel: agents is a folder; the agent file must be a file (such as hello.agent.ts).']);
+    });
+
     describe('with --model openai:<model> and OPENAI_BASE_URL at a local OpenAI-compatible server', () => {
       let server: OpenAIServer | undefined;
 
@@ -356,9 +364,9 @@ export default defineAgent({
       assert.match(output.at(-1) ?? '', /^Booked UA66 for \$598/);
     });
 
-    it('show --json gives the run and its steps', async () => {
+    it('show --json gives the run and its steps, by an id typed without run_ too', async () => {
       const run = await recordTravelRun();
-      const result = await keel(['show', run.id.slice(0, 8), '--json', '--db', db]);
+      const result = await keel(['show', run.id.slice('run_'.length, 12), '--json', '--db', db]);
 
       assert.equal(result.code, 0, describeResult(result));
       const shown = JSON.parse(result.stdout) as { run: RunRecord; steps: StepRecord[] };
