@@ -1,10 +1,17 @@
 // One build script, one esbuild context per bundle. Type checking is its own step (`npm run typecheck`).
-// Usage: node scripts/build.mjs [--watch] [--production]
+// Usage: node scripts/build.mjs [--watch] [--production] [--only <bundle,...>] [--outdir <dir>]
+// (--only and --outdir build some bundles elsewhere, as a test that checks a minified bundle does)
 import * as esbuild from 'esbuild';
 import { rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+const valueOf = (flag) => {
+  const index = process.argv.indexOf(flag);
+  return index === -1 ? undefined : process.argv[index + 1];
+};
+const only = valueOf('--only')?.split(',');
+const outdir = valueOf('--outdir') ?? 'dist';
 
 // Native addons and esbuild (which the runtime uses to load agent files) stay external.
 const runtimeExternals = ['better-sqlite3', 'esbuild', 'isolated-vm'];
@@ -17,20 +24,20 @@ const common = {
   legalComments: 'none',
 };
 
-const node = { ...common, platform: 'node', format: 'cjs', target: 'node22' };
-const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir: 'dist', tsconfig: 'tsconfig.webview.json' };
+// keepNames: messages name errors by their class (`attempt 1 failed (ModelError)`), minified or not.
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node22', keepNames: true, outdir };
+const browser = { ...common, platform: 'browser', format: 'iife', target: 'es2022', outdir, tsconfig: 'tsconfig.webview.json' };
 
 // The keel command is an ES module split at every dynamic import: `dist/cli.mjs` holds only the
 // dispatch, and each command loads its own chunks from dist/cli-chunks (keel --version reads a
 // few KB, not the whole runtime, the Restate SDK and the openai SDK). Bundled CommonJS packages
 // still call require(), which an ES module does not have, so the banner gives it one.
-const cliChunks = 'dist/cli-chunks';
+const cliChunks = `${outdir}/cli-chunks`;
 const cli = {
   ...node,
   format: 'esm',
   splitting: true,
   entryPoints: { cli: 'src/cli/main.ts' },
-  outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   chunkNames: 'cli-chunks/[name]-[hash]',
   external: runtimeExternals,
@@ -38,21 +45,21 @@ const cli = {
 };
 
 const bundles = [
-  { ...node, entryPoints: { extension: 'src/extension/main.ts' }, outdir: 'dist', external: ['vscode'] },
-  { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  { ...node, entryPoints: { extension: 'src/extension/main.ts' }, external: ['vscode'] },
+  { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, external: runtimeExternals },
   cli,
-  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, outdir: 'dist', external: runtimeExternals },
+  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
   // Sandboxed tools run in child processes of the runtime: isolates in isolate workers, the process and OS tiers in a tool process.
-  { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { toolProcess: 'src/runtime/sandbox/toolProcess.ts' }, outdir: 'dist', external: runtimeExternals },
-  { ...node, entryPoints: { index: 'src/runtime/index.ts' }, outdir: 'dist', packages: 'external' },
+  { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, external: runtimeExternals },
+  { ...node, entryPoints: { toolProcess: 'src/runtime/sandbox/toolProcess.ts' }, external: runtimeExternals },
+  { ...node, entryPoints: { index: 'src/runtime/index.ts' }, packages: 'external' },
   { ...browser, entryPoints: { run: 'webview/run/main.ts' } },
   { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },
   { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
-];
+].filter((bundle) => !only || Object.keys(bundle.entryPoints).some((name) => only.includes(name)));
 
 // Chunks are named by their content's hash: the last build's would be left beside this one's.
-rmSync(cliChunks, { recursive: true, force: true });
+if (bundles.includes(cli)) rmSync(cliChunks, { recursive: true, force: true });
 const contexts = await Promise.all(bundles.map((options) => esbuild.context(options)));
 if (watch) {
   await Promise.all(contexts.map((context) => context.watch()));

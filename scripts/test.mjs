@@ -1,6 +1,6 @@
 // Runs every check a change must pass, in order, then checks that they left `git status` as it was;
 // it ends with one line: `N passed, N failed`.
-// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit golden conformance fault integration ui; default all)
+// Usage: node scripts/test.mjs [stage...]   (stages: build lint unit golden userpath conformance fault integration ui; default all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,9 @@ const stages = [
   { name: 'unit', command: 'mocha --reporter out/test/support/countingReporter.js', counted: true },
   // The example agents' golden cases, replayed from their cassettes; each case counts in the summary.
   { name: 'golden', command: "node --no-node-snapshot bin/keel.js test 'examples/**/*.golden.yaml'", counted: true },
+  // The user's path: npm pack, then docs/getting-started.md's commands in a new folder outside the
+  // repository with a fresh HOME (npm init, the tarball installed, keel init, keel run, keel test, tsc).
+  { name: 'userpath', command: 'node out/test/userpath/runUserPath.js' },
   // The engine conformance suite: the same scenarios on the local engine (SQLite, PGlite, a real
   // PostgreSQL) and on Restate (a real restate-server from npm), each scenario counting once per engine.
   {

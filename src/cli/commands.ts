@@ -9,6 +9,7 @@ export type CommandTable = Readonly<Record<string, Command>>;
  * server). To add a command, add its name to its module's line, or a line for a new module.
  */
 export const COMMAND_MODULES: readonly { readonly names: readonly string[]; readonly load: () => Promise<CommandTable> }[] = [
+  { names: ['init'], load: () => import('./commands/initCommands.js').then((module) => module.initCommands) },
   { names: ['run', 'resume'], load: () => import('./commands/runCommands.js').then((module) => module.runCommands) },
   { names: ['approvals', 'approve', 'reject', 'resolve'], load: () => import('./commands/approvalCommands.js').then((module) => module.approvalCommands) },
   { names: ['runs', 'doctor', 'show'], load: () => import('./commands/inspectCommands.js').then((module) => module.inspectCommands) },

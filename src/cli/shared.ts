@@ -11,6 +11,11 @@ import { styleFor } from './style';
 export const out = process.stdout;
 export const style = styleFor(out);
 
+/** What happened in the background (a trace exported, a database created): a dim line on stderr, apart from the output. */
+export function note(line: string): void {
+  process.stderr.write(`${styleFor(process.stderr).dim(line)}\n`);
+}
+
 /** Parses a command's arguments; every command also takes `--db <path or postgres:// URL>`. */
 export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[], options: T) {
   try {
@@ -25,12 +30,11 @@ export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[],
  * environment and the command's flags on top (see docs/configuration.md).
  */
 export async function withHost<T>(flags: Readonly<Record<string, unknown>>, use: (host: Host) => Promise<T>): Promise<T> {
-  const err = styleFor(process.stderr);
   const host = await Host.open({
     cwd: process.cwd(),
     flags: Object.fromEntries(Object.entries(flags).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),
     version: KEEL_VERSION,
-    log: (line) => process.stderr.write(`${err.dim(line)}\n`),
+    log: note,
   });
   try {
     // A flag given to this command that cannot be used is a mistake in how keel was called.

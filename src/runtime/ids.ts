@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const RUN_ID_PREFIX = 'run_';
 
 /**
  * A run id that sorts by creation time: `run_` + 10 characters of millisecond time + 12 random
@@ -14,5 +15,13 @@ export function newRunId(now: number = Date.now()): string {
     rest = Math.floor(rest / 32);
   }
   const random = Array.from(randomBytes(12), (byte) => ALPHABET[byte % 32]).join('');
-  return `run_${time}${random}`;
+  return `${RUN_ID_PREFIX}${time}${random}`;
+}
+
+/**
+ * What a run id typed by a person starts with: as typed, or with `run_` put in front when it was
+ * left out (`keel show 01m99eeg` is `keel show run_01m99eeg`); for the stores' resolveRunId.
+ */
+export function runIdPrefix(typed: string): string {
+  return typed.startsWith(RUN_ID_PREFIX) || RUN_ID_PREFIX.startsWith(typed) ? typed : `${RUN_ID_PREFIX}${typed}`;
 }

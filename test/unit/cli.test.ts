@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { COMMAND_MODULES } from '../../src/cli/commands';
@@ -113,7 +113,7 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       const result = await keel(['run', TRAVEL, '--input', INPUT, '--db', db]);
 
       assert.equal(result.code, 0, describeResult(result));
-      assert.equal(result.stderr, '');
+      assert.equal(result.stderr, `created a new run database at ${db}\n`);
       const steps = stepLines(result.stdout);
       assert.deepEqual(
         steps.map((step) => [step.seq, step.kind]),
@@ -218,6 +218,14 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
       assert.equal(result.code, 1, describeResult(result));
       assert.deepEqual(lines(result.stderr), ['keel: The agent file was not found: missing.agent.ts']);
       assertNoStackTrace(result);
+    });
+
+    it('exits 1 with one sentence when the agent file is a folder', async () => {
+      mkdirSync(join(cwd, 'agents'));
+      const result = await keel(['run', 'agents', '--input', 'hello', '--db', db]);
+
+      assert.equal(result.code, 1, describeResult(result));
+      assert.deepEqual(lines(result.stderr), ['keel: agents is a folder; the agent file must be a file (such as hello.agent.ts).']);
     });
 
     describe('with --model openai:<model> and OPENAI_BASE_URL at a local OpenAI-compatible server', () => {
@@ -394,9 +402,9 @@ export default defineAgent({
       assert.match(output.at(-1) ?? '', /^Booked UA66 for \$598/);
     });
 
-    it('show --json gives the run and its steps', async () => {
+    it('show --json gives the run and its steps, by an id typed without run_ too', async () => {
       const run = await recordTravelRun();
-      const result = await keel(['show', run.id.slice(0, 8), '--json', '--db', db]);
+      const result = await keel(['show', run.id.slice('run_'.length, 12), '--json', '--db', db]);
 
       assert.equal(result.code, 0, describeResult(result));
       const shown = JSON.parse(result.stdout) as { run: RunRecord; steps: StepRecord[] };
@@ -447,6 +455,42 @@ export default defineAgent({
     });
   });
 
+  describe('the run database', () => {
+    it('makes a new one where it is named, in a folder that exists, and says so once', async () => {
+      const first = await keel(['runs', '--db', db]);
+      assert.equal(first.code, 0, describeResult(first));
+      assert.equal(first.stderr, `created a new run database at ${db}\n`);
+      const again = await keel(['run', TRAVEL, '--input', INPUT, '--db', db]);
+      assert.equal(again.code, 0, describeResult(again));
+      assert.equal(again.stderr, '', 'an existing database is not new');
+    });
+
+    it('makes .keel/keel.db, its folder included, where Keel keeps it by default', async () => {
+      writeFileSync(join(cwd, 'package.json'), '{"name":"shop"}\n');
+      const result = await keel(['runs']);
+      assert.equal(result.code, 0, describeResult(result));
+      assert.equal(result.stderr, `created a new run database at ${join(cwd, '.keel', 'keel.db')}\n`);
+      assert.ok(existsSync(join(cwd, '.keel', 'keel.db')));
+    });
+
+    it('refuses a named database in a folder that does not exist, in one sentence, making no folder', async () => {
+      const mistyped = await keel(['run', TRAVEL, '--input', INPUT, '--db', 'nope/x/keel.db']);
+      assert.equal(mistyped.code, 1, describeResult(mistyped));
+      assert.equal(mistyped.stdout, '');
+      assert.deepEqual(lines(mistyped.stderr), [
+        `keel: --db names the database ${join(cwd, 'nope', 'x', 'keel.db')}, but its folder ${join(cwd, 'nope', 'x')} does not exist; ` +
+          'Keel makes no folders for a database it is given, so correct the path or create the folder.',
+      ]);
+      const fromEnv = await keel(['runs'], testEnv({ KEEL_DB: join(cwd, 'typo', 'keel.db') }));
+      assert.equal(fromEnv.code, 1, describeResult(fromEnv));
+      assert.match(fromEnv.stderr, /^keel: KEEL_DB names the database .*\/typo\/keel\.db, but its folder .*\/typo does not exist;/);
+      const testDb = await keel(['test', `${REPO_ROOT}/examples/travel/travel.golden.yaml`, '--db', 'nope/golden.db']);
+      assert.equal(testDb.code, 1, describeResult(testDb));
+      assert.match(testDb.stderr, /--db names the database .*\/nope\/golden\.db, but its folder .*\/nope does not exist;/);
+      assert.deepEqual(readdirSync(cwd), [], 'no folder and no database were made');
+    });
+  });
+
   describe('usage errors exit 2 with a one-line message and no stack trace', () => {
     const cases: readonly { readonly name: string; readonly args: () => readonly string[]; readonly message: RegExp }[] = [
       { name: 'an unknown command', args: () => ['frobnicate'], message: /^keel: Unknown command "frobnicate"\.$/ },
@@ -483,7 +527,7 @@ export default defineAgent({
       const result = await keel([]);
 
       assert.equal(result.code, 2, describeResult(result));
-      assert.match(result.stdout + result.stderr, /Usage:\n\s+keel run <file\.agent\.ts> --input <text>/);
+      assert.match(result.stdout + result.stderr, /Usage:\n\s+keel init \[folder\] .*\n\s+keel run <file\.agent\.ts> --input <text>/);
       assertNoStackTrace(result);
       assert.deepEqual(readdirSync(cwd), []);
     });

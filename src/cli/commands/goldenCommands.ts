@@ -9,10 +9,12 @@ import { CASE_TAGS, parseGoldenFile, type CaseTag } from '../../runtime/golden/g
 import { Judge, describeJudge, judgeModel } from '../../runtime/golden/judge';
 import { runGoldenFile, summarize, type GoldenFileReport, type GoldenMode } from '../../runtime/golden/runGolden';
 import type { CheckpointStore } from '../../runtime/store/checkpointStore';
+import { openRunDatabase } from '../../runtime/store/openStore';
 import { openSqliteStore } from '../../runtime/store/sqliteStore';
+import { normalizeStoreLocation } from '../../runtime/store/storeLocation';
 import { REPORTERS, jsonReport, junitReport, specCase, specFileError, specFileHeader, summaryLine, type ReporterName } from '../goldenReport';
 import { UsageError, type Command } from '../command';
-import { out, parse, style, withHost } from '../shared';
+import { note, out, parse, style, withHost } from '../shared';
 import { styleFor } from '../style';
 
 /** Golden tests: run cases (keel test), record their cassettes (keel record), check the judge for drift (keel judge). */
@@ -68,7 +70,8 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
   // The summary goes to stdout unless a JSON or XML report does.
   const stream = spec || invocation.out !== undefined ? out : process.stderr;
   // A throwaway store unless --db keeps the runs: test runs do not belong among the workspace's runs.
-  const store: CheckpointStore = openSqliteStore(invocation.db ?? ':memory:');
+  const store: CheckpointStore =
+    invocation.db === undefined ? openSqliteStore(':memory:') : await openRunDatabase(normalizeStoreLocation(invocation.db), '--db', note);
   // The project's configuration (prices, sandbox...) applies to the cases' runtimes; its database does not.
   const host = await Host.open({ cwd, store, version: KEEL_VERSION });
   const reports: GoldenFileReport[] = [];

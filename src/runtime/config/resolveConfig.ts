@@ -260,7 +260,8 @@ export function configFromExports(exported: unknown, path: string): KeelConfig {
   return checkConfig(value, path);
 }
 
-function named(source: ConfigSource): string {
+/** How messages name where a value came from: `--db`, `KEEL_DB`, `keel.databasePath`, `keel.config.ts`. */
+export function named(source: ConfigSource): string {
   if (source.startsWith('flag ')) return source.slice(5);
   if (source.startsWith('env ') || source.startsWith('setting ')) return source.slice(source.indexOf(' ') + 1);
   return source;

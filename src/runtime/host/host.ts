@@ -5,14 +5,14 @@ import { Runtime, type RuntimeOptions } from '../agent/runtime';
 import type { BudgetPool } from '../budget/budget';
 import { loadProjectConfig } from '../config/projectConfig';
 import { ConfigError } from '../config/keelConfig';
-import { resolveConfig, type ResolvedConfig } from '../config/resolveConfig';
+import { named, resolveConfig, type ResolvedConfig } from '../config/resolveConfig';
 import { CircuitBreakers, DEFAULT_BREAKER } from '../effects/circuitBreaker';
 import { LocalEngine } from '../engine/localEngine';
 import { RestateEngine } from '../engine/restateEngine';
 import type { Engine } from '../engine/engine';
 import { describeError, KeelError } from '../errors';
 import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
-import { openStore } from '../store/openStore';
+import { openRunDatabase } from '../store/openStore';
 import { runTree } from '../store/runTree';
 import type { ReviewRecord } from '../review/reviewStore';
 import { sampleRun } from '../review/sampling';
@@ -112,7 +112,8 @@ export class Host {
     if (options.serverConsent) checkServerConsent(config, options.serverConsent);
     const unusableDatabase = config.problems.find((problem) => problem.context['key'] === 'database');
     if (unusableDatabase && !options.store) throw unusableDatabase;
-    const store = options.store ?? (await openStore(config.database));
+    const source = config.entries.find((entry) => entry.key === 'database')?.source ?? 'default';
+    const store = options.store ?? (await openRunDatabase(config.database, source === 'default' ? undefined : named(source), options.log));
     return new Host(config, store, options.store === undefined, options);
   }
 

@@ -3,6 +3,7 @@ import type * as childProcess from 'node:child_process';
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { functionSource } from '../functionSource';
 
 /**
  * The stdio transport of the MCP servers Keel starts. Each server runs under a small watchdog
@@ -98,7 +99,7 @@ export class WatchedStdioTransport implements Transport {
   start(): Promise<void> {
     if (this.child) throw new Error('This transport has started already.');
     const { command, args, env, cwd } = this.launch;
-    const source = `(${watchdog.toString()})(require('node:child_process'), ...JSON.parse(process.argv[1]))`;
+    const source = `(${functionSource(watchdog)})(require('node:child_process'), ...JSON.parse(process.argv[1]))`;
     const settings = JSON.stringify([process.pid, command, args, GRACE_MS, PARENT_CHECK_MS]);
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['-e', source, settings], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...env }, cwd, windowsHide: true });

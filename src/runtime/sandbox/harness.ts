@@ -1,3 +1,5 @@
+import { functionSource } from '../functionSource';
+
 /**
  * The code that runs inside every sandbox context before the tool: it builds the tool's `ctx`
  * (`log`, `fetch`, the call's identity) out of the plain functions the host passes in, calls
@@ -277,4 +279,4 @@ export function sandboxHarness(): HarnessEntry {
 }
 
 /** The harness as a script whose value is its entry function. */
-export const HARNESS_SCRIPT = `(${sandboxHarness.toString()})()`;
+export const HARNESS_SCRIPT = `(${functionSource(sandboxHarness)})()`;

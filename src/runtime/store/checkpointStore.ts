@@ -336,7 +336,7 @@ export interface CheckpointStore {
   listRuns(options?: { limit?: number; states?: readonly RunState[] }): Promise<RunRecord[]>;
   getSteps(runId: string): Promise<StepRecord[]>;
   getEffects(runId: string): Promise<EffectRecord[]>;
-  /** The id of the one run whose id starts with `prefix`, so people can type a short id. */
+  /** The id of the one run whose id starts with `prefix` (`run_` may be left out), so people can type a short id. */
   resolveRunId(prefix: string): Promise<string>;
   /** Records a pending approval, or returns the one already recorded for that step and kind. */
   requestApproval(approval: NewApproval): Promise<ApprovalRecord>;

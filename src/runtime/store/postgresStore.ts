@@ -1,4 +1,5 @@
 import { StoreError } from '../errors';
+import { runIdPrefix } from '../ids';
 import { BudgetExceededError, exceeded, type Amounts, type BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import {
@@ -346,13 +347,14 @@ export class PostgresStore implements MemoryCapableStore, AlertCapableStore, Rev
   }
 
   async resolveRunId(prefix: string): Promise<string> {
-    const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const wanted = runIdPrefix(prefix);
+    const pattern = `${wanted.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = (await this.connection.query(
       "SELECT id FROM runs WHERE id LIKE $1 ESCAPE '\\' ORDER BY created_at DESC LIMIT 2",
       [pattern],
     )) as { id: string }[];
     if (rows.length === 0) throw new StoreError(`No run has an id starting with "${prefix}".`);
-    if (rows.length > 1 && rows[0]?.id !== prefix) throw new StoreError(`More than one run has an id starting with "${prefix}"; give more of it.`);
+    if (rows.length > 1 && rows[0]?.id !== wanted) throw new StoreError(`More than one run has an id starting with "${prefix}"; give more of it.`);
     return rows[0]!.id;
   }
 

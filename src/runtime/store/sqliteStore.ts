@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StoreError, describeError } from '../errors';
+import { runIdPrefix } from '../ids';
 import { BudgetExceededError, exceeded, type Amounts, type BudgetLimits } from '../budget/budget';
 import type { FailedAttempt } from '../effects/retry';
 import {
@@ -481,10 +482,11 @@ export class SqliteStore implements MemoryCapableStore, AlertCapableStore, Revie
   }
 
   resolveRunId(prefix: string): Promise<string> {
-    const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const wanted = runIdPrefix(prefix);
+    const pattern = `${wanted.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = this.statements.findRuns.all(pattern) as { id: string }[];
     if (rows.length === 0) return Promise.reject(new StoreError(`No run has an id starting with "${prefix}".`));
-    if (rows.length > 1 && rows[0]?.id !== prefix) {
+    if (rows.length > 1 && rows[0]?.id !== wanted) {
       return Promise.reject(new StoreError(`More than one run has an id starting with "${prefix}"; give more of it.`));
     }
     return Promise.resolve(rows[0]!.id);
