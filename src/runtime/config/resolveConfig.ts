@@ -5,7 +5,7 @@ import { parsePriceTable, type PriceTable } from '../budget/prices';
 import { isPostgresUrl } from '../store/storeLocation';
 import type { OtlpOptions } from '../trace/otlp';
 import { DATABASE_RELATIVE_PATH } from '../workspace';
-import { ConfigError, checkConfig, type KeelConfig } from './keelConfig';
+import { ConfigError, type KeelConfig } from './keelConfig';
 
 /**
  * One order decides every value: the command-line flag, then the environment variable, then the VS
@@ -222,13 +222,6 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     entries,
     problems,
   };
-}
-
-/** Checks what a keel.config.ts exported as its default. */
-export function configFromExports(exported: unknown, path: string): KeelConfig {
-  const value = typeof exported === 'object' && exported !== null && 'default' in exported ? (exported as { default: unknown }).default : undefined;
-  if (value === undefined) throw new ConfigError(`${path} must export its configuration as the default: export default defineConfig({ ... }).`);
-  return checkConfig(value, path);
 }
 
 function named(source: ConfigSource): string {
