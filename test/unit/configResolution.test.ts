@@ -482,10 +482,17 @@ describe('configuration: every key from every source, in one order', function ()
         assert.ok(lines[0]?.startsWith(`keel: ${where}: `), `${lines[0] ?? ''} should start with keel: ${where}`);
         assert.match(lines[0] ?? '', broken.says);
         assert.equal(existsSync(join(root, '.keel')), false, 'no database was created');
-        const config = await keel(root, ['config']);
-        assert.equal(config.code, 1, describeOutcome(config));
-        assert.equal(config.stderr, run.stderr, 'keel config says the same');
       });
     }
+
+    it('keel config says the same sentence as keel run', async () => {
+      const root = project({});
+      writeFileSync(join(root, 'keel.config.ts'), BROKEN[1]?.text ?? '');
+      const agent = writeProbeAgent(root);
+      const [run, config] = await Promise.all([keel(root, ['run', agent, '--input', 'go']), keel(root, ['config'])]);
+      assert.equal(config.code, 1, describeOutcome(config));
+      assert.match(config.stderr, /^keel: keel\.config\.ts:5:5: trace\.captureContnet is not a key Keel knows/);
+      assert.equal(config.stderr, run.stderr);
+    });
   });
 });
