@@ -192,7 +192,8 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'a value';
 }
 
-function displayPath(file: string): string {
+/** A file as messages name it: relative to the working folder when it is under it. */
+export function displayPath(file: string): string {
   const fromCwd = relative(process.cwd(), file);
   return fromCwd.startsWith('..') || isAbsolute(fromCwd) ? file : fromCwd;
 }

@@ -150,10 +150,14 @@ export function checkConfig(config: unknown, where: string): KeelConfig {
   const result = schema.safeParse(config);
   if (result.success) return result.data as KeelConfig;
   const [issue] = result.error.issues;
-  const path = issue?.path.map(String).join('.') ?? '';
+  const keyPath = issue?.path.map(String) ?? [];
+  const path = keyPath.join('.');
   const what =
     issue?.code === 'unrecognized_keys'
       ? `${issue.keys.map((key) => (path ? `${path}.${key}` : key)).join(', ')} ${issue.keys.length === 1 ? 'is not a key' : 'are not keys'} Keel knows`
       : `${path || 'the configuration'}: ${issue?.message ?? 'invalid'}`;
-  throw new ConfigError(`${where}: ${what} (see docs/configuration.md).`);
+  const reason = `${what} (see docs/configuration.md).`;
+  // Where the mistake is: the key Keel does not know, or the key whose value is wrong.
+  const at = issue?.code === 'unrecognized_keys' ? [...keyPath, ...issue.keys.slice(0, 1)] : keyPath;
+  throw new ConfigError(`${where}: ${reason}`, { context: { reason, keyPath: at } });
 }

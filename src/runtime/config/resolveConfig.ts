@@ -8,7 +8,7 @@ import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/grant';
 import { isPostgresUrl } from '../store/storeLocation';
 import type { OtlpOptions } from '../trace/otlp';
 import { DATABASE_RELATIVE_PATH } from '../workspace';
-import { ConfigError, checkConfig, type KeelConfig } from './keelConfig';
+import { ConfigError, type KeelConfig } from './keelConfig';
 
 /**
  * One order decides every value: the command-line flag, then the environment variable, then the VS
@@ -251,13 +251,6 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     entries,
     problems,
   };
-}
-
-/** Checks what a keel.config.ts exported as its default. */
-export function configFromExports(exported: unknown, path: string): KeelConfig {
-  const value = typeof exported === 'object' && exported !== null && 'default' in exported ? (exported as { default: unknown }).default : undefined;
-  if (value === undefined) throw new ConfigError(`${path} must export its configuration as the default: export default defineConfig({ ... }).`);
-  return checkConfig(value, path);
 }
 
 /** How messages name where a value came from: `--db`, `KEEL_DB`, `keel.databasePath`, `keel.config.ts`. */
