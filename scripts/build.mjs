@@ -31,7 +31,9 @@ const browser = { ...common, platform: 'browser', format: 'iife', target: 'es202
 // The keel command is an ES module split at every dynamic import: `dist/cli.mjs` holds only the
 // dispatch, and each command loads its own chunks from dist/cli-chunks (keel --version reads a
 // few KB, not the whole runtime, the Restate SDK and the openai SDK). Bundled CommonJS packages
-// still call require(), which an ES module does not have, so the banner gives it one.
+// still call require(), which an ES module does not have, so the banner gives it one; and the
+// runtime finds the scripts it starts (the sandbox's isolateWorker.js and toolProcess.js) next to
+// its bundle through __dirname, which the banner makes the folder of cli.mjs, in chunks too.
 const cliChunks = `${outdir}/cli-chunks`;
 const cli = {
   ...node,
@@ -41,7 +43,14 @@ const cli = {
   outExtension: { '.js': '.mjs' },
   chunkNames: 'cli-chunks/[name]-[hash]',
   external: runtimeExternals,
-  banner: { js: "import { createRequire as keelCreateRequire } from 'node:module'; const require = keelCreateRequire(import.meta.url);" },
+  banner: {
+    js: [
+      "import { createRequire as keelCreateRequire } from 'node:module';",
+      "import { fileURLToPath as keelFileURLToPath } from 'node:url';",
+      'const require = keelCreateRequire(import.meta.url);',
+      "const __dirname = keelFileURLToPath(new URL(import.meta.url.includes('/cli-chunks/') ? '..' : '.', import.meta.url));",
+    ].join(' '),
+  },
 };
 
 const bundles = [
