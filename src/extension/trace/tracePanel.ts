@@ -48,6 +48,8 @@ class TraceView implements PanelView<TimelineProtocol> {
   private title: string;
   private live = false;
   private spanCount = 0;
+  /** The runs whose spans this trace holds: the run and its sub-agent runs. */
+  private runs = new Set<string>();
   private shown: TimelineShown | null = null;
   private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
 
@@ -62,8 +64,12 @@ class TraceView implements PanelView<TimelineProtocol> {
     private readonly client: RuntimeClient,
   ) {
     this.title = runId;
+    this.runs.add(runId);
     this.subscription = client.onRunEvent((event) => {
-      if (this.started && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.refresher.soon();
+      if (!this.started || event.type === 'model_delta') return;
+      // A sub-agent's events change this trace too: its spans are nested in it.
+      const started = event.type === 'run_started' && event.run.parentRunId !== null && this.runs.has(event.run.parentRunId);
+      if (started || this.runs.has(runIdOfEvent(event))) this.refresher.soon();
     });
   }
 
@@ -106,6 +112,7 @@ class TraceView implements PanelView<TimelineProtocol> {
       }
       this.live = live;
       this.spanCount = spans.length;
+      this.runs = new Set([this.runId, ...spans.flatMap((span) => (span.kind === 'agent' ? [String(span.attributes['gen_ai.conversation.id'])] : []))]);
     } catch (error) {
       this.feed.reset();
       this.handle.post({ type: 'error', message: `Could not read the trace of ${this.runId}: ${error instanceof Error ? error.message : String(error)}` });
