@@ -35,6 +35,8 @@ export interface RunViewProtocol extends ViewProtocol {
   readonly toView:
     | { readonly type: 'run'; readonly run: Run; readonly steps: readonly Step[] }
     | { readonly type: 'event'; readonly event: RunEvent }
+    /** Open this step and scroll to it. */
+    | { readonly type: 'focusStep'; readonly seq: number }
     | { readonly type: 'error'; readonly message: string };
   readonly fromView: { readonly type: 'openAgentFile'; readonly file: string };
   readonly state: PanelState;
