@@ -97,7 +97,7 @@ class TraceView implements PanelView<TimelineProtocol> {
     try {
       // An event of the run during this fetch brings another fetch after it, so the last fetch
       // sees how the run ended even if the two answers here straddle a change.
-      const [{ run }, { spans }] = await Promise.all([
+      const [{ run }, { spans, contentRecorded }] = await Promise.all([
         this.client.request('getRun', { runId: this.runId }),
         this.client.request('getTrace', { runId: this.runId }),
       ]);
@@ -106,7 +106,7 @@ class TraceView implements PanelView<TimelineProtocol> {
       const live = run.state === 'running';
       const update = this.feed.update(spans);
       if (update.kind === 'full') {
-        this.handle.post({ type: 'trace', runId: this.runId, title: this.title, live, spans: update.spans });
+        this.handle.post({ type: 'trace', runId: this.runId, title: this.title, live, contentRecorded, spans: update.spans });
       } else if (update.spans.length > 0 || live !== this.live) {
         this.handle.post({ type: 'patch', runId: this.runId, live, spans: update.spans });
       }

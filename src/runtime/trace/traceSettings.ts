@@ -7,6 +7,8 @@ import type { TraceSpan } from './span';
 /** How traces are shown and exported: content capture, redaction, and where spans go. */
 export interface TraceSettings {
   readonly captureContent: boolean;
+  /** Whether OTLP exports carry content; as `captureContent` when absent. */
+  readonly exportContent?: boolean;
   readonly redactor: Redactor;
   /** Null when no OTLP endpoint is configured: then nothing is exported when runs end. */
   readonly otlp: OtlpConfig | null;
@@ -72,7 +74,7 @@ export async function exportRunTrace(
   if (!settings.otlp) return false;
   const run = await store.getRun(runId);
   if (!run || run.parentRunId !== null || !TERMINAL_STATES.includes(run.state)) return false;
-  const spans = await runTrace(store, runId, settings, agent);
+  const spans = await runTrace(store, runId, { ...settings, captureContent: settings.exportContent ?? settings.captureContent }, agent);
   await exportSpans(spans, settings.otlp, settings.version === undefined ? {} : { version: settings.version });
   return true;
 }
