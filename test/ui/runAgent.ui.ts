@@ -7,6 +7,7 @@ import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
 import { timelineInBrowser, traceFromNotification } from './timeline.ui';
+import { runTreeInEditor } from './runTree.ui';
 import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
@@ -82,7 +83,17 @@ const installedRuntime: UiTest = {
 };
 
 /** In this order: the last one reloads the window. */
-export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, timelineInBrowser, traceFromNotification, approveFromNotification, meterDuringRun, goldenInTestingView, resumeOffer];
+export const uiTests: readonly UiTest[] = [
+  runAgentFromPalette,
+  installedRuntime,
+  timelineInBrowser,
+  traceFromNotification,
+  runTreeInEditor,
+  approveFromNotification,
+  meterDuringRun,
+  goldenInTestingView,
+  resumeOffer,
+];
 
 interface ProcessInfo {
   readonly pid: number;

@@ -348,6 +348,8 @@ function stepItem(step: Step): vscode.TreeItem {
         ? new vscode.ThemeIcon('sync~spin')
         : new vscode.ThemeIcon(step.kind === 'model' ? 'sparkle' : 'tools');
   item.tooltip = describeStep(step, 2000);
+  // A string tooltip would be read instead of the row (it lacks the step's number).
+  item.accessibilityInformation = { label: `${String(item.label)} ${item.description}` };
   item.contextValue = `step.${step.kind}`;
   item.command = { command: 'keel.showRun', title: 'Show Step', arguments: [step.runId, step.seq] };
   return item;
