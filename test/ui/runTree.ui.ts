@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { spenderAgent } from '../vscode/spenderAgent';
+import { runFromPalette } from './timeline.ui';
 import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
@@ -24,13 +25,7 @@ export const runTreeInEditor: UiTest = {
       const quickInput = page.locator('.quick-input-widget');
       const quickInputBox = quickInput.locator('.quick-input-box input');
       const focusedRow = quickInput.locator('.monaco-list-row.focused');
-      const palette = async (command: string) => {
-        await page.keyboard.press('F1');
-        await quickInputBox.waitFor({ timeout: LONG });
-        await quickInputBox.pressSequentially(command, { delay: 20 });
-        await focusedRow.filter({ hasText: command }).waitFor({ timeout: LONG });
-        await page.keyboard.press('Enter');
-      };
+      const palette = (command: string) => runFromPalette(page, command);
       await palette('View: Close All Editors');
       await palette('Keel: Run Agent');
       await focusedRow.filter({ hasText: 'spender.agent.ts' }).waitFor({ timeout: LONG });
