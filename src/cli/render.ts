@@ -1,4 +1,4 @@
-import { formatDuration, formatTokensExact, formatUsd, truncate } from '../shared/format';
+import { formatAgo, formatDuration, formatTokens, formatTokensExact, formatUsd, truncate } from '../shared/format';
 import { RUN_STATE_LABELS, describeStep, runDuration, totalTokens } from '../shared/runText';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RunForecast } from '../runtime/budget/forecast';
@@ -126,7 +126,7 @@ export function runsTable(runs: readonly RunRecord[], style: Style, now: number 
     run.state,
     String(run.stepCount),
     formatDuration(runDuration(run, now)),
-    ago(now - run.createdAt),
+    formatAgo(now - run.createdAt),
     truncate(run.input, 40),
   ]);
   const header = ['  RUN', 'AGENT', 'STATE', 'STEPS', 'TIME', 'STARTED', 'INPUT'];
@@ -151,13 +151,6 @@ export function runDetail(run: RunRecord, steps: readonly StepRecord[], style: S
     runOutcome(run),
   ];
   return lines.join('\n');
-}
-
-function ago(ms: number): string {
-  if (ms < 60_000) return `${Math.max(0, Math.round(ms / 1000))}s ago`;
-  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m ago`;
-  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)}h ago`;
-  return `${Math.round(ms / 86_400_000)}d ago`;
 }
 
 function visibleLength(text: string): number {

@@ -103,6 +103,8 @@ export function serve(): void {
         host = await Host.open({
           cwd: params.workspaceRoot,
           settings,
+          // The editor's runs are the developer's own: their traces show content unless it is turned off.
+          defaults: { captureContent: true },
           onEvent,
           version: KEEL_VERSION,
           log,
@@ -182,7 +184,8 @@ export function serve(): void {
       await store.markInterrupted(isOwnerAlive, Date.now());
       const run = await store.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${store.location}.`);
-      return { spans: await runTrace(store, runId, ready().trace, agentFacts(run)) };
+      const { trace } = ready();
+      return { spans: await runTrace(store, runId, trace, agentFacts(run)), contentRecorded: trace.captureContent };
     },
     getFlagCounts: async ({ runIds }) => {
       const { store, trace } = ready();

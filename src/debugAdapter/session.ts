@@ -309,7 +309,7 @@ export class KeelDebugSession extends LoggingDebugSession {
       scopes: [
         position.kind === 'model'
           ? scope('Model output', { value: view.output ?? null })
-          : scope('Tool call', { value: { tool: position.name, arguments: view.args, result: view.result } }),
+          : scope('Tool call', { value: { tool: position.name, arguments: view.args, result: view.result, content: view.content, error: view.error } }),
         { ...scope('Messages', { messagesOf: position }, true), indexedVariables: position.messageCount },
         scope('Budget', { value: view.budget }),
         scope('Flags', { value: view.flags }),

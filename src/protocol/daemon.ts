@@ -133,7 +133,7 @@ export interface DaemonRequests extends MemoryRequests, ReviewRequests {
   /** The run as plain text, one block per step, as the debugger's transcript documents show it. */
   getTranscript: { params: { runId: string }; result: { text: string } };
   /** The run as a trace: its spans, derived from its journal, with the flags the detectors raised. */
-  getTrace: { params: { runId: string }; result: { spans: TraceSpan[] } };
+  getTrace: { params: { runId: string }; result: { spans: TraceSpan[]; /** Whether the spans carry prompts, completions, arguments and results. */ contentRecorded: boolean } };
   /** How many flags the detectors raise on each of these runs, for the Runs tree. */
   getFlagCounts: { params: { runIds: readonly string[] }; result: { counts: Record<string, number> } };
   /** Approvals in the order they were requested: of one run or all, pending or decided or both. */

@@ -35,6 +35,8 @@ export interface RunViewProtocol extends ViewProtocol {
   readonly toView:
     | { readonly type: 'run'; readonly run: Run; readonly steps: readonly Step[] }
     | { readonly type: 'event'; readonly event: RunEvent }
+    /** Open this step and scroll to it. */
+    | { readonly type: 'focusStep'; readonly seq: number }
     | { readonly type: 'error'; readonly message: string };
   readonly fromView: { readonly type: 'openAgentFile'; readonly file: string };
   readonly state: PanelState;
@@ -55,6 +57,8 @@ export interface TimelineProtocol extends ViewProtocol {
         readonly title: string;
         /** The run is going: open spans grow until `now`, and patches follow. */
         readonly live: boolean;
+        /** Whether the spans carry content (prompts, completions, arguments, results); the details pane says how to turn it on when not. */
+        readonly contentRecorded: boolean;
         readonly spans: readonly TraceSpan[];
       }
     | { readonly type: 'patch'; readonly runId: string; readonly live: boolean; readonly spans: readonly TraceSpan[] }

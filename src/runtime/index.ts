@@ -45,7 +45,7 @@ export {
   ModelSpecError,
   describeError,
 } from './errors';
-export { buildTrace, loadTraceSource, redactSpan, spanIdFor, traceFlags, KEEL_ATTRIBUTES } from './trace/buildTrace';
+export { buildTrace, loadTraceSource, loadTraceTree, redactSpan, spanIdFor, traceFlags, KEEL_ATTRIBUTES } from './trace/buildTrace';
 export type { TraceOptions, TraceSource } from './trace/buildTrace';
 export { detectFlags, DEFAULT_REFUSAL_PHRASES } from './trace/detectors';
 export type { DetectedFlag, DetectorOptions } from './trace/detectors';

@@ -63,9 +63,19 @@ export function describeStep(step: StepFacts, max = 100): string {
     if (calls.length > 0) return truncate(calls.join(', '), max);
     return truncate(JSON.stringify(message.content ?? ''), max);
   }
-  if (step.status === 'failed') return truncate(`${step.name} ✗ ${step.error ?? 'failed'}`, max);
+  return truncate(`${step.name} ${stepOutcome(step, Number.MAX_SAFE_INTEGER)}`, max);
+}
+
+/**
+ * What a step did, for a row that names its tool already: `→ [...]`, `✗ Invalid arguments`,
+ * `running…`; a model step as `describeStep` says.
+ */
+export function stepOutcome(step: StepFacts, max = 100): string {
+  if (step.kind === 'model') return describeStep(step, max);
+  if (step.status === 'in_progress') return 'running…';
+  if (step.status === 'failed') return truncate(`✗ ${step.error ?? 'failed'}`, max);
   const output = step.output as { content?: string } | null;
-  return truncate(`${step.name} → ${output?.content ?? ''}`, max);
+  return truncate(`→ ${output?.content ?? ''}`, max);
 }
 
 function compactArguments(raw: string): string {

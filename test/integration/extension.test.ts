@@ -62,7 +62,8 @@ describe('Keel in VS Code', () => {
     assert.equal(top.runId, run.id);
     assert.equal(top.label, 'travel');
     assert.equal(top.state, 'completed');
-    assert.match(top.description, /^completed · 5 steps · /);
+    // The row tells this run from the others: its input and when it started.
+    assert.match(top.description, /^"Book the cheapest flight from NYC to LI…" · completed · 5 steps · [^·]+ · (just now|\d+ s ago)$/);
   });
 
   it('shows a run recorded by the CLI after Refresh Runs', async () => {

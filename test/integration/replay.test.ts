@@ -152,7 +152,7 @@ describe('Keel in VS Code: the replay debugger', () => {
     assert.deepEqual([lookup.seq, lookup.kind, lookup.name], [2, 'tool', 'lookup']);
     const call = await variables('Tool call');
     assert.equal(call['arguments'], '{n}');
-    assert.equal(call['result'], '{value, content}');
+    assert.equal(call['result'], '{value}', 'the tool’s value, as the Debug Console reads `result`');
     assert.deepEqual(Object.keys(await variables('Messages')), ['0', '1', '2']);
     assert.equal((await variables('State'))['turn'], '0');
 
@@ -230,11 +230,13 @@ describe('Keel in VS Code: the replay debugger', () => {
     assert.match(right.getText(), /\ncompleted · 8 steps · /);
   });
 
-  it('offers a replay of each recent run and each agent file, live, in Run and Debug', async () => {
+  it('offers a replay of each recent run and each agent file, live, in Run and Debug, each once, named by agent, input and time', async () => {
     const dynamic = await vscode.commands.executeCommand<vscode.DebugConfiguration[]>('keel._test.launchConfigurations');
+    const names = dynamic.map((config) => config.name);
+    assert.equal(new Set(names).size, names.length, `listed twice: ${names.join(', ')}`);
     const replay = dynamic.find((config) => config['runId'] === run.id);
-    assert.ok(replay, `no replay of ${run.id} in ${dynamic.map((config) => config.name).join(', ')}`);
-    assert.equal(replay.name, `Replay lead ${run.id} (completed)`);
+    assert.ok(replay, `no replay of ${run.id} in ${names.join(', ')}`);
+    assert.equal(replay.name.replace(/ · (just now|\d+ (s|min) ago) · /, ' · <age> · '), `Replay lead "go" · completed · <age> · ${run.id.slice(-6)}`);
     const live = dynamic.find((config) => config['agent'] === agentFile);
     assert.equal(live?.name, 'Debug lead.agent.ts live');
 

@@ -62,7 +62,7 @@ describe('Keel in VS Code: interrupted runs', () => {
     const row = await refreshedRow(runId);
     assert.equal(row.state, 'interrupted');
     assert.equal(row.label, 'slow');
-    assert.match(row.description, /^interrupted · \d+ steps? · /);
+    assert.match(row.description, /^".*" · interrupted · \d+ steps? · /);
     assert.match(row.tooltip, /Resume Run/);
 
     slow.open();
@@ -76,7 +76,7 @@ describe('Keel in VS Code: interrupted runs', () => {
     const after = (await runsView()).find((item) => item.runId === runId);
     assert.ok(after, `run ${runId} is no longer in the Runs view`);
     assert.equal(after.state, 'completed');
-    assert.match(after.description, /^completed · 3 steps · /);
+    assert.match(after.description, /^".*" · completed · 3 steps · /);
   });
 
   it('pauses a resumed run whose unsafe tool was cut off, says how to decide, and refuses to resume it until then', async () => {
@@ -94,7 +94,7 @@ describe('Keel in VS Code: interrupted runs', () => {
     const row = (await runsView()).find((item) => item.runId === runId);
     assert.ok(row, `run ${runId} is not in the Runs view`);
     assert.equal(row.state, 'waiting_approval');
-    assert.match(row.description, /^waiting for a decision · /);
+    assert.match(row.description, /^".*" · waiting for a decision · /);
     assert.ok(row.tooltip.includes('slow_step was running when its process stopped'), row.tooltip);
     assert.ok(row.tooltip.includes(`keel resolve appr_${runId.slice('run_'.length)}_2_outcome --retry | --done`), row.tooltip);
 

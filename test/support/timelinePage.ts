@@ -87,6 +87,8 @@ export interface StubTrace {
   readonly runId: string;
   readonly title: string;
   readonly live: boolean;
+  /** Whether the spans carry content; true when absent. */
+  readonly contentRecorded?: boolean;
   readonly spans: readonly TraceSpan[];
 }
 
@@ -94,7 +96,14 @@ export interface StubTrace {
 export async function serveTimeline(page: Page, repoRoot: string, trace: StubTrace): Promise<void> {
   const script = readFileSync(join(repoRoot, 'dist', 'timeline.js'), 'utf8');
   const style = readFileSync(join(repoRoot, 'media', 'timeline.css'), 'utf8');
-  const message: HostToTimeline = { type: 'trace', runId: trace.runId, title: trace.title, live: trace.live, spans: trace.spans.map(outlineSpan) };
+  const message: HostToTimeline = {
+    type: 'trace',
+    runId: trace.runId,
+    title: trace.title,
+    live: trace.live,
+    contentRecorded: trace.contentRecorded ?? true,
+    spans: trace.spans.map(outlineSpan),
+  };
   const body = JSON.stringify(message);
   const whole = new Map(trace.spans.map((span) => [span.spanId, JSON.stringify(span)]));
   await page.route(`${TIMELINE_ORIGIN}/**`, (route) => {

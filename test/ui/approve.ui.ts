@@ -45,7 +45,7 @@ export const approveFromNotification: UiTest = {
     for (const button of ['Approve', 'Reject', 'Review…']) await toast.getByRole('button', { name: button }).waitFor({ timeout: LONG });
 
     // The Runs view shows the paused run, with the approval under it and its decisions on the row.
-    const waiting = sidebar.locator('.monaco-list-row[aria-label^="travel waiting for a decision · "]').first();
+    const waiting = sidebar.locator('.monaco-list-row[aria-label^="travel \\""][aria-label*=" · waiting for a decision · "]').first();
     await waiting.waitFor({ timeout: LONG });
     await waiting.locator('.monaco-tl-twistie').click();
     const approvalRow = sidebar.locator('.monaco-list-row[aria-label^="book_flight: $640 NYC→LIS"]').first();
@@ -68,9 +68,9 @@ export const approveFromNotification: UiTest = {
     await done.waitFor({ timeout: LONG });
     const doneText = await done.innerText();
     assert.ok(/Booked KL642 for \$640\. Confirmation KEEL-KL642-/.test(doneText), `the notification does not give the result: ${doneText}`);
-    await sidebar.locator('.monaco-list-row[aria-label^="travel waiting for a decision · "]').waitFor({ state: 'detached', timeout: LONG });
+    await sidebar.locator('.monaco-list-row[aria-label^="travel \\""][aria-label*=" · waiting for a decision · "]').waitFor({ state: 'detached', timeout: LONG });
     await approvalRow.waitFor({ state: 'detached', timeout: LONG });
-    const completed = sidebar.locator('.monaco-list-row[aria-label^="travel completed · 5 steps · "]');
+    const completed = sidebar.locator('.monaco-list-row[aria-label^="travel \\""][aria-label*=" · completed · 5 steps · "]');
     assert.ok((await completed.count()) >= 1, 'no completed travel run in the Runs view');
     await page.screenshot({ path: join(resultsDir, 'ui-approval-done.png') });
   },

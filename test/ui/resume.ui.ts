@@ -31,7 +31,7 @@ export const resumeOffer: UiTest = {
       }
       const row = sidebar.locator('.monaco-list-row[aria-label^="resumable "]').first();
       await row.waitFor({ timeout: LONG });
-      assert.match((await row.getAttribute('aria-label')) ?? '', /^resumable interrupted · \d+ steps? · /);
+      assert.match((await row.getAttribute('aria-label')) ?? '', /^resumable ".+" · interrupted · \d+ steps? · /);
       await row.hover();
       await row.locator('.action-label[aria-label="Resume Run"]').waitFor({ timeout: LONG });
       await page.screenshot({ path: join(resultsDir, 'ui-resume-offer.png') });
@@ -42,7 +42,7 @@ export const resumeOffer: UiTest = {
       assert.ok((await done.innerText()).includes('Finished.'), `the toast does not give the result: ${await done.innerText()}`);
       assert.deepEqual(agent.calls(), [`${runId}:1:0`, `${runId}:1:0`], 'the tool ran again, with the same idempotency key');
       assert.equal(await page.locator('.notification-toast').filter({ hasText: 'interrupted run' }).count(), 0, 'the offer is gone');
-      await sidebar.locator('.monaco-list-row[aria-label^="resumable completed · 3 steps · "]').waitFor({ timeout: LONG });
+      await sidebar.locator('.monaco-list-row[aria-label^="resumable \\""][aria-label*=" · completed · 3 steps · "]').waitFor({ timeout: LONG });
     } finally {
       agent.open();
       agent.remove();

@@ -7,6 +7,7 @@ import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
 import { timelineInBrowser, traceFromNotification } from './timeline.ui';
+import { runTreeInEditor } from './runTree.ui';
 import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
@@ -47,11 +48,11 @@ const runAgentFromPalette: UiTest = {
     await keelTab.click();
     const sidebar = page.locator('.part.sidebar');
     await sidebar.locator('.pane-header').filter({ hasText: 'Runs' }).waitFor({ timeout: LONG });
-    // A run's row reads "<agent> <description>", e.g. "travel completed · 5 steps · 12 ms".
+    // A run's row reads "<agent> <description>", e.g. `travel "Fly NYC to LIS…" · completed · 5 steps · 12 ms · just now`.
     const runRow = sidebar.locator('.monaco-list-row[aria-label^="travel "]').first();
     await runRow.waitFor({ timeout: LONG });
     const rowLabel = (await runRow.getAttribute('aria-label')) ?? '';
-    assert.match(rowLabel, /^travel completed · 5 steps · /, `the Runs row does not say the run completed: ${rowLabel}`);
+    assert.match(rowLabel, /^travel ".+" · completed · 5 steps · .+ · (just now|\d+ s ago)(, has actions)?$/, `the Runs row does not say the run completed: ${rowLabel}`);
     await page.screenshot({ path: join(resultsDir, 'ui-run-agent.png') });
   },
 };
@@ -82,7 +83,17 @@ const installedRuntime: UiTest = {
 };
 
 /** In this order: the last one reloads the window. */
-export const uiTests: readonly UiTest[] = [runAgentFromPalette, installedRuntime, timelineInBrowser, traceFromNotification, approveFromNotification, meterDuringRun, goldenInTestingView, resumeOffer];
+export const uiTests: readonly UiTest[] = [
+  runAgentFromPalette,
+  installedRuntime,
+  timelineInBrowser,
+  traceFromNotification,
+  runTreeInEditor,
+  approveFromNotification,
+  meterDuringRun,
+  goldenInTestingView,
+  resumeOffer,
+];
 
 interface ProcessInfo {
   readonly pid: number;

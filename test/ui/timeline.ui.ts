@@ -123,7 +123,7 @@ export const timelineInBrowser: UiTest = {
  * Runs a command from the palette. A window opened again shows the Keel view from its cache
  * before the extension's commands are registered, so the palette is opened again until it has it.
  */
-async function runFromPalette(page: Page, title: string): Promise<void> {
+export async function runFromPalette(page: Page, title: string): Promise<void> {
   const quickInput = page.locator('.quick-input-widget');
   const command = quickInput.locator('.monaco-list-row.focused').filter({ hasText: title });
   const deadline = Date.now() + LONG;

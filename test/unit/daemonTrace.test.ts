@@ -102,4 +102,28 @@ describe('traces in the runtime process: getTrace, getFlagCounts, export when a 
     const { counts } = await daemon.request('getFlagCounts', { runIds: [runId, 'run_unknown'] });
     assert.deepEqual(counts, { [runId]: 1 });
   });
+
+  it('shows content in the editor’s traces by default, redacted, without sending it to the collector; keel.config.ts turns it off', async () => {
+    const workspace = tempDir('keel-daemon-content-');
+    const agentFile = join(workspace, 'pinger.agent.ts');
+    writeFileSync(agentFile, REPEATING_AGENT);
+    daemon = new Daemon(workspace, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    await daemon.request('initialize', { workspaceRoot: workspace });
+    const { runId } = await daemon.request('startRun', { agentFile, input: 'ping' });
+    const [request] = await receiver.waitForRequests(1);
+    assert.ok(request);
+    assert.equal(decodeExport(request).spans[0]?.attributes['gen_ai.output.messages'], undefined, 'content recorded by default stays in the editor');
+    const shown = await daemon.request('getTrace', { runId });
+    assert.equal(shown.contentRecorded, true);
+    assert.match(String(shown.spans[0]?.attributes['gen_ai.output.messages']), /Pinged twice with \[REDACTED\]/);
+    assert.equal(shown.spans[2]?.attributes['gen_ai.tool.call.arguments'], '{"n":1}');
+    await daemon.stop();
+
+    writeFileSync(join(workspace, 'keel.config.ts'), 'export default { trace: { captureContent: false } };\n');
+    daemon = new Daemon(workspace, {});
+    await daemon.request('initialize', { workspaceRoot: workspace });
+    const hidden = await daemon.request('getTrace', { runId });
+    assert.equal(hidden.contentRecorded, false);
+    assert.ok(hidden.spans.every((span) => !('gen_ai.output.messages' in span.attributes) && !('gen_ai.tool.call.arguments' in span.attributes)));
+  });
 });

@@ -147,7 +147,9 @@ describe('debug adapter (DAP, in its own process)', function () {
     const call = await scope('Tool call');
     assert.equal(call['tool'], '"lookup"');
     assert.equal(call['arguments'], '{n}');
-    assert.equal(call['result'], '{value, content}');
+    assert.equal(call['result'], '{value}', 'what the tool returned, as it returned it');
+    assert.equal(call['content'], '"{\\"value\\":40}"', 'the text the model read');
+    assert.equal(call['error'], 'null');
     const messages = await scope('Messages');
     assert.deepEqual(Object.keys(messages), ['0', '1', '2']);
     const budget = await scope('Budget');
@@ -164,10 +166,7 @@ describe('debug adapter (DAP, in its own process)', function () {
     const inner = (await client.variablesRequest({ variablesReference: result.variablesReference })).body.variables;
     assert.deepEqual(
       inner.map((variable) => [variable.name, variable.value]),
-      [
-        ['value', '{value}'],
-        ['content', '"{\\"value\\":40}"'],
-      ],
+      [['value', '40']],
     );
   });
 
@@ -179,7 +178,10 @@ describe('debug adapter (DAP, in its own process)', function () {
     assert.equal((await evaluate('args.n * 2')).body.result, '8');
     assert.equal((await evaluate('messages.length')).body.result, '3');
     assert.equal((await evaluate('budget.spent.steps')).body.result, '2');
-    const object = await evaluate('result.value');
+    // Each name evaluates to what the Variables view shows under it: `result` is the tool's value.
+    assert.equal((await evaluate('result.value')).body.result, '40');
+    assert.equal((await evaluate('JSON.parse(content).value === result.value')).body.result, 'true');
+    const object = await evaluate('result');
     assert.equal(object.body.result, '{value}');
     assert.ok(object.body.variablesReference > 0);
     await assert.rejects(evaluate('args.n = 5'), /read only|Cannot assign/);
@@ -261,7 +263,9 @@ describe('debug adapter (DAP, in its own process)', function () {
     const error = await client.exceptionInfoRequest({ threadId: 1 });
     assert.equal(error.body.exceptionId, 'errors');
     assert.match(error.body.description ?? '', /declined/);
-    assert.equal((await scope('Tool call'))['result'], '{error}');
+    const failedCall = await scope('Tool call');
+    assert.equal(failedCall['result'], 'null');
+    assert.match(failedCall['error'] ?? '', /declined/);
 
     const flagged = await after(() => client.continueRequest({ threadId: 1 }));
     assert.equal(flagged.body.reason, 'exception');
@@ -292,7 +296,7 @@ describe('debug adapter (DAP, in its own process)', function () {
     await after(() => client.nextRequest({ threadId: 1 }));
     assert.equal(await where(), 'lead:3');
     await after(() => client.stepBackRequest({ threadId: 1 }));
-    assert.equal((await scope('Tool call'))['result'], '{value, content}', 'the step back shows what the tool returned');
+    assert.equal((await scope('Tool call'))['result'], '{value}', 'the step back shows what the tool returned');
     client.pauseRequest({ threadId: 1 }).catch(() => undefined);
     const paused = await after(() => client.continueRequest({ threadId: 1 }));
     assert.equal(paused.body.reason, 'pause');

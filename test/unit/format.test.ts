@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { compactArgs, formatBytes, formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId, truncate } from '../../src/shared/format';
+import { compactArgs, formatAgo, formatBytes, formatDuration, formatShare, formatTokens, formatTokensExact, formatUsd, shortId, truncate } from '../../src/shared/format';
 import { spanDetails } from '../../webview/timeline/model/details';
 import { statusText } from '../../webview/meter/model/meterView';
 import { RUN_ID, T0, runRecord } from '../support/records';
@@ -28,6 +28,24 @@ describe('formatting (src/shared/format.ts): one rule for the CLI, the editor an
     ];
     for (const [ms, shown] of cases) {
       it(`shows ${ms} ms as "${shown}"`, () => assert.equal(formatDuration(ms), shown));
+    }
+  });
+
+  describe('formatAgo', () => {
+    const cases: readonly [number, string][] = [
+      [-10, 'just now'],
+      [4_999, 'just now'],
+      [5_000, '5 s ago'],
+      [59_999, '59 s ago'],
+      [60_000, '1 min ago'],
+      [3_599_999, '59 min ago'],
+      [3_600_000, '1 h ago'],
+      [86_399_999, '23 h ago'],
+      [86_400_000, '1 d ago'],
+      [30 * 86_400_000, '30 d ago'],
+    ];
+    for (const [ms, shown] of cases) {
+      it(`shows ${ms} ms ago as "${shown}"`, () => assert.equal(formatAgo(ms), shown));
     }
   });
 

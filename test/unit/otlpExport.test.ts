@@ -166,4 +166,26 @@ describe('OTLP export with the official OpenTelemetry exporters, to a local OTLP
     assert.equal(await exportRunTrace(runs.store(), handle.runId, traceSettings({}, {})), false, 'nothing is exported without an endpoint');
     assert.equal(receiver.requests.length, 2);
   });
+
+  it('exports a run tree as one trace when its top-level run ends: the sub-agent run’s spans under the tool call that started it', async () => {
+    const settings = traceSettings({ otlp: { endpoint: `${receiver.url}/v1/traces`, protocol: 'http/protobuf' } }, {});
+    const helper = defineAgent({ name: 'helper', instructions: 'Help.', model: scriptedModel(['Helped.'], { name: 'help-script' }) });
+    const ask = defineTool({ name: 'ask_helper', description: 'Asks the helper.', args: z.object({}), effect: 'none', run: (_args, ctx) => ctx.subAgent(helper, 'help') });
+    const lead = defineAgent({ name: 'lead', instructions: 'Lead.', model: scriptedModel([{ toolCalls: [{ name: 'ask_helper' }] }, 'Done.'], { name: 'lead-script' }), tools: [ask] });
+    const { run } = await runs.run(lead);
+    const [child] = await runs.store().childRuns(run.id);
+    assert.ok(child);
+    assert.equal(await exportRunTrace(runs.store(), child.id, settings), false, 'a sub-agent run is exported in its top-level run’s trace');
+    assert.equal(await exportRunTrace(runs.store(), run.id, settings), true);
+    const [request] = await receiver.waitForRequests(1);
+    assert.ok(request);
+    const { spans } = decodeExport(request);
+    const named = (name: string) => spans.find((span) => span.name === name);
+    assert.equal(named('invoke_agent helper')?.parentSpanId, named('execute_tool ask_helper')?.spanId);
+    assert.equal(named('chat help-script')?.parentSpanId, named('invoke_agent helper')?.spanId);
+    assert.equal(named('invoke_agent lead')?.parentSpanId, '');
+    assert.deepEqual(new Set(spans.map((span) => span.traceId)), new Set([run.traceId]));
+    assert.equal(new Set(spans.map((span) => span.spanId)).size, spans.length);
+    assert.equal(receiver.requests.length, 1);
+  });
 });

@@ -85,7 +85,7 @@ describe('replay engine', () => {
 
     const lookup = at(1);
     assert.deepEqual(lookup.args, { n: 4 });
-    assert.deepEqual(lookup.result, { value: { value: 40 }, content: '{"value":40}' });
+    assert.deepEqual([lookup.result, lookup.content, lookup.error], [{ value: 40 }, '{"value":40}', null], 'result is the tool’s value; content the text the model read');
     assert.deepEqual(lookup.state['toolCall'], { index: 0, of: 1 });
     assert.equal((lookup.budget['spent'] as { steps: number }).steps, 2);
 
@@ -371,7 +371,7 @@ describe('live debug runs and forks', () => {
     assert.equal(calls.tools, 1);
     await engine.stepBack();
     assert.equal(engine.position?.seq, 2);
-    assert.deepEqual(engine.view(engine.position!).result, { value: { value: 40 }, content: '{"value":40}' });
+    assert.deepEqual(engine.view(engine.position!).result, { value: 40 });
 
     engine.setFunctionBreakpoints([{ id: 1, name: 'pay' }]);
     const research = await engine.continue();

@@ -6,7 +6,7 @@ import { Runtime } from '../../src/runtime/agent/runtime';
 import type { ModelResponse, ToolCall } from '../../src/runtime/model/model';
 import type { RunRecord, StepRecord } from '../../src/runtime/store/checkpointStore';
 import { openSqliteStore } from '../../src/runtime/store/sqliteStore';
-import { describeStep } from '../../src/shared/runText';
+import { describeStep, stepOutcome } from '../../src/shared/runText';
 import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from '../../webview/run/model/runView';
 import { REPO_ROOT } from '../support/processes';
 import { runRecord as baseRun, stepRecord } from '../support/records';
@@ -258,11 +258,11 @@ describe('Run view model (webview/model/runView.ts)', () => {
       });
     });
 
-    it('titles a tool step with the tool name and shows its idempotency key', () => {
+    it('titles a tool step with the tool name, says what it returned without naming it again, and shows its idempotency key', () => {
       const [row] = stepRows([toolStep(2)]);
 
       assert.equal(row?.title, 'search_flights');
-      assert.equal(row?.summary, 'search_flights → [{"id":"UA66","price":598}]');
+      assert.equal(row?.summary, '→ [{"id":"UA66","price":598}]');
       assert.equal(row?.duration, '1.5 s');
       assert.deepEqual(
         row?.sections.map((section) => section.label),
@@ -283,7 +283,7 @@ describe('Run view model (webview/model/runView.ts)', () => {
       const [row] = stepRows([failed]);
 
       assert.equal(row?.status, 'failed');
-      assert.equal(row?.summary, 'book_flight ✗ book_flight failed: card declined');
+      assert.equal(row?.summary, '✗ book_flight failed: card declined');
       assert.deepEqual(row?.sections, [
         { label: 'Input', text: JSON.stringify(failed.input, null, 2) },
         { label: 'Output', text: JSON.stringify(failed.output, null, 2) },
@@ -299,7 +299,7 @@ describe('Run view model (webview/model/runView.ts)', () => {
         rows.map((row) => [row.summary, row.duration, row.sections.map((section) => section.label)]),
         [
           ['thinking…', '', ['Input']],
-          ['search_flights(…)', '', ['Input', 'Idempotency key']],
+          ['running…', '', ['Input', 'Idempotency key']],
         ],
       );
     });
@@ -447,6 +447,13 @@ describe('describeStep (src/shared/runText.ts)', () => {
       assert.equal(short, `search_flights → ${'y'.repeat(12)}…`);
       assert.equal(describeStep(step).length, 100);
       assert.equal(describeStep(toolStep(2, { output: { content: 'ok' } }), 30), 'search_flights → ok');
+    });
+
+    it('says what a tool step did without its name for rows that name it (stepOutcome)', () => {
+      assert.equal(stepOutcome(toolStep(2, { output: { content: 'ok' } })), '→ ok');
+      assert.equal(stepOutcome(toolStep(2, { status: 'failed', error: 'Invalid arguments for search_flights' })), '✗ Invalid arguments for search_flights');
+      assert.equal(stepOutcome(inProgress(toolStep(2))), 'running…');
+      assert.equal(stepOutcome(modelStep(1, { status: 'failed', output: null, error: null })), 'failed: unknown error');
     });
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { TraceFeed } from '../../src/extension/trace/traceFeed';
 import { outlineSpan, type HostToTimeline } from '../../src/protocol/webview';
 import type { TraceSpan } from '../../src/runtime/trace/span';
-import { spanDetails } from '../../webview/timeline/model/details';
+import { CONTENT_NOT_RECORDED, spanDetails } from '../../webview/timeline/model/details';
 import { prettyText, spanTokens, traceTotals } from '../../webview/timeline/model/spanFacts';
 import { parentIndex, treeAction } from '../../webview/timeline/model/navigation';
 import { barOf, formatOffset, position, ticks, tickStep, traceScale } from '../../webview/timeline/model/timeScale';
@@ -53,7 +53,7 @@ function smallTrace(): TraceSpan[] {
 const ids = (rows: readonly Row[]) => rows.map((row) => row.node.span.spanId);
 
 function traceMessage(spans: readonly TraceSpan[], overrides: Partial<Extract<HostToTimeline, { type: 'trace' }>> = {}) {
-  return { type: 'trace' as const, runId: 'run_1', title: 'travel · run_1', live: false, spans, ...overrides };
+  return { type: 'trace' as const, runId: 'run_1', title: 'travel · run_1', live: false, contentRecorded: true, spans, ...overrides };
 }
 
 describe('Trace timeline model', () => {
@@ -285,6 +285,14 @@ describe('Trace timeline model', () => {
   });
 
   describe('details', () => {
+    it('says how to turn content on, for spans that would carry some, when the trace was built without it', () => {
+      const tool = span('t', 'root', 0, 10, { kind: 'tool' });
+      assert.equal(spanDetails(tool, T0, T0 + 10, false).note, CONTENT_NOT_RECORDED);
+      assert.match(CONTENT_NOT_RECORDED, /keel\.trace\.captureContent/);
+      assert.equal(spanDetails(span('r', 't', 0, 5, { kind: 'retry' }), T0, T0 + 10, false).note, null, 'a retry attempt has no content to miss');
+      assert.equal(spanDetails(tool, T0, T0 + 10, true).note, null);
+    });
+
     it('shows facts, flags, content sections, the error, other attributes and events', () => {
       const details = spanDetails(
         span('m', 'root', 10, 40, {

@@ -7,7 +7,7 @@ import { RetryableError } from '../../src/runtime/effects/retry';
 import { fence, fenceId } from '../../src/runtime/guard/fence';
 import type { Model } from '../../src/runtime/model/model';
 import { scriptedModel, type ScriptedTurn } from '../../src/runtime/model/scripted';
-import { MAX_INPUT_MESSAGES, buildTrace, loadTraceSource, spanIdFor } from '../../src/runtime/trace/buildTrace';
+import { MAX_INPUT_MESSAGES, buildTrace, loadTraceSource, loadTraceTree, spanIdFor } from '../../src/runtime/trace/buildTrace';
 import type { TraceSpan } from '../../src/runtime/trace/span';
 import { useTraceRuns } from '../support/traceRuns';
 
@@ -338,5 +338,103 @@ describe('trace: spans rebuilt from the journal', () => {
     );
     assert.equal(tool.status, 'ok');
     assert.equal(spans[0]?.status, 'ok');
+  });
+});
+
+describe('trace: one trace per run tree', () => {
+  const runs = useTraceRuns();
+  /** What each tool saw as its traceparent, by tool name. */
+  const seen = new Map<string, string>();
+
+  const lookUp = defineTool({
+    name: 'look_up',
+    description: 'Looks a fact up.',
+    args: z.object({ topic: z.string() }),
+    effect: 'none',
+    run: ({ topic }, ctx) => {
+      seen.set('look_up', ctx.traceparent);
+      return `${topic}: sunny`;
+    },
+  });
+  const checker = defineAgent({ name: 'checker', instructions: 'Check.', model: scriptedModel(['Checked.'], { name: 'check-script' }) });
+  const research = defineTool({
+    name: 'ask_checker',
+    description: 'Asks the checker.',
+    args: z.object({}),
+    effect: 'none',
+    run: (_args, ctx) => ctx.subAgent(checker, 'check it'),
+  });
+  const researcher = defineAgent({
+    name: 'researcher',
+    instructions: 'Research.',
+    model: scriptedModel([{ toolCalls: [{ name: 'look_up', args: { topic: 'Paris' } }] }, { toolCalls: [{ name: 'ask_checker' }] }, 'Paris is sunny.'], { name: 'research-script' }),
+    tools: [lookUp, research],
+  });
+  const delegate = defineTool({
+    name: 'researcher',
+    description: 'Asks the researcher.',
+    args: z.object({ question: z.string() }),
+    effect: 'none',
+    run: ({ question }, ctx) => {
+      seen.set('researcher', ctx.traceparent);
+      return ctx.subAgent(researcher, question);
+    },
+  });
+  const travel = defineAgent({
+    name: 'travel',
+    instructions: 'Plan.',
+    model: scriptedModel([{ toolCalls: [{ name: 'researcher', args: { question: 'Weather in Paris?' } }] }, 'Go: Paris is sunny.'], { name: 'travel-script' }),
+    tools: [delegate],
+  });
+
+  it('nests each sub-agent run under the tool call that started it, in the same trace, every span id unique', async () => {
+    const { run } = await runs.run(travel, 'Plan Paris');
+    const spans = buildTrace(await loadTraceTree(runs.store(), run.id), { captureContent: true });
+
+    const parentName = (span: TraceSpan) => spans.find((candidate) => candidate.spanId === span.parentSpanId)?.name ?? null;
+    assert.deepEqual(
+      spans.map((span) => [span.name, parentName(span)]),
+      [
+        ['invoke_agent travel', null],
+        ['chat travel-script', 'invoke_agent travel'],
+        ['execute_tool researcher', 'invoke_agent travel'],
+        ['chat travel-script', 'invoke_agent travel'],
+        ['invoke_agent researcher', 'execute_tool researcher'],
+        ['chat research-script', 'invoke_agent researcher'],
+        ['execute_tool look_up', 'invoke_agent researcher'],
+        ['chat research-script', 'invoke_agent researcher'],
+        ['execute_tool ask_checker', 'invoke_agent researcher'],
+        ['chat research-script', 'invoke_agent researcher'],
+        ['invoke_agent checker', 'execute_tool ask_checker'],
+        ['chat check-script', 'invoke_agent checker'],
+      ],
+    );
+    assert.equal(new Set(spans.map((span) => span.spanId)).size, spans.length, 'no two spans share an id');
+    assert.deepEqual(new Set(spans.map((span) => span.traceId)), new Set([run.traceId]));
+    const inner = byName(spans, 'invoke_agent researcher');
+    assert.equal(inner.attributes['gen_ai.input.messages'], JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: 'Weather in Paris?' }] }]));
+    assert.notEqual(inner.attributes['gen_ai.conversation.id'], run.id, 'the sub-agent span names its own run');
+  });
+
+  it('gives each step the traceparent of its own span, in a sub-agent run as in its parent', async () => {
+    seen.clear();
+    const { run } = await runs.run(travel, 'Plan Paris');
+    const spans = buildTrace(await loadTraceTree(runs.store(), run.id));
+    for (const tool of ['researcher', 'look_up']) {
+      assert.equal(seen.get(tool), `00-${run.traceId}-${byName(spans, `execute_tool ${tool}`).spanId}-01`, tool);
+    }
+  });
+
+  it('builds a sub-agent run alone with the same span ids, rooted at its own run', async () => {
+    const { run } = await runs.run(travel, 'Plan Paris');
+    const whole = buildTrace(await loadTraceTree(runs.store(), run.id));
+    const [child] = await runs.store().childRuns(run.id);
+    assert.ok(child);
+    const alone = buildTrace(await loadTraceTree(runs.store(), child.id));
+    assert.equal(alone[0]?.name, 'invoke_agent researcher');
+    assert.equal(alone[0]?.parentSpanId, null);
+    const ids = new Set(whole.map((span) => span.spanId));
+    assert.ok(alone.every((span) => ids.has(span.spanId)), 'every span of the sub-agent alone is the same span in the whole trace');
+    assert.equal(alone.length, whole.length - 4, 'the sub-agent and its own sub-agent, without the parent’s four spans');
   });
 });

@@ -33,7 +33,7 @@ export async function runUi(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   clearStageResult(resultsDir, STAGE);
   for (const test of uiTests) rmSync(join(resultsDir, `${test.failureScreenshot}.png`), { force: true });
-  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
+  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing', 'ui-trace-subagent', 'ui-runs-tree', 'ui-run-step']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
   const logFile = join(resultsDir, `${STAGE}-code-server.log`);
   rmSync(logFile, { force: true });
 
@@ -54,7 +54,9 @@ export async function runUi(): Promise<number> {
     const { page } = await launchBrowser(cleanup);
     page.setDefaultTimeout(60_000);
 
-    for (const test of uiTests) {
+    // KEEL_TEST_GREP runs only the UI tests whose name matches it (a regular expression), as in the integration stage.
+    const grep = process.env['KEEL_TEST_GREP'];
+    for (const test of uiTests.filter((candidate) => grep === undefined || new RegExp(grep).test(candidate.name))) {
       const testStarted = Date.now();
       try {
         await test.run({ page, serverUrl: server.url, workspace, installedExtension, resultsDir });

@@ -6,6 +6,8 @@ import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from './mo
 const root = document.getElementById('root') as HTMLElement;
 let model: RunViewModel | undefined;
 const open = new Set<string>();
+/** The step asked for last (from a step's row in the Runs view), marked until another is. */
+let focused: number | undefined;
 
 const host = new Host<RunViewProtocol>((message) => {
   switch (message.type) {
@@ -17,6 +19,13 @@ const host = new Host<RunViewProtocol>((message) => {
       if (!model) return;
       model = applyEvent(model, message.event);
       break;
+    case 'focusStep':
+      if (!model) return;
+      focused = message.seq;
+      open.add(`${model.run.id}:${message.seq}`);
+      render();
+      document.querySelector(`li[data-seq="${message.seq}"]`)?.scrollIntoView({ block: 'center' });
+      return;
     case 'error':
       root.replaceChildren(element('p', { className: 'error' }, message.message));
       return;
@@ -63,7 +72,7 @@ function render(): void {
       ),
       ...row.sections.map((section) => element('section', {}, element('h3', {}, section.label), element('pre', {}, section.text))),
     );
-    list.append(element('li', {}, details));
+    list.append(element('li', { className: row.seq === focused ? 'focused' : '', dataset: { seq: String(row.seq) } }, details));
   }
   const end = outcome(run);
   root.replaceChildren(header, facts, list, element('div', { className: `outcome ${end.kind}` }, end.text));

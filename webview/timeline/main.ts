@@ -1,6 +1,6 @@
 import type { TraceSpan } from '../../src/protocol/trace';
 import type { TimelineProtocol } from '../../src/protocol/webview';
-import { spanDetails, type Fact } from './model/details';
+import { spanDetails, type DetailSection, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
 import { spanCost, spanDuration, spanTokens, traceTotals } from './model/spanFacts';
 import { treeAction } from './model/navigation';
@@ -68,6 +68,12 @@ const wholeSpans = new Map<string, TraceSpan | null>();
 const requested = new Set<string>();
 /** Counts the traces shown: an answer asked for under an earlier one is not this trace's. */
 let traceCount = 0;
+/** Whether the trace carries content; when not, the details pane says how to turn it on. */
+let contentRecorded = true;
+/** Long content sections shown whole, by span and label; the others show their first lines. */
+const expanded = new Set<string>();
+/** Content longer than this many lines shows its first ones, with a button for the rest. */
+const CLAMP_LINES = 12;
 
 const host = new Host<TimelineProtocol>((message) => {
   switch (message.type) {
@@ -76,6 +82,7 @@ const host = new Host<TimelineProtocol>((message) => {
       const stored = model ? undefined : host.saved();
       const restoreScroll = stored?.runId === message.runId ? stored.scrollTop : undefined;
       model = openTrace(message, model ?? stored);
+      contentRecorded = message.contentRecorded;
       traceCount += 1;
       wholeSpans.clear();
       requested.clear();
@@ -353,7 +360,7 @@ function drawDetails(): void {
   // The outline's facts show at once; its content once the host has sent the whole span.
   const whole = wholeSpans.get(outline.spanId);
   if (whole === undefined) requestWholeSpan(model.runId, outline.spanId);
-  const shown = spanDetails(whole ?? outline, scale.start, Date.now());
+  const shown = spanDetails(whole ?? outline, scale.start, Date.now(), contentRecorded);
   const parts: HTMLElement[] = [
     element('h2', undefined, shown.title, element('span', `badge status-${shown.open ? 'open' : shown.status}`, shown.open ? 'running' : shown.status)),
   ];
@@ -368,9 +375,8 @@ function drawDetails(): void {
     );
   }
   parts.push(facts('facts', shown.facts));
-  for (const section of shown.sections) {
-    parts.push(element('section', section.tone, element('h3', undefined, section.label), element('pre', undefined, section.text)));
-  }
+  if (shown.note !== null && whole !== undefined) parts.push(element('p', 'hint note', shown.note));
+  for (const section of shown.sections) parts.push(contentSection(shown.spanId, section));
   if (shown.attributes.length > 0) parts.push(element('h3', undefined, 'Attributes'), facts('attributes', shown.attributes));
   if (shown.events.length > 0) {
     parts.push(
@@ -385,6 +391,32 @@ function drawDetails(): void {
     );
   }
   details.replaceChildren(...parts);
+}
+
+/** A content section: its label and a Copy button, then the text, cut to its first lines with a button for the rest when long. */
+function contentSection(spanId: string, section: DetailSection): HTMLElement {
+  const key = `${spanId}/${section.label}`;
+  const lines = section.text.split('\n');
+  const long = lines.length > CLAMP_LINES;
+  const whole = !long || expanded.has(key);
+  const copy = element('button', { className: 'copy', title: `Copy ${section.label}`, ariaLabel: `Copy ${section.label}` }, 'Copy');
+  copy.addEventListener('click', () => {
+    void navigator.clipboard.writeText(section.text).then(
+      () => (copy.textContent = 'Copied'),
+      () => (copy.textContent = 'Copy failed'),
+    );
+  });
+  const parts: HTMLElement[] = [element('h3', undefined, section.label, copy), element('pre', undefined, whole ? section.text : lines.slice(0, CLAMP_LINES).join('\n'))];
+  if (long) {
+    const more = element('button', 'more-lines', whole ? 'Show less' : `Show all ${lines.length} lines`);
+    more.addEventListener('click', () => {
+      if (whole) expanded.delete(key);
+      else expanded.add(key);
+      drawDetails();
+    });
+    parts.push(more);
+  }
+  return element('section', section.tone, ...parts);
 }
 
 function requestWholeSpan(runId: string, spanId: string): void {

@@ -1,4 +1,6 @@
 import * as vscode from 'vscode';
+import type { Run } from '../../protocol/records';
+import { formatAgo, shortId, truncate } from '../../shared/format';
 import { RUN_STATE_LABELS } from '../../shared/runText';
 import type { RuntimeClient } from '../client/runtimeClient';
 import type { EditorSettings } from '../client/settings';
@@ -54,20 +56,39 @@ const RECENT_RUNS = 10;
 const AGENT_FILES = 50;
 
 /**
- * The launch configurations Run and Debug offers under Keel without a launch.json: each agent
- * file of the workspace, live, and a replay of each recent run.
+ * The launch configurations Run and Debug offers under Keel without a launch.json, for one
+ * workspace folder: each of its agent files, live, and a replay of each recent run of its agents.
+ * VS Code asks once per folder and once more without one (for the user's settings); that last
+ * time gets nothing while folders are open, so each configuration is listed once.
  */
 export class RecentLaunches implements vscode.DebugConfigurationProvider {
   constructor(private readonly client: RuntimeClient) {}
 
-  async provideDebugConfigurations(): Promise<vscode.DebugConfiguration[]> {
+  async provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): Promise<vscode.DebugConfiguration[]> {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    if (!folder && folders.length > 0) return [];
     const [files, runs] = await Promise.all([
-      vscode.workspace.findFiles('**/*.agent.ts', '**/node_modules/**', AGENT_FILES),
+      vscode.workspace.findFiles(folder ? new vscode.RelativePattern(folder, '**/*.agent.ts') : '**/*.agent.ts', '**/node_modules/**', AGENT_FILES),
       this.client.hasDatabase() ? this.client.request('listRuns', { limit: RECENT_RUNS }) : [],
     ]);
+    const now = Date.now();
     return [
       ...files.map((file) => ({ type: DEBUG_TYPE, request: 'launch', name: `Debug ${vscode.workspace.asRelativePath(file)} live`, agent: file.fsPath })),
-      ...runs.map((run) => ({ type: DEBUG_TYPE, request: 'launch', name: `Replay ${run.agent} ${run.id} (${RUN_STATE_LABELS[run.state]})`, runId: run.id })),
+      ...runs
+        .filter((run) => folderOf(run, folders) === folder)
+        .map((run) => ({ type: DEBUG_TYPE, request: 'launch', name: replayName(run, now), runId: run.id })),
     ];
   }
+}
+
+/** `Replay travel "Book the cheapest…" · completed · 5 min ago · d4b74`: which run, told apart by its input and age (and its id, when those are the same). */
+function replayName(run: Run, now: number): string {
+  return `Replay ${run.agent} ${JSON.stringify(truncate(run.input, 32))} · ${RUN_STATE_LABELS[run.state]} · ${formatAgo(now - run.createdAt)} · ${shortId(run.id)}`;
+}
+
+/** The folder a run belongs to: the one holding its agent file, else the first (the database is the workspace's). */
+function folderOf(run: Run, folders: readonly vscode.WorkspaceFolder[]): vscode.WorkspaceFolder | undefined {
+  const file = run.agentFile;
+  const holding = file === null ? undefined : folders.find((candidate) => file.startsWith(`${candidate.uri.fsPath}/`) || file.startsWith(`${candidate.uri.fsPath}\\`));
+  return holding ?? folders[0];
 }

@@ -43,7 +43,11 @@ export function registerDebugger(context: vscode.ExtensionContext, deps: Debugge
     vscode.commands.registerCommand('keel.pickRunId', async () => (await pickRecentRun(deps.client, 'Keel: Replay a Run'))?.id),
     vscode.commands.registerCommand('keel.forkRun', () => openForkDraft(drafts)),
     vscode.commands.registerCommand('keel.startFork', (uri?: vscode.Uri) => startFork(deps, drafts, uri)),
-    vscode.commands.registerCommand('keel._test.launchConfigurations', () => recent.provideDebugConfigurations()),
+    // For integration tests: what Run and Debug lists, asked as VS Code asks (each folder, then without one).
+    vscode.commands.registerCommand('keel._test.launchConfigurations', async () => {
+      const asked = [...(vscode.workspace.workspaceFolders ?? []), undefined];
+      return (await Promise.all(asked.map((folder) => recent.provideDebugConfigurations(folder)))).flat();
+    }),
   );
 }
 

@@ -7,6 +7,7 @@ import { runAgent } from './runAgent';
 import type { RunPanels } from './runPanel';
 import { runIdOf, type RunRow } from '../ui/runTarget';
 import { RunsTree } from './runsTree';
+import { parseRunFilter } from './runFilter';
 
 export interface RunsDeps extends FollowRunDeps {
   readonly approvals: PendingApprovals;
@@ -30,13 +31,47 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
       }),
       approvals.refresh(),
     ]);
+  const view = vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true });
+  let query = '';
+  const filterRuns = async (given?: string) => {
+    const text =
+      given ??
+      (await vscode.window.showInputBox({
+        title: 'Filter Runs',
+        value: query,
+        prompt: 'Words to find in a run’s input, result or error; agent:<name>, state:<failed|completed|waiting|…>, flagged. Empty shows every run.',
+        placeHolder: 'agent:travel state:failed paris',
+        validateInput: (value) => {
+          const parsed = parseRunFilter(value);
+          return 'error' in parsed ? parsed.error : undefined;
+        },
+      }));
+    if (text === undefined) return;
+    const parsed = parseRunFilter(text);
+    if ('error' in parsed) {
+      void vscode.window.showErrorMessage(parsed.error);
+      return;
+    }
+    query = parsed.query;
+    const { shown, of } = await tree.setFilter(query === '' ? undefined : parsed);
+    view.message = query === '' ? undefined : `Filtered by “${query}”: ${shown} of ${of} runs.`;
+    await vscode.commands.executeCommand('setContext', 'keel.runsFiltered', query !== '');
+  };
   context.subscriptions.push(
     tree,
-    vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true }),
+    view,
+    vscode.commands.registerCommand('keel.filterRuns', filterRuns),
+    vscode.commands.registerCommand('keel.clearRunsFilter', () => filterRuns('')),
     vscode.commands.registerCommand('keel.refreshRuns', refresh),
     vscode.commands.registerCommand('keel.runAgent', (file?: vscode.Uri, input?: string) => runAgent({ ...deps, memory: context.workspaceState }, file, input)),
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.agent.ts' }, new AgentCodeLensProvider()),
-    vscode.commands.registerCommand('keel.showRun', (target: string | RunRow) => panels.show(runIdOf(target))),
+    // From a step's row (a click, or its menu), the Run view opens at that step.
+    vscode.commands.registerCommand('keel.showRun', (target: string | RunRow, seq?: number) => {
+      const runId = runIdOf(target);
+      panels.show(runId);
+      const step = typeof seq === 'number' ? seq : typeof target !== 'string' && target.kind === 'step' ? target.step.seq : undefined;
+      if (step !== undefined) for (const open of panels.views()) if (open.runId === runId) open.focusStep(step);
+    }),
     vscode.commands.registerCommand('keel.cancelRun', (node: RunRow) => {
       if (node.kind === 'run') void client.request('cancelRun', { runId: node.runId });
     }),
@@ -51,6 +86,9 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
     // For integration tests, which must not import the extension's modules: what the Runs view shows.
     vscode.commands.registerCommand('keel._test.runsView', () => tree.snapshot()),
     vscode.commands.registerCommand('keel._test.runsViewThreads', () => tree.threadsSnapshot()),
+    vscode.commands.registerCommand('keel._test.runsViewSubAgents', (runId: string) => tree.subAgentsSnapshot(runId)),
+    vscode.commands.registerCommand('keel._test.runsViewSteps', (runId: string) => tree.stepsSnapshot(runId)),
+    vscode.commands.registerCommand('keel._test.runsViewMessage', () => view.message ?? ''),
   );
   // Runs interrupted while no window was open are offered as soon as the workspace opens.
   if (client.hasDatabase()) void client.info().catch(() => undefined);

@@ -28,13 +28,16 @@ export function runPanels(extensionUri: vscode.Uri, client: RuntimeClient): RunP
 class RunView implements PanelView<RunViewProtocol> {
   readonly answers = {};
   private held: RunEvent[] | undefined;
+  /** The step to show once the run is there, when the view was asked for one before it loaded. */
+  private focus: number | undefined;
+  private loaded = false;
   private readonly subscription: vscode.Disposable;
   /** The run's agent file, as the store recorded it: the only file the view's link opens. */
   private agentFile: string | null = null;
 
   constructor(
     private readonly handle: PanelHandle<RunViewProtocol>,
-    private readonly runId: string,
+    readonly runId: string,
     private readonly client: RuntimeClient,
   ) {
     this.subscription = client.onRunEvent((event) => {
@@ -43,8 +46,15 @@ class RunView implements PanelView<RunViewProtocol> {
     });
   }
 
+  /** Opens the step `seq` in the view and scrolls to it. */
+  focusStep(seq: number): void {
+    if (this.loaded) this.handle.post({ type: 'focusStep', seq });
+    else this.focus = seq;
+  }
+
   ready(): void {
     this.held = [];
+    this.loaded = false;
     this.client.request('getRun', { runId: this.runId }).then(
       ({ run, steps }) => {
         this.agentFile = run.agentFile;
@@ -52,6 +62,9 @@ class RunView implements PanelView<RunViewProtocol> {
         this.handle.post({ type: 'run', run, steps });
         for (const event of this.held ?? []) this.handle.post({ type: 'event', event });
         this.held = undefined;
+        this.loaded = true;
+        if (this.focus !== undefined) this.handle.post({ type: 'focusStep', seq: this.focus });
+        this.focus = undefined;
       },
       (error: unknown) => {
         this.held = undefined;

@@ -1,13 +1,14 @@
 import * as vscode from 'vscode';
 import type { RunEvent } from '../../protocol/events';
 import type { Approval, Run, RunState, Step, Thread } from '../../protocol/records';
-import { truncate } from '../../shared/format';
-import { RUN_STATE_LABELS, describeStep, totalTokens } from '../../shared/runText';
+import { formatAgo, truncate } from '../../shared/format';
+import { RUN_STATE_LABELS, describeStep, stepOutcome, totalTokens } from '../../shared/runText';
 import { approvalMessage, approvalRow, decideCommand } from '../approvals/approvalText';
 import { threadItem } from '../memory/memoryTree';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { runDescription } from '../ui/runStatus';
 import type { RunRow } from '../ui/runTarget';
+import { matchesRun, type RunFilter } from './runFilter';
 
 /** A row of the Runs view: one that names a run, the Threads group, or a thread in it. */
 export type RunsTreeNode = RunRow | { readonly kind: 'threads' } | { readonly kind: 'thread'; readonly thread: Thread };
@@ -46,9 +47,14 @@ const FLAGGABLE: ReadonlySet<RunState> = new Set(['completed', 'failed', 'budget
 
 const THREADS_GROUP: RunsTreeNode = { kind: 'threads' };
 
+/** How often the rows' `5 min ago` is brought up to date. */
+const AGE_REFRESH_MS = 30_000;
+
 /**
- * The Runs view: every run in the workspace database, newest first, live while they go; above
- * them, when there are any, the Threads group: each thread with its runs, oldest first.
+ * The Runs view: every run in the workspace database, newest first, live while they go, each
+ * sub-agent run under the run that started it; above them, when there are any, the Threads group:
+ * each thread with its runs, oldest first. A filter (agent, state, flagged, words) narrows the
+ * top-level runs; a run whose sub-agent run matches stays, so the match can be found under it.
  */
 export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
   private runs: Run[] = [];
@@ -63,7 +69,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   readonly onDidChangeTreeData = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
   private ticker: NodeJS.Timeout | undefined;
+  private readonly ages = setInterval(() => this.changed.fire(undefined), AGE_REFRESH_MS);
   private loaded: Promise<void> | undefined;
+  private filter: RunFilter | undefined;
 
   constructor(
     private readonly client: RuntimeClient,
@@ -101,7 +109,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   > {
     await (this.loaded ?? this.refresh());
     return Promise.all(
-      this.runs.map(async (run) => ({
+      this.topLevel().map(async (run) => ({
         runId: run.id,
         label: run.agent,
         description: this.describe(run),
@@ -136,6 +144,34 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     );
   }
 
+  /** Narrows the view to the runs `filter` keeps; undefined shows every run again. Resolves with how many top-level runs it shows, of how many. */
+  async setFilter(filter: RunFilter | undefined): Promise<{ readonly shown: number; readonly of: number }> {
+    this.filter = filter;
+    await (this.loaded ?? this.refresh());
+    this.changed.fire(undefined);
+    return { shown: this.topLevel().length, of: this.runs.filter((run) => !this.hasListedParent(run)).length };
+  }
+
+  /** The sub-agent runs of a run, with their rows as the view shows them (for tests). */
+  async subAgentsSnapshot(runId: string): Promise<readonly { runId: string; label: string; description: string }[]> {
+    const children = await this.getChildren(this.runNode(runId));
+    return children.flatMap((node) => {
+      if (node.kind !== 'run') return [];
+      const item = this.getTreeItem(node);
+      return [{ runId: node.runId, label: String(item.label), description: String(item.description ?? '') }];
+    });
+  }
+
+  /** The step rows of a run as the view shows them, with the command a click runs (for tests). */
+  async stepsSnapshot(runId: string): Promise<readonly { label: string; description: string; command: string; arguments: readonly unknown[] }[]> {
+    const children = await this.getChildren(this.runNode(runId));
+    return children.flatMap((node) => {
+      if (node.kind !== 'step') return [];
+      const item = this.getTreeItem(node);
+      return [{ label: String(item.label), description: String(item.description ?? ''), command: item.command?.command ?? '', arguments: item.command?.arguments ?? [] }];
+    });
+  }
+
   getRun(runId: string): Run | undefined {
     return this.runs.find((run) => run.id === runId) ?? this.threadRuns.get(runId);
   }
@@ -143,7 +179,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
   async getChildren(node?: RunsTreeNode): Promise<RunsTreeNode[]> {
     if (!node) {
       await (this.loaded ?? this.refresh());
-      return [...(this.threads.length > 0 ? [THREADS_GROUP] : []), ...this.runs.map((run) => this.runNode(run.id))];
+      return [...(this.threads.length > 0 && !this.filter ? [THREADS_GROUP] : []), ...this.topLevel().map((run) => this.runNode(run.id))];
     }
     if (node.kind === 'threads') return this.threads.map((thread): RunsTreeNode => ({ kind: 'thread', thread }));
     if (node.kind === 'thread') {
@@ -153,12 +189,16 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     }
     if (node.kind !== 'run') return [];
     const approvals = this.approvals.forRun(node.runId).map((approval): RunsTreeNode => ({ kind: 'approval', approval }));
+    const subAgents = this.runs
+      .filter((run) => run.parentRunId === node.runId)
+      .sort((a, b) => (a.parentSeq ?? 0) - (b.parentSeq ?? 0) || a.createdAt - b.createdAt)
+      .map((run) => this.runNode(run.id));
     let steps = this.steps.get(node.runId);
     if (!steps) {
       steps = (await this.client.request('getRun', { runId: node.runId })).steps;
       this.steps.set(node.runId, steps);
     }
-    return [...approvals, ...steps.map((step): RunsTreeNode => ({ kind: 'step', step }))];
+    return [...approvals, ...subAgents, ...steps.map((step): RunsTreeNode => ({ kind: 'step', step }))];
   }
 
   getTreeItem(node: RunsTreeNode): vscode.TreeItem {
@@ -170,7 +210,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     if (!run) return new vscode.TreeItem(node.runId);
     const item = new vscode.TreeItem(node.inThread ? truncate(run.input, 60) : run.agent, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = node.inThread ? `${node.inThread}/${run.id}` : run.id;
-    item.description = this.describe(run);
+    item.description = this.describe(run, node.inThread !== undefined);
     const flagged = run.state === 'completed' && (this.flags.get(run.id) ?? 0) > 0;
     item.iconPath = flagged ? FLAGGED_ICON : STATE_ICONS[run.state];
     item.contextValue = `run.${run.state}`;
@@ -188,6 +228,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
 
   dispose(): void {
     if (this.ticker) clearInterval(this.ticker);
+    clearInterval(this.ages);
     for (const disposable of this.disposables) disposable.dispose();
   }
 
@@ -197,10 +238,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
     return runTooltip(run, approvals);
   }
 
-  /** A run's row: its state, steps and time, and its flags when the detectors found any. */
-  private describe(run: Run): string {
+  /** A run's row after its label, with its flags when the detectors found any; in a thread the label is its input already. */
+  private describe(run: Run, inThread = false): string {
+    const now = Date.now();
+    const row = inThread ? `${runDescription(run, now)} · ${formatAgo(now - run.createdAt)}` : rowDescription(run, now);
     const flags = this.flags.get(run.id) ?? 0;
-    return flags === 0 ? runDescription(run) : `${runDescription(run)} · ⚑ ${flags} flag${flags === 1 ? '' : 's'}`;
+    return flags === 0 ? row : `${row} · ⚑ ${flags} flag${flags === 1 ? '' : 's'}`;
   }
 
   /** Reads how many flags the detectors find on these runs; a run whose trace cannot be read shows none. */
@@ -212,6 +255,20 @@ export class RunsTree implements vscode.TreeDataProvider<RunsTreeNode>, vscode.D
       if (count > 0) this.flags.set(runId, count);
       else this.flags.delete(runId);
     }
+  }
+
+  /** The runs listed at the top: those not under a listed parent, that the filter keeps (or that hold a sub-agent run it keeps). */
+  private topLevel(): Run[] {
+    const roots = this.runs.filter((run) => !this.hasListedParent(run));
+    const filter = this.filter;
+    if (!filter) return roots;
+    const keeps = (run: Run): boolean =>
+      matchesRun(filter, run, this.flags.get(run.id) ?? 0) || this.runs.some((child) => child.parentRunId === run.id && keeps(child));
+    return roots.filter(keeps);
+  }
+
+  private hasListedParent(run: Run): boolean {
+    return run.parentRunId !== null && this.runs.some((candidate) => candidate.id === run.parentRunId);
   }
 
   private runNode(runId: string): RunsTreeNode {
@@ -302,9 +359,15 @@ function threadsItem(count: number): vscode.TreeItem {
   return item;
 }
 
+/** A top-level run's row after its agent's name: `"Paris in May…" · completed · 5 steps · 1.5 s · 3 min ago`. */
+function rowDescription(run: Run, now: number): string {
+  return `${JSON.stringify(truncate(run.input, 40))} · ${runDescription(run, now)} · ${formatAgo(now - run.createdAt)}`;
+}
+
 function stepItem(step: Step): vscode.TreeItem {
   const item = new vscode.TreeItem(`${step.seq} · ${step.kind === 'model' ? 'model' : step.name}`);
-  item.description = describeStep(step, 80);
+  // The label names the tool already; the description says what it did.
+  item.description = stepOutcome(step, 80);
   item.iconPath =
     step.status === 'failed'
       ? new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'))
@@ -312,14 +375,18 @@ function stepItem(step: Step): vscode.TreeItem {
         ? new vscode.ThemeIcon('sync~spin')
         : new vscode.ThemeIcon(step.kind === 'model' ? 'sparkle' : 'tools');
   item.tooltip = describeStep(step, 2000);
+  // A string tooltip would be read instead of the row (it lacks the step's number).
+  item.accessibilityInformation = { label: `${String(item.label)} ${item.description}` };
   item.contextValue = `step.${step.kind}`;
+  item.command = { command: 'keel.showRun', title: 'Show Step', arguments: [step.runId, step.seq] };
   return item;
 }
 
 /** `approvals`: the run's pending decisions, when it waits for one. */
 function runTooltip(run: Run, approvals: readonly Approval[]): vscode.MarkdownString {
   const text = new vscode.MarkdownString();
-  text.appendMarkdown(`**${run.agent}** · ${RUN_STATE_LABELS[run.state]}\n\n`);
+  text.appendMarkdown(`**${run.agent}** · ${RUN_STATE_LABELS[run.state]} · started ${new Date(run.createdAt).toLocaleString()}\n\n`);
+  if (run.parentRunId !== null) text.appendMarkdown(`Sub-agent run of \`${run.parentRunId}\`, started by its step ${run.parentSeq ?? '?'}.\n\n`);
   text.appendMarkdown(`Input: ${truncate(run.input, 300)}\n\n`);
   if (run.result) text.appendMarkdown(`Result: ${truncate(run.result, 300)}\n\n`);
   if (run.error) text.appendMarkdown(`${ERROR_LABELS[run.state]}: ${truncate(run.error, 500)}\n\n`);

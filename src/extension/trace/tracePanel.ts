@@ -48,6 +48,8 @@ class TraceView implements PanelView<TimelineProtocol> {
   private title: string;
   private live = false;
   private spanCount = 0;
+  /** The runs whose spans this trace holds: the run and its sub-agent runs. */
+  private runs = new Set<string>();
   private shown: TimelineShown | null = null;
   private readonly refresher = new CoalescedRefresh(REFRESH_DELAY_MS, () => this.fetchAndPost());
 
@@ -62,8 +64,12 @@ class TraceView implements PanelView<TimelineProtocol> {
     private readonly client: RuntimeClient,
   ) {
     this.title = runId;
+    this.runs.add(runId);
     this.subscription = client.onRunEvent((event) => {
-      if (this.started && runIdOfEvent(event) === runId && event.type !== 'model_delta') this.refresher.soon();
+      if (!this.started || event.type === 'model_delta') return;
+      // A sub-agent's events change this trace too: its spans are nested in it.
+      const started = event.type === 'run_started' && event.run.parentRunId !== null && this.runs.has(event.run.parentRunId);
+      if (started || this.runs.has(runIdOfEvent(event))) this.refresher.soon();
     });
   }
 
@@ -91,7 +97,7 @@ class TraceView implements PanelView<TimelineProtocol> {
     try {
       // An event of the run during this fetch brings another fetch after it, so the last fetch
       // sees how the run ended even if the two answers here straddle a change.
-      const [{ run }, { spans }] = await Promise.all([
+      const [{ run }, { spans, contentRecorded }] = await Promise.all([
         this.client.request('getRun', { runId: this.runId }),
         this.client.request('getTrace', { runId: this.runId }),
       ]);
@@ -100,12 +106,13 @@ class TraceView implements PanelView<TimelineProtocol> {
       const live = run.state === 'running';
       const update = this.feed.update(spans);
       if (update.kind === 'full') {
-        this.handle.post({ type: 'trace', runId: this.runId, title: this.title, live, spans: update.spans });
+        this.handle.post({ type: 'trace', runId: this.runId, title: this.title, live, contentRecorded, spans: update.spans });
       } else if (update.spans.length > 0 || live !== this.live) {
         this.handle.post({ type: 'patch', runId: this.runId, live, spans: update.spans });
       }
       this.live = live;
       this.spanCount = spans.length;
+      this.runs = new Set([this.runId, ...spans.flatMap((span) => (span.kind === 'agent' ? [String(span.attributes['gen_ai.conversation.id'])] : []))]);
     } catch (error) {
       this.feed.reset();
       this.handle.post({ type: 'error', message: `Could not read the trace of ${this.runId}: ${error instanceof Error ? error.message : String(error)}` });

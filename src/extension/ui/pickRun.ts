@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { Run } from '../../protocol/records';
-import { truncate } from '../../shared/format';
+import { formatAgo, truncate } from '../../shared/format';
 import type { RuntimeClient } from '../client/runtimeClient';
 import { runDescription } from './runStatus';
 import { runIdOf, type RunRow } from './runTarget';
@@ -15,7 +15,7 @@ export async function pickRecentRun(client: RuntimeClient, title: string): Promi
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    runs.map((run) => ({ label: run.agent, description: runDescription(run), detail: truncate(run.input, 120), run })),
+    runs.map((run) => ({ label: run.agent, description: `${runDescription(run)} · ${formatAgo(Date.now() - run.createdAt)}`, detail: truncate(run.input, 120), run })),
     { title, placeHolder: 'Pick a run', matchOnDescription: true, matchOnDetail: true },
   );
   return picked?.run;

@@ -174,7 +174,7 @@ async function runTool(
     idempotencyKey: call.idempotencyKey,
     signal,
     log: (message) => emit({ type: 'tool_log', runId: run.id, seq, message: String(message) }),
-    traceparent: traceparent(run.traceId, seq),
+    traceparent: traceparent(run, seq),
     annotate: (attributes) => Object.assign(annotations, attributes),
   };
   const annotated = (): { attributes?: SpanAttributes } => (Object.keys(annotations).length > 0 ? { attributes: { ...annotations } } : {});

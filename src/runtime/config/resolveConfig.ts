@@ -27,6 +27,8 @@ export interface ConfigInputs {
   readonly env?: NodeJS.ProcessEnv;
   /** VS Code settings by their full name (`keel.databasePath`), as the editor passes them. */
   readonly settings?: Readonly<Record<string, unknown>>;
+  /** This front end's own defaults, where nothing is configured: the editor's runtime process records content in traces (its runs are the developer's own). */
+  readonly defaults?: { readonly captureContent?: boolean };
 }
 
 export type SandboxDefault = 'marked' | 'all';
@@ -165,7 +167,7 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
       ...file(config.trace?.captureContent),
     ],
     yesNo,
-    false,
+    inputs.defaults?.captureContent ?? false,
   );
   // Redaction only ever adds: these patterns apply on top of Keel's own and KEEL_REDACT's.
   const redact = config.trace?.redact ?? [];

@@ -5,7 +5,7 @@ import { Runtime, type RuntimeOptions } from '../agent/runtime';
 import type { BudgetPool } from '../budget/budget';
 import { loadProjectConfig } from '../config/projectConfig';
 import { ConfigError } from '../config/keelConfig';
-import { named, resolveConfig, type ResolvedConfig } from '../config/resolveConfig';
+import { named, resolveConfig, type ConfigInputs, type ResolvedConfig } from '../config/resolveConfig';
 import { CircuitBreakers, DEFAULT_BREAKER } from '../effects/circuitBreaker';
 import { LocalEngine } from '../engine/localEngine';
 import { RestateEngine } from '../engine/restateEngine';
@@ -34,6 +34,8 @@ export interface HostOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** VS Code settings by full name, in the editor. */
   readonly settings?: Readonly<Record<string, unknown>>;
+  /** This front end's defaults where nothing is configured (see ConfigInputs). */
+  readonly defaults?: ConfigInputs['defaults'];
   /** A store the caller opened (on a connection of its own) instead of the configured one; the caller closes it. */
   readonly store?: CheckpointStore;
   /** Every event of every run this host executes. */
@@ -125,7 +127,7 @@ export class Host {
   }
 
   /** The configuration these options resolve to, without opening anything (`keel config`). */
-  static async configure(options: Pick<HostOptions, 'cwd' | 'flags' | 'env' | 'settings' | 'trusted'>): Promise<ResolvedConfig> {
+  static async configure(options: Pick<HostOptions, 'cwd' | 'flags' | 'env' | 'settings' | 'trusted' | 'defaults'>): Promise<ResolvedConfig> {
     const root = findWorkspaceRoot(options.cwd);
     // keel.config.ts is code: an untrusted folder's is never loaded.
     const file = options.trusted === false ? undefined : await loadProjectConfig(root);
@@ -135,6 +137,7 @@ export class Host {
       ...(options.flags ? { flags: options.flags } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.settings ? { settings: options.settings } : {}),
+      ...(options.defaults ? { defaults: options.defaults } : {}),
     });
   }
 
@@ -178,11 +181,16 @@ export class Host {
 
   /** How traces are shown and exported here. Read again each time, so a bad pattern fails the request that needs it. */
   get trace(): TraceSettings {
-    const { captureContent, redact, otlp } = this.config;
-    return traceSettings(
-      { captureContent, redactPatterns: redact, ...(otlp ? { otlp } : {}), ...(this.options.version ? { version: this.options.version } : {}) },
-      this.options.env ?? process.env,
-    );
+    const { captureContent, redact, otlp, entries } = this.config;
+    // Content recorded by this front end's default stays here: an export carries it only when someone turned it on.
+    const chosen = entries.find((entry) => entry.key === 'trace.captureContent')?.source !== 'default';
+    return {
+      ...traceSettings(
+        { captureContent, redactPatterns: redact, ...(otlp ? { otlp } : {}), ...(this.options.version ? { version: this.options.version } : {}) },
+        this.options.env ?? process.env,
+      ),
+      exportContent: captureContent && chosen,
+    };
   }
 
   /** The shared budgets of runs started now: the configured pools and today's daily allowance. */

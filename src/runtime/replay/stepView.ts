@@ -12,8 +12,12 @@ export interface StepView {
   readonly output?: ModelResponse | null;
   /** The tool's arguments as the model wrote them, parsed when they are JSON (a tool step). */
   readonly args?: unknown;
-  /** What the tool returned: its value and the text the model read, or its error (a tool step). */
-  readonly result?: Readonly<Record<string, unknown>> | null;
+  /** What the tool returned, as it returned it (a tool step); null until it ran, or when it failed. */
+  readonly result?: unknown;
+  /** The text the model read of the tool's result (a tool step); null until it ran, or when it failed. */
+  readonly content?: string | null;
+  /** Why the tool call failed (a tool step); null unless it failed. */
+  readonly error?: string | null;
   /** The conversation so far: what a model step sends, or a tool step's context. */
   readonly messages?: readonly unknown[];
   /** The run's limits, what it had spent with this step, what was left. */
@@ -25,7 +29,7 @@ export interface StepView {
 }
 
 /** The names of a view's parts: what expressions and conditions read. */
-export const STEP_VIEW_NAMES = ['step', 'output', 'args', 'result', 'messages', 'budget', 'flags', 'state'] as const satisfies readonly (keyof StepView)[];
+export const STEP_VIEW_NAMES = ['step', 'output', 'args', 'result', 'content', 'error', 'messages', 'budget', 'flags', 'state'] as const satisfies readonly (keyof StepView)[];
 
 /** The view of a position; `messages` only when asked for, since it grows with the run. */
 export function stepView(timeline: Timeline, position: Position, options: { readonly messages?: boolean } = {}): StepView {
@@ -62,7 +66,10 @@ export function stepView(timeline: Timeline, position: Position, options: { read
   } else {
     view.args = parseArguments(position.call?.arguments ?? '');
     const output = step?.output as { content?: string; value?: unknown } | null | undefined;
-    view.result = !step || step.status === 'in_progress' ? null : step.status === 'completed' ? { value: output?.value ?? null, content: output?.content ?? '' } : { error: step.error };
+    const completed = step?.status === 'completed';
+    view.result = completed ? (output?.value ?? null) : null;
+    view.content = completed ? (output?.content ?? '') : null;
+    view.error = step?.status === 'failed' ? step.error : null;
   }
   if (options.messages) view.messages = run.messages.slice(0, position.messageCount);
   return view;

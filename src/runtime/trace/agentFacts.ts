@@ -1,8 +1,11 @@
 import type { RunRecord } from '../store/checkpointStore';
-import type { TraceOptions } from './buildTrace';
+import type { DetectorOptions } from './detectors';
 
 /** What a trace needs to know of the agent that is not in the journal. */
-export type AgentFacts = Pick<TraceOptions, 'requiredTools' | 'evidence' | 'toolEffects'>;
+export interface AgentFacts extends Pick<DetectorOptions, 'requiredTools' | 'evidence'> {
+  /** Tool effects by tool name, for calls the effect ledger has no entry of (the agent's own definitions). */
+  readonly toolEffects?: Readonly<Record<string, string>>;
+}
 
 /**
  * The agent as the run recorded it when it started: its required tools, its instructions (text

@@ -17,6 +17,7 @@ import {
   type ToolCallStep,
   type TraceSource,
 } from './journalView';
+import { agentFacts, type AgentFacts } from './agentFacts';
 import { Redactor, redactDeep } from './redact';
 import type { AttributeValue, Flag, SpanKind, TraceSpan } from './span';
 
@@ -29,16 +30,24 @@ export type { TraceSource } from './journalView';
  * resume, gives the same spans, and one trace covers the run across pauses and resumes.
  */
 
-export interface TraceOptions extends Omit<DetectorOptions, 'quoteContent'> {
+export interface TraceOptions extends Omit<DetectorOptions, 'quoteContent'>, AgentFacts {
   /** Record prompts, completions, tool arguments and results (`KEEL_CAPTURE_CONTENT=1`). Off by default. */
   readonly captureContent?: boolean;
   /** Applied to every string of every span. By default, the built-in patterns only. */
   readonly redactor?: Redactor;
-  /** Tool effects by tool name, for calls the effect ledger has no entry of (the agent's own definitions). */
-  readonly toolEffects?: Readonly<Record<string, string>>;
 }
 
-/** Reads what `buildTrace` needs from the store. */
+/**
+ * Reads what `buildTrace` needs from the store: the run and, under it, every sub-agent run its
+ * steps started, so one trace covers the whole run tree.
+ */
+export async function loadTraceTree(store: CheckpointStore, runId: string): Promise<TraceSource> {
+  const [source, children] = await Promise.all([loadTraceSource(store, runId), store.childRuns(runId)]);
+  if (children.length === 0) return source;
+  return { ...source, subAgents: await Promise.all(children.map((child) => loadTraceTree(store, child.id))) };
+}
+
+/** Reads what `buildTrace` needs of one run from the store (its sub-agent runs not included). */
 export async function loadTraceSource(store: CheckpointStore, runId: string): Promise<TraceSource> {
   const run = await store.getRun(runId);
   if (!run) throw new KeelError(`There is no run ${runId} in ${store.location}.`);
@@ -61,9 +70,17 @@ export function spanIdFor(traceId: string, ...path: readonly (string | number)[]
   return id === '0000000000000000' ? '0000000000000001' : id;
 }
 
+/**
+ * The span ids of a run's spans. A sub-agent run shares its parent's trace, so its paths are
+ * prefixed with its run id; a top-level run's are not (its ids stay what they always were).
+ */
+export function runSpanIds(run: Pick<RunRecord, 'id' | 'traceId' | 'parentRunId'>): (...path: readonly (string | number)[]) => string {
+  return run.parentRunId === null ? (...path) => spanIdFor(run.traceId, ...path) : (...path) => spanIdFor(run.traceId, 'run', run.id, ...path);
+}
+
 /** The W3C trace context of a step's span, for the services the step calls (`00-<trace id>-<span id>-01`). */
-export function traceparent(traceId: string, seq: number): string {
-  return `00-${traceId}-${spanIdFor(traceId, seq)}-01`;
+export function traceparent(run: Pick<RunRecord, 'id' | 'traceId' | 'parentRunId'>, seq: number): string {
+  return `00-${run.traceId}-${runSpanIds(run)(seq)}-01`;
 }
 
 /** Keel's own attribute names, beside the `gen_ai.*` ones of the OpenTelemetry GenAI conventions. */
@@ -86,23 +103,43 @@ type Attributes = Record<string, AttributeValue>;
  */
 export const MAX_INPUT_MESSAGES = 50;
 
+/**
+ * A run's spans and, nested under the tool call that started each, its sub-agent runs' spans
+ * (when the source holds them, as `loadTraceTree` reads them): one trace for the run tree.
+ */
 export function buildTrace(source: TraceSource, options: TraceOptions = {}): TraceSpan[] {
+  // A trace built from a sub-agent run is rooted at that run.
+  return treeSpans(source, options, (options.redactor ?? new Redactor()).memoized(), null);
+}
+
+function treeSpans(source: TraceSource, options: TraceOptions, redact: (text: string) => string, parentSpanId: string | null): TraceSpan[] {
+  const spans = runSpans(source, options, redact, parentSpanId);
+  const ids = runSpanIds(source.run);
+  for (const child of source.subAgents ?? []) {
+    // Each sub-agent run is checked against its own agent's facts, not its parent's.
+    const childOptions: TraceOptions = { ...options, requiredTools: undefined, evidence: undefined, toolEffects: undefined, ...agentFacts(child.run) };
+    spans.push(...treeSpans(child, childOptions, redact, ids(child.run.parentSeq ?? 0)));
+  }
+  return spans;
+}
+
+function runSpans(source: TraceSource, options: TraceOptions, redact: (text: string) => string, parentSpanId: string | null): TraceSpan[] {
   const { run } = source;
   const capture = options.captureContent === true;
-  const redactor = options.redactor ?? new Redactor();
-  const redact = redactor.memoized();
   const view = readJournal(source);
-  const rootId = spanIdFor(run.traceId);
+  const ids = runSpanIds(run);
+  const rootId = ids();
   // Content is redacted before it is serialized too, so no escaping can hide a secret from the final pass.
   const context: Context = {
     source,
     view,
     rootId,
+    ids,
     options,
     content: capture ? (value) => (typeof value === 'string' ? redact(value) : json(redactDeep(value, redact))) : null,
     inputs: capture ? conversations(source, view, MAX_INPUT_MESSAGES) : new Map(),
   };
-  const spans: Omit<TraceSpan, 'flags'>[] = [runSpan(context)];
+  const spans: Omit<TraceSpan, 'flags'>[] = [{ ...runSpan(context), parentSpanId }];
   const stepSpanIds = new Map<number, string>();
   const memoryOps = source.memoryOps ?? [];
   const stepSeqs = new Set(view.entries.map((entry) => entry.step.seq));
@@ -110,10 +147,10 @@ export function buildTrace(source: TraceSource, options: TraceOptions = {}): Tra
   for (const op of memoryOps.filter((candidate) => !stepSeqs.has(candidate.seq))) spans.push(memorySpan(context, op, rootId));
 
   for (const entry of view.entries) {
-    const spanId = spanIdFor(run.traceId, entry.step.seq);
+    const spanId = ids(entry.step.seq);
     stepSpanIds.set(entry.step.seq, spanId);
     const step = entry.kind === 'model' ? modelSpan(context, entry, spanId) : toolSpan(context, entry, spanId);
-    spans.push(step, ...attemptSpans(run, entry.step, step));
+    spans.push(step, ...attemptSpans(context, entry.step, step));
     for (const op of memoryOps.filter((candidate) => candidate.seq === entry.step.seq)) spans.push(memorySpan(context, op, spanId));
     for (const approval of source.approvals.filter((candidate) => candidate.seq === entry.step.seq)) {
       spans.push(approvalSpan(context, approval));
@@ -123,7 +160,7 @@ export function buildTrace(source: TraceSource, options: TraceOptions = {}): Tra
   for (const approval of source.approvals.filter((candidate) => !known.has(candidate.seq))) {
     spans.push(approvalSpan(context, approval));
   }
-  const guardrails = guardrailSpans(run, view, source.approvals, (...path) => spanIdFor(run.traceId, ...path), context.content);
+  const guardrails = guardrailSpans(run, view, source.approvals, ids, context.content);
   spans.push(...guardrails.map((guardrail) => guardrail.span));
 
   const detected = detectFlags(source, { ...options, quoteContent: capture, redact });
@@ -150,6 +187,8 @@ interface Context {
   readonly source: TraceSource;
   readonly view: JournalView;
   readonly rootId: string;
+  /** The span id of a path under this run (see runSpanIds). */
+  readonly ids: (...path: readonly (string | number)[]) => string;
   readonly options: TraceOptions;
   /** Captured content as an attribute value (strings as they are, anything else as JSON), redacted; null when content is not captured. */
   readonly content: ((value: unknown) => string) | null;
@@ -285,7 +324,7 @@ function annotatedAttributes(step: StepRecord): Attributes {
  * `keel.memory.search project`, `keel.memory.thread.load <thread>`. Values, queries and requests
  * are content: recorded only when content is captured.
  */
-function memorySpan({ source, content }: Context, op: MemoryOpRecord, parentSpanId: string): Omit<TraceSpan, 'flags'> {
+function memorySpan({ source, ids, content }: Context, op: MemoryOpRecord, parentSpanId: string): Omit<TraceSpan, 'flags'> {
   const { run } = source;
   const result = op.result;
   const attributes: Attributes = {
@@ -329,7 +368,7 @@ function memorySpan({ source, content }: Context, op: MemoryOpRecord, parentSpan
   const target = op.op === 'thread.load' ? String(attributes['keel.thread.id'] ?? '') : [op.namespace, op.key].filter((part) => part !== null).join('/');
   return {
     traceId: run.traceId,
-    spanId: spanIdFor(run.traceId, op.seq, 'memory', op.opIndex),
+    spanId: ids(op.seq, 'memory', op.opIndex),
     parentSpanId,
     name: `keel.memory.${op.op}${target === '' ? '' : ` ${target}`}`,
     kind: 'memory',
@@ -378,11 +417,11 @@ function attemptStarts(step: StepRecord): number[] {
   return starts;
 }
 
-function attemptSpans(run: RunRecord, step: StepRecord, parent: Omit<TraceSpan, 'flags'>): Omit<TraceSpan, 'flags'>[] {
+function attemptSpans({ source: { run }, ids }: Context, step: StepRecord, parent: Omit<TraceSpan, 'flags'>): Omit<TraceSpan, 'flags'>[] {
   const starts = attemptStarts(step);
   return step.failedAttempts.map((failure: FailedAttempt, index) => ({
     traceId: run.traceId,
-    spanId: spanIdFor(run.traceId, step.seq, 'attempt', failure.attempt),
+    spanId: ids(step.seq, 'attempt', failure.attempt),
     parentSpanId: parent.spanId,
     name: `${parent.name} attempt ${failure.attempt}`,
     kind: 'retry',
@@ -401,7 +440,7 @@ function attemptSpans(run: RunRecord, step: StepRecord, parent: Omit<TraceSpan, 
   }));
 }
 
-function approvalSpan({ source, rootId, content }: Context, approval: ApprovalRecord): Omit<TraceSpan, 'flags'> {
+function approvalSpan({ source, rootId, ids, content }: Context, approval: ApprovalRecord): Omit<TraceSpan, 'flags'> {
   const { run } = source;
   const decision = approval.decision as { readonly action?: unknown; readonly reason?: unknown; readonly result?: unknown } | null;
   const action = typeof decision?.action === 'string' ? decision.action : null;
@@ -422,7 +461,7 @@ function approvalSpan({ source, rootId, content }: Context, approval: ApprovalRe
   }
   return {
     traceId: run.traceId,
-    spanId: spanIdFor(run.traceId, 'approval', approval.id),
+    spanId: ids('approval', approval.id),
     parentSpanId: rootId,
     name: `keel.approval ${approval.tool}`,
     kind: 'approval',

@@ -17,6 +17,8 @@ export interface TraceSource {
   readonly effects: readonly EffectRecord[];
   /** What the run read from and wrote to memory, when the source has it. */
   readonly memoryOps?: readonly MemoryOpRecord[];
+  /** The sub-agent runs its steps started, each with its own, when the source was read as a tree. */
+  readonly subAgents?: readonly TraceSource[];
 }
 
 export interface ModelTurn {

@@ -1,5 +1,5 @@
 import { TERMINAL_STATES, type CheckpointStore } from '../store/checkpointStore';
-import { buildTrace, loadTraceSource, type TraceOptions } from './buildTrace';
+import { buildTrace, loadTraceTree, type TraceOptions } from './buildTrace';
 import { exportSpans, otlpConfig, type OtlpConfig, type OtlpOptions } from './otlp';
 import { redactorFromEnv, type Redactor } from './redact';
 import type { TraceSpan } from './span';
@@ -7,6 +7,8 @@ import type { TraceSpan } from './span';
 /** How traces are shown and exported: content capture, redaction, and where spans go. */
 export interface TraceSettings {
   readonly captureContent: boolean;
+  /** Whether OTLP exports carry content; as `captureContent` when absent. */
+  readonly exportContent?: boolean;
   readonly redactor: Redactor;
   /** Null when no OTLP endpoint is configured: then nothing is exported when runs end. */
   readonly otlp: OtlpConfig | null;
@@ -47,19 +49,21 @@ export function traceOptions(settings: TraceSettings, agent: Omit<TraceOptions, 
   return { ...agent, captureContent: settings.captureContent, redactor: settings.redactor };
 }
 
-/** Builds a run's trace from the store, redacted and with content as the settings say. */
+/** Builds a run's trace from the store, its sub-agent runs nested in it, redacted and with content as the settings say. */
 export async function runTrace(
   store: CheckpointStore,
   runId: string,
   settings: TraceSettings,
   agent: Omit<TraceOptions, 'captureContent' | 'redactor'> = {},
 ): Promise<TraceSpan[]> {
-  return buildTrace(await loadTraceSource(store, runId), traceOptions(settings, agent));
+  return buildTrace(await loadTraceTree(store, runId), traceOptions(settings, agent));
 }
 
 /**
  * Exports a run's trace to the configured OTLP endpoint, if there is one and the run has ended
- * (a paused or interrupted run is exported when it ends, as one trace). Returns whether it exported.
+ * (a paused or interrupted run is exported when it ends, as one trace). A sub-agent run's spans
+ * go out in its top-level run's trace, under the tool call that started it, not on their own.
+ * Returns whether it exported.
  */
 export async function exportRunTrace(
   store: CheckpointStore,
@@ -69,8 +73,8 @@ export async function exportRunTrace(
 ): Promise<boolean> {
   if (!settings.otlp) return false;
   const run = await store.getRun(runId);
-  if (!run || !TERMINAL_STATES.includes(run.state)) return false;
-  const spans = await runTrace(store, runId, settings, agent);
+  if (!run || run.parentRunId !== null || !TERMINAL_STATES.includes(run.state)) return false;
+  const spans = await runTrace(store, runId, { ...settings, captureContent: settings.exportContent ?? settings.captureContent }, agent);
   await exportSpans(spans, settings.otlp, settings.version === undefined ? {} : { version: settings.version });
   return true;
 }

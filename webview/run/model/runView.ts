@@ -1,7 +1,7 @@
 import type { RunEvent } from '../../../src/protocol/events';
 import type { Run, Step } from '../../../src/protocol/records';
 import { formatDuration } from '../../../src/shared/format';
-import { describeStep, runDuration, totalTokens } from '../../../src/shared/runText';
+import { runDuration, stepOutcome, totalTokens } from '../../../src/shared/runText';
 
 /** The Run view's state and the pure logic that shapes it; the DOM code only draws this. */
 
@@ -81,7 +81,7 @@ export function stepRows(steps: readonly Step[]): StepRow[] {
     kind: step.kind,
     status: step.status,
     title: step.kind === 'model' ? 'model' : step.name,
-    summary: describeStep(step, 140),
+    summary: stepOutcome(step, 140),
     duration: step.endedAt === null ? '' : formatDuration(step.endedAt - step.startedAt),
     sections: [
       { label: 'Input', text: pretty(step.input) },

@@ -34,7 +34,17 @@ export interface SpanDetails {
   /** Attributes shown neither as facts nor as sections, by key. */
   readonly attributes: readonly Fact[];
   readonly events: readonly DetailEvent[];
+  /** Said instead of content when the trace was built without it, for spans that would have some. */
+  readonly note: string | null;
 }
+
+/** Kinds of spans that carry content when it is recorded. */
+const WITH_CONTENT: readonly SpanKind[] = ['agent', 'model', 'tool', 'approval', 'memory', 'guardrail'];
+
+export const CONTENT_NOT_RECORDED =
+  'Content was not recorded in this trace: prompts, completions, tool arguments and results are left out. ' +
+  'Turn it on with the setting keel.trace.captureContent, or trace: { captureContent: true } in keel.config.ts ' +
+  '(KEEL_CAPTURE_CONTENT=1 for the CLI), then reload the window. Redaction still applies.';
 
 /** Attributes holding content, shown as their own sections, in this order. */
 const CONTENT: readonly { readonly key: string; readonly label: string }[] = [
@@ -70,7 +80,8 @@ const ERROR_TYPE = 'error.type';
 /** Longer attribute values than this, or on several lines, get a section of their own. */
 const LONG_VALUE = 120;
 
-export function spanDetails(span: TraceSpan, traceStart: number, now: number): SpanDetails {
+/** `contentRecorded`: whether the trace was built with content; when not, content-bearing spans get a note saying how to turn it on. */
+export function spanDetails(span: TraceSpan, traceStart: number, now: number, contentRecorded = true): SpanDetails {
   const shown = new Set<string>([INPUT_TOKENS, OUTPUT_TOKENS, COST_USD, ERROR_TYPE]);
   const open = span.endTime === null;
   const facts: Fact[] = [
@@ -127,6 +138,7 @@ export function spanDetails(span: TraceSpan, traceStart: number, now: number): S
         .sort()
         .map((key) => ({ label: key, value: formatAttribute(event.attributes[key] as AttributeValue) })),
     })),
+    note: !contentRecorded && WITH_CONTENT.includes(span.kind) ? CONTENT_NOT_RECORDED : null,
   };
 }
 
