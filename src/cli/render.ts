@@ -1,4 +1,4 @@
-import { formatAgo, formatDuration, formatTokens, formatTokensExact, formatUsd, truncate } from '../shared/format';
+import { formatAgo, formatDuration, formatTokensExact, formatUsd, truncate } from '../shared/format';
 import { RUN_STATE_LABELS, describeStep, runDuration, totalTokens } from '../shared/runText';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RunForecast } from '../runtime/budget/forecast';
