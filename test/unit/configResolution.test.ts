@@ -93,6 +93,7 @@ const KEYS: readonly KeyRow[] = [
     sources: [{ kind: 'file', name: 'budget.pools', give: [{ id: 'team', limits: { usd: 100 } }], expect: same([{ id: 'team', limits: { usd: 100 } }]) }],
     fallback: same([]),
   },
+  { key: 'budget.waitMs', sources: [{ kind: 'file', name: 'budget.waitMs', give: 5000, expect: same(5000) }], fallback: same(undefined) },
   {
     key: 'sandbox.default',
     sources: [
@@ -101,6 +102,14 @@ const KEYS: readonly KeyRow[] = [
       { kind: 'file', name: 'sandbox.default', give: 'all', expect: same('all') },
     ],
     fallback: same('marked'),
+  },
+  {
+    key: 'sandbox.tier',
+    sources: [
+      { kind: 'env', name: 'KEEL_SANDBOX_TIER', give: 'process', expect: same('process') },
+      { kind: 'file', name: 'sandbox.tier', give: 'os', expect: same('os') },
+    ],
+    fallback: same('isolate'),
   },
   {
     key: 'trace.captureContent',
@@ -163,6 +172,24 @@ const KEYS: readonly KeyRow[] = [
       { kind: 'file', name: 'golden.database', give: 'golden/from-file.db', expect: inRoot('golden/from-file.db') },
     ],
     fallback: inRoot('.keel/golden.db'),
+  },
+  {
+    key: 'alerts',
+    sources: [
+      {
+        kind: 'file',
+        name: 'alerts',
+        // approvals.onTimeout escalates to 'lead' (above): a channel of that name must exist.
+        give: { channels: { lead: { type: 'editor' } }, rules: [{ on: 'run_failed', to: 'lead' }] },
+        expect: same({ channels: { lead: { type: 'editor' } }, rules: [{ on: 'run_failed', to: 'lead' }], dedupWindowMs: 3_600_000 }),
+      },
+    ],
+    fallback: same({ channels: {}, rules: [], dedupWindowMs: 3_600_000 }),
+  },
+  {
+    key: 'review.sample',
+    sources: [{ kind: 'file', name: 'review.sample', give: [{ tool: 'charge', rate: 0.1 }], expect: same([{ tool: 'charge', rate: 0.1 }]) }],
+    fallback: same([]),
   },
 ];
 

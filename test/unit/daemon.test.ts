@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT_UNSUPPORTED_NODE } from '../../src/protocol/daemon';
 import { RpcError } from '../../src/protocol/jsonRpc';
@@ -140,6 +140,8 @@ describe('the runtime process (node dist/daemon.js, JSON-RPC over stdio)', () =>
 
   it('initialize uses the database path it is given', async () => {
     const daemon = start();
+    // A database the person names goes in a folder that exists: Keel makes no folders for it.
+    mkdirSync(join(daemon.workspace, 'elsewhere'));
     const databasePath = join(daemon.workspace, 'elsewhere', 'runs.db');
     const result = await daemon.request('initialize', { workspaceRoot: daemon.workspace, settings: { 'keel.databasePath': databasePath } });
 

@@ -20,7 +20,8 @@ const wait = defineTool({
   effect: 'idempotent',
   run: (_args, ctx) => {
     ctx.log('waiting started');
-    return new Promise(() => undefined);
+    // A timer keeps the process alive: a promise alone would let it end (and close the store) before the kill.
+    return new Promise(() => setInterval(() => undefined, 60_000));
   },
 });
 
