@@ -109,7 +109,7 @@ function pick(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessE
  * (the same `npm run build` that npm pack's prepack runs, so it is not run twice); the tarball's path.
  */
 export async function packTarball(repoRoot: string, into: string, env: NodeJS.ProcessEnv): Promise<Step & { readonly tarball: string }> {
-  const unbuilt = ['dist/index.js', 'dist/cli.js', 'dist/types/runtime/index.d.ts'].filter((file) => !existsSync(join(repoRoot, file)));
+  const unbuilt = ['dist/index.js', 'dist/cli.mjs', 'dist/types/runtime/index.d.ts'].filter((file) => !existsSync(join(repoRoot, file)));
   if (unbuilt.length > 0) throw new Error(`${unbuilt.join(', ')} not built: run the build stage first (node scripts/test.mjs build userpath).`);
   const step = await shell(`npm pack --ignore-scripts --pack-destination ${quote(into)}`, { cwd: repoRoot, env, timeoutMs: 600_000 });
   const tarball = readdirSync(into).find((name) => name.endsWith('.tgz'));
