@@ -14,7 +14,7 @@ type GoldenRequests = Pick<DaemonRequests, 'listGoldenCases' | 'runGolden' | 'ca
 
 /**
  * Golden tests in the runtime process: lists a file's cases for the Test Explorer and runs them,
- * reporting each case as it ends. Case runs go to their own stores (the `keel.golden.database`
+ * reporting each case as it ends. Case runs go to their own stores (the configured `golden.database`
  * file, or memory), never among the workspace's runs; their traces are still found by run id.
  */
 export class GoldenService {
@@ -35,7 +35,7 @@ export class GoldenService {
       this.running.set(token, controller);
       try {
         const report = await runGoldenFile(resolve(file), {
-          store: this.store(databasePath),
+          store: this.store(databasePath ?? this.host().config.goldenDatabase),
           mode,
           ...(cases ? { cases } : {}),
           runtime: this.host().runtime,
@@ -66,8 +66,8 @@ export class GoldenService {
     this.stores.clear();
   }
 
-  private store(databasePath: string | undefined): CheckpointStore {
-    const key = databasePath && databasePath !== ':memory:' ? resolve(databasePath) : ':memory:';
+  private store(databasePath: string): CheckpointStore {
+    const key = databasePath === ':memory:' ? databasePath : resolve(databasePath);
     let store = this.stores.get(key);
     if (!store) {
       store = openSqliteStore(key);

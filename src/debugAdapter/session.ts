@@ -69,6 +69,8 @@ export class KeelDebugSession extends LoggingDebugSession {
   private engine: ReplayEngine | undefined;
   private live: LiveRun | undefined;
   private host: Host | undefined;
+  /** Settles once a live run has stopped and what follows a run (trace export, alerts, review sampling) is done. */
+  private liveStopped: Promise<void> = Promise.resolve();
   private readonly handles = new Handles<Container>();
   private functionBreakpoints: FunctionBreakpoint[] = [];
   private readonly lineBreakpoints = new Map<string, LineBreakpoint[]>();
@@ -118,11 +120,10 @@ export class KeelDebugSession extends LoggingDebugSession {
   private async launch(response: DebugProtocol.LaunchResponse, args: KeelLaunchArguments): Promise<void> {
     let stopOnEntry: boolean;
     try {
-      if (!args.databasePath) throw new Error('The launch configuration names no run database (databasePath).');
-      // The workspace's configuration applies, the launch configuration's settings on top.
+      // The workspace's configuration applies (found from the adapter's folder, the workspace's), the launch configuration's settings on top.
       this.host = await Host.open({
         cwd: process.cwd(),
-        settings: { ...args.settings, 'keel.databasePath': args.databasePath },
+        settings: { ...args.settings, ...(args.databasePath ? { 'keel.databasePath': args.databasePath } : {}) },
         version: KEEL_VERSION,
         ...(args.serverConsent ? { serverConsent: args.serverConsent } : {}),
       });
@@ -186,7 +187,14 @@ export class KeelDebugSession extends LoggingDebugSession {
     const runId = await live.start();
     this.threadName = `${agent.name} ${runId}`;
     this.output(`Running ${agent.name} live (run ${runId}); it waits before each step until you step or continue.`);
-    void live.done.then(() => this.output(live.outcome ?? 'The run stopped.'));
+    this.liveStopped = live.done.then(
+      async (run) => {
+        this.output(live.outcome ?? 'The run stopped.');
+        // As after any run a host executes: its trace exported, its alerts raised, its calls sampled for review.
+        if (run) await host.afterRun(run);
+      },
+      () => this.output(live.outcome ?? 'The run stopped.'),
+    );
   }
 
   private useEngine(engine: ReplayEngine): void {
@@ -452,7 +460,7 @@ export class KeelDebugSession extends LoggingDebugSession {
 
   private async disconnect(response: DebugProtocol.DisconnectResponse): Promise<void> {
     this.live?.cancel();
-    if (this.live) await Promise.race([this.live.done, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    if (this.live) await Promise.race([this.liveStopped, new Promise((resolve) => setTimeout(resolve, 5000))]);
     await this.host?.close().catch(() => undefined);
     this.host = undefined;
     this.sendResponse(response);

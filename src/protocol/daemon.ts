@@ -112,7 +112,10 @@ export interface RunGoldenParams {
   /** Names of the cases to run; all when absent. */
   readonly cases?: readonly string[];
   readonly mode: 'replay' | 'live';
-  /** Where the case runs are kept: a database file, or `:memory:` (the default) to keep them only while this process lives. */
+  /**
+   * Where the case runs are kept: a database file, or `:memory:` to keep them only while this
+   * process lives. The configured `golden.database` when absent.
+   */
   readonly databasePath?: string;
 }
 

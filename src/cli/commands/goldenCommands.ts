@@ -8,9 +8,7 @@ import { DEFAULT_GOLDEN_GLOB, displayPath, findFiles } from '../../runtime/golde
 import { CASE_TAGS, parseGoldenFile, type CaseTag } from '../../runtime/golden/goldenFile';
 import { Judge, describeJudge, judgeModel } from '../../runtime/golden/judge';
 import { runGoldenFile, summarize, type GoldenFileReport, type GoldenMode } from '../../runtime/golden/runGolden';
-import type { CheckpointStore } from '../../runtime/store/checkpointStore';
 import { openRunDatabase } from '../../runtime/store/openStore';
-import { openSqliteStore } from '../../runtime/store/sqliteStore';
 import { normalizeStoreLocation } from '../../runtime/store/storeLocation';
 import { REPORTERS, jsonReport, junitReport, specCase, specFileError, specFileHeader, summaryLine, type ReporterName } from '../goldenReport';
 import { UsageError, type Command } from '../command';
@@ -69,11 +67,12 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
   const spec = invocation.reporter === 'spec' && invocation.out === undefined;
   // The summary goes to stdout unless a JSON or XML report does.
   const stream = spec || invocation.out !== undefined ? out : process.stderr;
-  // A throwaway store unless --db keeps the runs: test runs do not belong among the workspace's runs.
-  const store: CheckpointStore =
-    invocation.db === undefined ? openSqliteStore(':memory:') : await openRunDatabase(normalizeStoreLocation(invocation.db), '--db', note);
-  // The project's configuration (prices, sandbox...) applies to the cases' runtimes; its database does not.
-  const host = await Host.open({ cwd, store, version: KEEL_VERSION });
+  // Case runs go to --db, else to the configured golden.database, else to a throwaway store: test runs do not belong among the workspace's runs.
+  const given = invocation.db === undefined ? undefined : await openRunDatabase(normalizeStoreLocation(invocation.db), '--db', note);
+  // The project's configuration (prices, sandbox...) applies to the cases' runtimes; its run database does not.
+  const host = await Host.open({ cwd, opens: 'golden', defaults: { goldenDatabase: ':memory:' }, ...(given ? { store: given } : {}), version: KEEL_VERSION, log: note });
+  const { store } = host;
+  const db = invocation.db ?? (store.location === ':memory:' ? undefined : displayPath(store.location, cwd));
   const reports: GoldenFileReport[] = [];
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('Interrupted.'));
@@ -100,7 +99,7 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
           if (!spec) return;
           if (event.type === 'caseFinished') {
             printHeader(displayPath(event.file, cwd));
-            out.write(`${specCase(event.report, style, invocation.db === undefined ? {} : { db: invocation.db }).join('\n')}\n`);
+            out.write(`${specCase(event.report, style, db === undefined ? {} : { db }).join('\n')}\n`);
           } else if (event.type === 'fileFinished' && event.report.error) {
             printHeader(event.report.shownAs);
             out.write(`${specFileError(event.report, style).join('\n')}\n`);
@@ -116,7 +115,7 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
     await host.close();
-    await store.close();
+    await given?.close();
   }
 
   const summary = summarize(reports);

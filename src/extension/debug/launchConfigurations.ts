@@ -43,12 +43,12 @@ export class LaunchConfigurations implements vscode.DebugConfigurationProvider {
   }
 
   resolveDebugConfigurationWithSubstitutedVariables(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
-    const databasePath = typeof config['databasePath'] === 'string' ? config['databasePath'] : this.client.databasePath();
-    if (!databasePath) {
+    // Without a databasePath of its own, the session opens the database the workspace's configuration names (keel.config.ts included).
+    if (typeof config['databasePath'] !== 'string' && !this.client.databasePath()) {
       void vscode.window.showErrorMessage('Keel needs a workspace folder (or keel.databasePath) to find the runs to replay.');
       return undefined;
     }
-    return { ...config, databasePath, settings: this.editor.runtimeSettings(), serverConsent: this.editor.serverConsent() };
+    return { ...config, settings: this.editor.runtimeSettings(), serverConsent: this.editor.serverConsent() };
   }
 }
 

@@ -272,7 +272,6 @@ export class GoldenTests implements vscode.Disposable {
         file: uri.fsPath,
         cases: [...byName.keys()],
         mode,
-        databasePath: this.databasePath(),
       });
       if (report.error) {
         for (const item of pending) this.finish(run, item, 'errored', null, [new vscode.TestMessage(report.error.message)]);
@@ -348,14 +347,6 @@ export class GoldenTests implements vscode.Disposable {
   private nameOf(item: vscode.TestItem): string {
     const data = this.items.get(item);
     return data?.kind === 'case' ? data.name : item.label;
-  }
-
-  /** `keel.golden.database`: a file under the workspace (default `.keel/golden.db`), or memory when empty. */
-  private databasePath(): string {
-    const { settings, workspaceRoot } = this.deps.editor;
-    const configured = settings().get<string>('golden.database')?.trim() ?? '.keel/golden.db';
-    if (configured === '' || configured === ':memory:' || !workspaceRoot) return ':memory:';
-    return vscode.Uri.joinPath(vscode.Uri.file(workspaceRoot), configured).fsPath;
   }
 }
 

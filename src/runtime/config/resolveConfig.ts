@@ -27,9 +27,15 @@ export interface ConfigInputs {
   readonly env?: NodeJS.ProcessEnv;
   /** VS Code settings by their full name (`keel.databasePath`), as the editor passes them. */
   readonly settings?: Readonly<Record<string, unknown>>;
-  /** This front end's own defaults, where nothing is configured: the editor's runtime process records content in traces (its runs are the developer's own). */
-  readonly defaults?: { readonly captureContent?: boolean };
+  /**
+   * This front end's own defaults, where nothing is configured: the editor's runtime process records
+   * content in traces (its runs are the developer's own); `keel test` keeps golden case runs in memory.
+   */
+  readonly defaults?: { readonly captureContent?: boolean; readonly goldenDatabase?: string };
 }
+
+/** The location of a store kept only while its process lives. */
+const MEMORY = ':memory:';
 
 export type SandboxDefault = 'marked' | 'all';
 export type OnTimeout = 'reject' | { readonly escalateTo: string };
@@ -210,12 +216,13 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
   const approvalOnTimeout = pick('approvals.onTimeout', file(config.approvals?.onTimeout), (value) => value as OnTimeout, undefined as OnTimeout | undefined);
   const goldenDatabase = pick(
     'golden.database',
-    [...setting('keel.golden.database'), ...file(config.golden?.database)],
+    // The setting left empty keeps them in memory, as its description says.
+    [...(settings['keel.golden.database'] === '' ? [['setting keel.golden.database', MEMORY] as Candidate] : setting('keel.golden.database')), ...file(config.golden?.database)],
     (value, source) => {
       const path = text(value, source);
-      return path === ':memory:' ? path : resolve(inputs.root, path);
+      return path === MEMORY ? path : resolve(inputs.root, path);
     },
-    join(inputs.root, '.keel', 'golden.db'),
+    inputs.defaults?.goldenDatabase ?? join(inputs.root, '.keel', 'golden.db'),
   );
 
   const alerts = pick(

@@ -38,6 +38,8 @@ export interface HostOptions {
   readonly defaults?: ConfigInputs['defaults'];
   /** A store the caller opened (on a connection of its own) instead of the configured one; the caller closes it. */
   readonly store?: CheckpointStore;
+  /** Which configured database the host opens when it is given no store: the run database (the default), or golden.database (`keel test`). */
+  readonly opens?: 'runs' | 'golden';
   /** Every event of every run this host executes. */
   readonly onEvent?: RunEventListener;
   /** This process's identity as the owner of the runs it executes, when it is not the process itself. */
@@ -112,10 +114,12 @@ export class Host {
   static async open(options: HostOptions): Promise<Host> {
     const config = await Host.configure(options);
     if (options.serverConsent) checkServerConsent(config, options.serverConsent);
-    const unusableDatabase = config.problems.find((problem) => problem.context['key'] === 'database');
+    const key = options.opens === 'golden' ? 'golden.database' : 'database';
+    const unusableDatabase = config.problems.find((problem) => problem.context['key'] === key);
     if (unusableDatabase && !options.store) throw unusableDatabase;
-    const source = config.entries.find((entry) => entry.key === 'database')?.source ?? 'default';
-    const store = options.store ?? (await openRunDatabase(config.database, source === 'default' ? undefined : named(source), options.log));
+    const source = config.entries.find((entry) => entry.key === key)?.source ?? 'default';
+    const location = options.opens === 'golden' ? config.goldenDatabase : config.database;
+    const store = options.store ?? (await openRunDatabase(location, source === 'default' ? undefined : named(source), options.log));
     return new Host(config, store, options.store === undefined, options);
   }
 
