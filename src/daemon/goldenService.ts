@@ -37,6 +37,9 @@ export class GoldenService {
         const report = await runGoldenFile(resolve(file), {
           store: this.store(databasePath ?? this.host().config.goldenDatabase),
           mode,
+          // A live run asks the configured model (keel.config.ts, KEEL_MODEL, keel.model), else the agent's own.
+          ...(mode === 'live' && this.host().config.model !== undefined ? { model: this.host().config.model } : {}),
+          ...(this.host().config.runBudget ? { budget: this.host().config.runBudget } : {}),
           ...(cases ? { cases } : {}),
           runtime: this.host().runtime,
           signal: controller.signal,

@@ -180,6 +180,7 @@ export class KeelDebugSession extends LoggingDebugSession {
       agentFile: file,
       input: args.input ?? '',
       ...(model ? { model } : {}),
+      ...(host.config.runBudget ? { budget: host.config.runBudget } : {}),
       onChange: (runId) => this.sendEvent(new Event('keel/runChanged', { runId })),
     });
     this.live = live;

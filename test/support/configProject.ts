@@ -26,8 +26,8 @@ export function writeProject(root: string, config?: KeelConfig): string {
 
 /**
  * `probe.agent.ts`: an agent with the model `openai:agent-model` (the local OpenAI-compatible
- * server) and two tools. `probe` says whether it sees Node's `process` (it does not in the
- * sandbox) and returns PROBE_SECRET; `book` is unsafe and needs approval over $100.
+ * server) and two tools. `probe` says where it runs (the script of the Node process it runs in,
+ * or an isolate) and returns PROBE_SECRET; `book` is unsafe and needs approval over $100.
  */
 export function writeProbeAgent(root: string): string {
   const file = join(root, 'probe.agent.ts');
@@ -40,7 +40,7 @@ const probe = defineTool({
   description: 'Says where it runs, and the key it read.',
   args: z.object({}),
   effect: 'none',
-  run: () => 'process is ' + typeof process + '; key ${PROBE_SECRET}',
+  run: () => 'ran in ' + (typeof process === 'object' ? process.argv[1].split(/[\\\\/]/).pop() : 'an isolate') + '; key ${PROBE_SECRET}',
 });
 
 const book = defineTool({

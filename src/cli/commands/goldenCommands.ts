@@ -72,6 +72,8 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
   // The project's configuration (prices, sandbox...) applies to the cases' runtimes; its run database does not.
   const host = await Host.open({ cwd, opens: 'golden', defaults: { goldenDatabase: ':memory:' }, ...(given ? { store: given } : {}), version: KEEL_VERSION, log: note });
   const { store } = host;
+  // Recording and live runs ask the model --model names, else the configured one (keel.config.ts, KEEL_MODEL), else the agent's own.
+  const model = invocation.model ?? (invocation.mode === 'replay' ? undefined : host.config.model);
   const db = invocation.db ?? (store.location === ':memory:' ? undefined : displayPath(store.location, cwd));
   const reports: GoldenFileReport[] = [];
   const controller = new AbortController();
@@ -88,7 +90,8 @@ async function runGolden(invocation: GoldenInvocation): Promise<number> {
       const report = await runGoldenFile(file, {
         store,
         mode: invocation.mode,
-        ...(invocation.model === undefined ? {} : { model: invocation.model }),
+        ...(model === undefined ? {} : { model }),
+        ...(host.config.runBudget ? { budget: host.config.runBudget } : {}),
         ...(invocation.cases ? { cases: invocation.cases } : {}),
         ...(invocation.tags ? { tags: invocation.tags } : {}),
         repeat: invocation.repeat,

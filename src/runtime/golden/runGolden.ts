@@ -3,6 +3,7 @@ import type { Agent } from '../agent/define';
 import { loadAgentFile } from '../agent/loader';
 import type { RuntimeFactory } from '../host/host';
 import { decide } from '../approval/decide';
+import type { BudgetLimits } from '../budget/budget';
 import { describeError } from '../errors';
 import { modelLabel, type Model } from '../model/model';
 import { resolveModel } from '../model/resolve';
@@ -43,6 +44,8 @@ export interface GoldenRunOptions {
   readonly mode: GoldenMode;
   /** A model spec to run with instead of the agent's own (live and record). */
   readonly model?: string;
+  /** Each case run's own limits (the project's `budget.run`). */
+  readonly budget?: BudgetLimits;
   /** Only the cases with these names. */
   readonly cases?: readonly string[];
   /** Only the cases with one of these tags. */
@@ -364,7 +367,7 @@ async function execute(agent: Agent, goldenCase: GoldenCase, agentFile: string, 
       options.signal?.removeEventListener('abort', cancel);
     }
   };
-  let record = await follow(await runtime.start(agent, { input: goldenCase.input, agentFile, model }));
+  let record = await follow(await runtime.start(agent, { input: goldenCase.input, agentFile, model, ...(options.budget ? { budget: options.budget } : {}) }));
   const answer = goldenCase.approvals;
   for (let round = 0; record.state === 'waiting_approval' && answer.action !== 'leave' && round < MAX_APPROVAL_ROUNDS; round++) {
     const pending = await options.store.listApprovals({ runId: record.id, status: 'pending' });

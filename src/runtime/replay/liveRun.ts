@@ -5,6 +5,7 @@ import type { RunHandle } from '../agent/runtime';
 import type { RuntimeFactory } from '../host/host';
 import { KeelError } from '../errors';
 import { RUN_STATE_LABELS } from '../format';
+import type { BudgetLimits } from '../budget/budget';
 import type { RunRecord, StepRecord } from '../store/checkpointStore';
 import type { LiveFeed } from './replayEngine';
 import { ReplayedRun, Timeline } from './timeline';
@@ -17,6 +18,8 @@ export interface LiveRunOptions {
   readonly input: string;
   /** A model spec overriding the agent's. */
   readonly model?: string;
+  /** The run's own limits (the configured `budget.run`). */
+  readonly budget?: BudgetLimits;
   /** Told whenever a run of the session changed: a step was added or ended, a run started or stopped. */
   readonly onChange?: (runId: string) => void;
 }
@@ -45,9 +48,9 @@ export class LiveRun implements LiveFeed {
 
   /** Starts the run; resolves with its id once it is recorded (its first step is then waiting). */
   async start(): Promise<string> {
-    const { agent, agentFile, input, model } = this.options;
+    const { agent, agentFile, input, model, budget } = this.options;
     const runtime = this.options.runtime({ inspector: { beforeStep: (info) => this.beforeStep(info), afterStep: (step) => this.afterStep(step) } });
-    const handle = await runtime.start(agent, { input, agentFile, ...(model ? { model } : {}), onEvent: (event) => this.onEvent(event) });
+    const handle = await runtime.start(agent, { input, agentFile, ...(model ? { model } : {}), ...(budget ? { budget } : {}), onEvent: (event) => this.onEvent(event) });
     this.handle = handle;
     void handle.done.then(
       (run) => this.end(`The run ${RUN_STATE_LABELS[run.state]}${run.result !== null ? `: ${run.result}` : run.error ? `: ${run.error}` : ''}.`),
