@@ -18,6 +18,9 @@ import { openSqliteStore, type SqliteStore } from '../../src/runtime/store/sqlit
 import { buildTrace, loadTraceSource } from '../../src/runtime/trace/buildTrace';
 import { HttpFixture, fixtureFiles, isAlive, loggedCalls, stdioFixture, type FixtureFiles } from '../support/mcpFixture';
 import { useTempDirs } from '../support/tempDir';
+import { toStep } from '../../src/daemon/toProtocol';
+import { stepRows } from '../../webview/run/model/runView';
+import { spanDetails } from '../../webview/timeline/model/details';
 import { until } from '../support/until';
 
 describe('MCP tools through the runtime (the fixture server over stdio and Streamable HTTP)', function () {
@@ -81,6 +84,13 @@ describe('MCP tools through the runtime (the fixture server over stdio and Strea
     assert.match(String(span.attributes['mcp.protocol.version']), /^\d{4}-\d{2}-\d{2}$/);
     assert.equal(span.attributes['gen_ai.operation.name'], 'execute_tool');
     assert.equal(String(call?.meta?.['traceparent']).split('-')[2], span.spanId, 'the server sees the span of the call as its parent');
+
+    // The Run view and the timeline's details name the server the tool came from.
+    assert.equal(stepRows([toStep(step)])[0]?.server, 'fixture');
+    assert.deepEqual(
+      spanDetails(span, span.startTime, Date.now()).facts.find((fact) => fact.label === 'MCP server'),
+      { label: 'MCP server', value: 'fixture' },
+    );
   });
 
   it('gives a model that breaks the JSON Schema the same correctable error as a zod tool, then runs the corrected call', async () => {
@@ -136,6 +146,8 @@ describe('MCP tools through the runtime (the fixture server over stdio and Strea
     assert.deepEqual(step?.failedAttempts.map((attempt) => attempt.class), ['never'], 'a tool error is not retried');
     const span = buildTrace(await loadTraceSource(store, record.id)).find((candidate) => candidate.name === 'execute_tool fail');
     assert.equal(span?.attributes['error.type'], 'tool_error');
+    assert.equal(span?.attributes['keel.mcp.server'], 'fixture', 'a failed call still names its server');
+    assert.equal(step && stepRows([toStep(step)])[0]?.server, 'fixture');
   });
 
   it('fails a call that outlasts mcp.timeoutMs, retrying a read-only one', async () => {

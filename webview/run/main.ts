@@ -67,6 +67,7 @@ function render(): void {
       element('summary', {},
         element('span', { className: 'seq' }, String(row.seq)),
         element('span', { className: 'kind' }, row.title),
+        ...(row.server === null ? [] : [element('span', { className: 'server', title: `A tool of the MCP server ${row.server}` }, `MCP ${row.server}`)]),
         element('span', { className: 'summary' }, row.summary),
         element('span', { className: 'duration' }, row.duration),
       ),

@@ -1,4 +1,4 @@
-import type { TraceSpan } from '../../src/protocol/trace';
+import { MCP_SERVER_ATTRIBUTE, type TraceSpan } from '../../src/protocol/trace';
 import type { TimelineProtocol } from '../../src/protocol/webview';
 import { spanDetails, type DetailSection, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
@@ -326,13 +326,15 @@ function drawRow(current: TimelineModel, row: Row, index: number, now: number): 
   name.style.setProperty('--depth', String(depth));
   name.append(element('span', children.length > 0 ? `twisty ${row.expanded ? 'expanded' : 'collapsed'}` : 'twisty leaf'));
   name.append(element('span', 'label', span.name));
+  const server = span.attributes[MCP_SERVER_ATTRIBUTE];
+  if (typeof server === 'string') name.append(element('span', 'server', `MCP ${server}`));
   const hiddenFlags = row.expanded ? null : row.node.descendantFlags;
   if (severity || hiddenFlags) {
     const mark = element('span', `flag-mark ${severity ?? hiddenFlags ?? ''}${severity ? '' : ' inside'}`, '⚑');
     mark.title = severity ? span.flags.map((flag) => `${flag.kind}: ${flag.message}`).join('\n') : 'A span inside is flagged';
     name.append(mark);
   }
-  name.title = span.name;
+  name.title = typeof server === 'string' ? `${span.name}, a tool of the MCP server ${server}` : span.name;
 
   const tokens = spanTokens(span);
   const cost = spanCost(span);

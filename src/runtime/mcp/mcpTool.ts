@@ -15,6 +15,7 @@ import type { McpConnections, McpServerRef, McpSession, McpToolResult } from './
 import type { McpToolDefinition } from './definitions';
 import { McpCallLostError } from './mcpManager';
 import { McpConfigError } from './serverSpec';
+import { MCP_SERVER_ATTRIBUTE } from '../../protocol/trace';
 
 /**
  * An MCP server's tool as a Keel tool: the model's arguments are checked against the tool's JSON
@@ -84,7 +85,7 @@ export function mcpTool(options: McpToolOptions): Tool {
   });
 
   async function call(value: Record<string, unknown>, ctx: ToolContext): Promise<unknown> {
-    ctx.annotate({ 'mcp.method.name': 'tools/call', 'keel.mcp.server': server.name, 'keel.mcp.tool': definition.name });
+    ctx.annotate({ 'mcp.method.name': 'tools/call', [MCP_SERVER_ATTRIBUTE]: server.name, 'keel.mcp.tool': definition.name });
     let session: McpSession;
     try {
       session = await connections.session(server);

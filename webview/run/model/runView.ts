@@ -1,5 +1,6 @@
 import type { RunEvent } from '../../../src/protocol/events';
 import type { Run, Step } from '../../../src/protocol/records';
+import { MCP_SERVER_ATTRIBUTE } from '../../../src/protocol/trace';
 import { formatDuration } from '../../../src/shared/format';
 import { runDuration, stepOutcome, totalTokens } from '../../../src/shared/runText';
 
@@ -21,6 +22,8 @@ export interface StepRow {
   readonly kind: 'model' | 'tool';
   readonly status: Step['status'];
   readonly title: string;
+  /** The MCP server a tool step's tool came from, when it came from one. */
+  readonly server: string | null;
   readonly summary: string;
   readonly duration: string;
   readonly sections: readonly { readonly label: string; readonly text: string }[];
@@ -81,6 +84,7 @@ export function stepRows(steps: readonly Step[]): StepRow[] {
     kind: step.kind,
     status: step.status,
     title: step.kind === 'model' ? 'model' : step.name,
+    server: step.kind === 'tool' ? mcpServerOf(step) : null,
     summary: stepOutcome(step, 140),
     duration: step.endedAt === null ? '' : formatDuration(step.endedAt - step.startedAt),
     sections: [
@@ -90,6 +94,16 @@ export function stepRows(steps: readonly Step[]): StepRow[] {
       ...(step.idempotencyKey === null ? [] : [{ label: 'Idempotency key', text: step.idempotencyKey }]),
     ],
   }));
+}
+
+/** The server an MCP tool step's output names (its call's annotations), if any. */
+function mcpServerOf(step: Step): string | null {
+  const output = step.output;
+  if (typeof output !== 'object' || output === null) return null;
+  const attributes: unknown = (output as { attributes?: unknown }).attributes;
+  if (typeof attributes !== 'object' || attributes === null) return null;
+  const server: unknown = (attributes as Record<string, unknown>)[MCP_SERVER_ATTRIBUTE];
+  return typeof server === 'string' ? server : null;
 }
 
 export function outcome(run: Run): { readonly kind: 'result' | 'error' | 'pending'; readonly text: string } {

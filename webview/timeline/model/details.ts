@@ -1,4 +1,4 @@
-import type { AttributeValue, FlagKind, SpanKind, TraceSpan } from '../../../src/protocol/trace';
+import { MCP_SERVER_ATTRIBUTE, type AttributeValue, type FlagKind, type SpanKind, type TraceSpan } from '../../../src/protocol/trace';
 import { formatDuration, formatTokens, formatUsd } from '../../../src/shared/format';
 import { COST_USD, INPUT_TOKENS, OUTPUT_TOKENS, formatAttribute, prettyText, spanCost, spanDuration, spanTokens } from './spanFacts';
 
@@ -70,6 +70,7 @@ const FACTS: readonly { readonly key: string; readonly label: string }[] = [
   { key: 'gen_ai.response.model', label: 'Answered by' },
   { key: 'gen_ai.response.finish_reasons', label: 'Finish reasons' },
   { key: 'gen_ai.tool.name', label: 'Tool' },
+  { key: MCP_SERVER_ATTRIBUTE, label: 'MCP server' },
   { key: 'gen_ai.tool.call.id', label: 'Tool call' },
   { key: 'keel.guardrail.name', label: 'Guardrail' },
   { key: 'keel.guardrail.decision', label: 'Decision' },
