@@ -5,6 +5,7 @@ import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import type { SamplingRule } from '../review/reviewConfig';
 import { parsePriceTable, type PriceTable } from '../budget/prices';
 import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/grant';
+import type { SandboxDefault } from '../sandbox/toolRunner';
 import { isPostgresUrl } from '../store/storeLocation';
 import type { OtlpOptions } from '../trace/otlp';
 import { DATABASE_RELATIVE_PATH } from '../workspace';
@@ -37,7 +38,6 @@ export interface ConfigInputs {
 /** The location of a store kept only while its process lives. */
 const MEMORY = ':memory:';
 
-export type SandboxDefault = 'marked' | 'all';
 export type OnTimeout = 'reject' | { readonly escalateTo: string };
 
 export interface ResolvedConfig {

@@ -10,7 +10,7 @@ import type { ToolSandbox } from './toolSandbox';
 export type SandboxDefault = 'marked' | 'all';
 
 export interface SandboxOptions {
-  /** `marked` (the default) or `all`; the editor's `keel.sandbox.default` setting maps to it. */
+  /** Which tools run in the sandbox: `marked` (the default: those marked `sandbox` in defineTool) or `all` (`sandbox.default` of the configuration). */
   readonly default?: SandboxDefault;
   /** The tier of sandboxed tools that do not choose one in defineTool (and of every tool under `all`). Default `isolate`. */
   readonly tier?: SandboxTier;
@@ -67,20 +67,6 @@ function capped(error: unknown): unknown {
   } catch {
     return new KeelError(message);
   }
-}
-
-/**
- * The sandbox default from `KEEL_SANDBOX` (`marked` or `all`): how the CLI and the runtime process
- * learn it (the extension sets it from `keel.sandbox.default`). Throws a KeelError saying what is
- * wrong when it holds anything else.
- */
-export function sandboxOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SandboxOptions {
-  const value = env['KEEL_SANDBOX']?.trim();
-  if (value === undefined || value === '') return {};
-  if (value !== 'marked' && value !== 'all') {
-    throw new KeelError(`KEEL_SANDBOX must be "marked" (only tools marked sandbox run in it) or "all" (got ${JSON.stringify(value)}).`);
-  }
-  return { default: value };
 }
 
 const shared = new Map<SandboxTier, ToolSandbox>();
