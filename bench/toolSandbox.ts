@@ -136,7 +136,7 @@ async function engineRows(ctx: ToolContext): Promise<{ rows: Row[]; cpuPerCall: 
   const { memoryMb, cpuMs, timeoutMs, wasm } = quote.sandbox ?? { memoryMb: 32, cpuMs: 1_000, timeoutMs: 10_000, wasm: false };
   engine.prewarm(memoryMb);
   await engine.whenPrepared();
-  const host = { log: () => undefined, fetch: () => undefined };
+  const host = { log: () => undefined, annotate: () => undefined, fetch: () => undefined };
   let id = 0;
   const call = () =>
     engine.run(

@@ -124,6 +124,31 @@ describe('the isolated-vm tool sandbox', function () {
     assert.deepEqual(ctx.logs, ['from ctx.log', 'from console.log 42']);
   });
 
+  it('ctx.annotate reaches the span of the call, within bounds, as in the process tier', async () => {
+    const annotating = defineTool({
+      name: 'annotating',
+      description: 'Annotates its span.',
+      args: none,
+      effect: 'none',
+      sandbox: true,
+      run: (_args, ctx) => {
+        ctx.annotate({ 'app.cache': 'hit', 'app.bytes': 42, 'app.fresh': false, 'app.nested': { no: 'objects' } as unknown as string, 'app.long': 'x'.repeat(5_000) });
+        const many: Record<string, number> = {};
+        for (let index = 0; index < 100; index++) many[`app.n${index}`] = index;
+        ctx.annotate(many);
+        return 'done';
+      },
+    });
+    const annotations: Record<string, string | number | boolean> = {};
+    assert.equal(await call(annotating, {}, context({ annotate: (attributes) => Object.assign(annotations, attributes) })), 'done');
+    assert.equal(annotations['app.cache'], 'hit');
+    assert.equal(annotations['app.bytes'], 42);
+    assert.equal(annotations['app.fresh'], false);
+    assert.equal('app.nested' in annotations, false, 'objects are not attributes');
+    assert.equal(String(annotations['app.long']).length, 1_000, 'a long value is cut');
+    assert.equal(Object.keys(annotations).length, 64, 'at most 64 attributes a call');
+  });
+
   it('a method-style run works as well as an arrow function', async () => {
     const method = defineTool({
       name: 'method',

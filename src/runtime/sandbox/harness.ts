@@ -21,6 +21,8 @@ import { functionSource } from '../functionSource';
 /** The host's functions as the harness sees them. */
 type HostLog = (message: string) => void;
 type HostFetch = (id: number, request: unknown) => void;
+/** Takes a tool's span attributes as JSON text (the host keeps what is within bounds). */
+type HostAnnotate = (attributes: string) => void;
 
 /** What `invoke` is given about the call. */
 export interface HarnessCall {
@@ -48,8 +50,8 @@ export type HarnessOutcome =
   /** The tool threw this; `cut` characters of its message were cut. */
   | { readonly kind: 'threw'; readonly name: string | undefined; readonly message: string; readonly cut: number; readonly code: string | undefined };
 
-/** `entry('invoke', run, args, call, log, fetch)` starts the call; `entry('deliver', id, ok, payload)` settles a fetch. */
-export type HarnessEntry = (kind: string, first: unknown, second: unknown, third: unknown, fourth: unknown, fifth: unknown) => unknown;
+/** `entry('invoke', run, args, call, log, fetch, annotate)` starts the call; `entry('deliver', id, ok, payload)` settles a fetch. */
+export type HarnessEntry = (kind: string, first: unknown, second: unknown, third: unknown, fourth: unknown, fifth: unknown, sixth: unknown) => unknown;
 
 export function sandboxHarness(): HarnessEntry {
   const freeze = Object.freeze;
@@ -219,7 +221,7 @@ export function sandboxHarness(): HarnessEntry {
     return { kind: 'threw', name, message: cut > 0 ? apply(slice, message, [0, maxChars]) : message, cut, code };
   };
 
-  return (kind, first, second, third, fourth, fifth) => {
+  return (kind, first, second, third, fourth, fifth, sixth) => {
     if (kind === 'deliver') {
       const waiting = pending.get(first as number);
       pending.delete(first as number);
@@ -231,6 +233,7 @@ export function sandboxHarness(): HarnessEntry {
     const call = third as HarnessCall;
     const hostLog = fourth as HostLog;
     hostFetch = fifth as HostFetch;
+    const hostAnnotate = sixth as HostAnnotate;
     const { maxLogChars } = call;
     maxRequestChars = call.maxRequestChars;
     if (!call.wasm) delete (globalThis as { WebAssembly?: unknown }).WebAssembly;
@@ -262,6 +265,12 @@ export function sandboxHarness(): HarnessEntry {
       signal,
       log,
       fetch,
+      annotate: (attributes: unknown) => {
+        if (typeof attributes !== 'object' || attributes === null) return;
+        const text = stringify(attributes);
+        // As a log line is cut: a tool cannot push more than this across at once.
+        if (text.length <= maxLogChars) hostAnnotate(text);
+      },
       subAgent: () => NativePromise.reject(new NativeError('a sandboxed tool cannot start sub-agents')),
     });
     const { maxOutputBytes, maxErrorChars } = call;

@@ -49,6 +49,8 @@ export type WorkerCall = Extract<ToWorker, { type: 'call' }>;
 /** What a call reaches outside the isolate: the runtime process, through the worker's IPC channel. */
 export interface CallHost {
   log(message: string): void;
+  /** The tool's `ctx.annotate`, as JSON text. */
+  annotate(attributes: string): void;
   fetch(fetchId: number, request: unknown): void;
 }
 
@@ -294,9 +296,12 @@ class IsolatedCall implements EngineCall {
       };
       const log = new ivm.Callback((message: unknown) => this.log(message));
       const fetch = new ivm.Callback((id: unknown, request: unknown) => this.fetch(id, request));
+      const annotate = new ivm.Callback((attributes: unknown) => {
+        if (!this.done && typeof attributes === 'string') this.host.annotate(attributes);
+      });
       const invocation = prepared.entry.apply(
         undefined,
-        ['invoke', run.derefInto({ release: true }), args, new ivm.ExternalCopy(call).copyInto({ release: true }), log, fetch],
+        ['invoke', run.derefInto({ release: true }), args, new ivm.ExternalCopy(call).copyInto({ release: true }), log, fetch, annotate],
         { result: { promise: true, copy: true }, timeout: limits.cpuMs },
       ) as Promise<HarnessOutcome>;
       const outcome = await Promise.race([invocation, stop]);
@@ -361,7 +366,7 @@ class IsolatedCall implements EngineCall {
     }
     try {
       this.prepared.entry
-        .apply(undefined, ['deliver', fetchId, ok, copyInto(payload, 'response'), undefined, undefined], { timeout: Math.ceil(left) })
+        .apply(undefined, ['deliver', fetchId, ok, copyInto(payload, 'response'), undefined, undefined, undefined], { timeout: Math.ceil(left) })
         .catch((error: unknown) => this.kill(this.explain(error)));
     } catch (error) {
       this.kill(this.explain(error));

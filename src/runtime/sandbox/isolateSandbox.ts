@@ -9,6 +9,7 @@ import { EgressDeniedError, ToolSandboxError } from './sandboxError';
 import { toolScript, type ToolScript } from './toolScript';
 import type { SandboxCall, ToolSandbox } from './toolSandbox';
 import type { CallOutcome, ToParent, ToWorker } from './workerProtocol';
+import { AnnotationBounds } from './annotations';
 
 export interface IsolateSandboxOptions {
   /**
@@ -263,6 +264,7 @@ class WorkerCall {
   private finish!: () => void;
   private settled = false;
   private answered = false;
+  private readonly annotations = new AnnotationBounds();
   private readonly watchdog: NodeJS.Timeout;
   private readonly network = new AbortController();
   private fetches = 0;
@@ -295,6 +297,9 @@ class WorkerCall {
     switch (message.type) {
       case 'log':
         if (!this.settled) this.call.ctx.log(message.message);
+        return;
+      case 'annotate':
+        if (!this.settled) this.call.ctx.annotate(this.annotations.keep(parsed(message.attributes)));
         return;
       case 'fetch':
         this.fetch(message.fetchId, message.request);
@@ -423,4 +428,13 @@ function parseRequest(request: unknown): EgressRequest {
   if (body !== undefined && typeof body !== 'string') throw new TypeError('fetch in the sandbox takes a text body only');
   if (typeof redirect !== 'string' || !REDIRECT_MODES.has(redirect)) throw new TypeError(`redirect must be 'follow', 'manual' or 'error'`);
   return { url, method, headers: headers as [string, string][], body, redirect: redirect as EgressRequest['redirect'] };
+}
+
+/** JSON text from the worker, or nothing when it is not JSON. */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

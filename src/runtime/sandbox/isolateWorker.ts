@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         const { id } = message;
         const call = engine.run(message, {
           log: (text) => send({ type: 'log', id, message: text }),
+          annotate: (attributes) => send({ type: 'annotate', id, attributes }),
           fetch: (fetchId, request) => send({ type: 'fetch', id, fetchId, request }),
         });
         current = { id, call };

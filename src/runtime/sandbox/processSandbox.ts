@@ -13,6 +13,7 @@ import { EGRESS_PORT, bubblewrapArgs, osSandbox, type OsSandbox } from './osSand
 import { MAX_ERROR_CHARS, ToolSandboxError, type EgressDeniedError } from './sandboxError';
 import type { SandboxCall, ToolSandbox } from './toolSandbox';
 import type { FromToolProcess, ToolProcessCall } from './workerProtocol';
+import { AnnotationBounds } from './annotations';
 
 export interface ProcessSandboxOptions {
   /** `process`: a Node process of its own; `os`: that process inside the OS sandbox. */
@@ -32,9 +33,6 @@ const STARTUP_MS = 30_000;
 const MAX_LOG_CHARS = 10_000;
 const MAX_LOGS_PER_CALL = 1_000;
 /** Span attributes a tool's process may add to its call's span, and the characters of each. */
-const MAX_ANNOTATIONS = 64;
-const MAX_ANNOTATION_KEY_CHARS = 200;
-const MAX_ANNOTATION_VALUE_CHARS = 1_000;
 /** Linux's clock ticks per second, in which /proc reports CPU time. */
 const CLOCK_TICKS = 100;
 
@@ -82,7 +80,7 @@ class ProcessCall {
   private fail: (error: Error) => void = () => undefined;
   private stderr = '';
   private logs = 0;
-  private annotations = 0;
+  private readonly annotations = new AnnotationBounds();
   /** The CPU time its process had used when the tool started; undefined until then. */
   private cpuStart: number | undefined;
 
@@ -255,16 +253,8 @@ class ProcessCall {
 
   /** Passes on the span attributes the tool's process sent, within bounds: it is data from untrusted code. */
   private annotate(attributes: unknown): void {
-    if (this.failure || typeof attributes !== 'object' || attributes === null) return;
-    const kept: Record<string, string | number | boolean> = {};
-    for (const [key, value] of Object.entries(attributes)) {
-      if (this.annotations >= MAX_ANNOTATIONS || key.length > MAX_ANNOTATION_KEY_CHARS) break;
-      if (typeof value === 'number' || typeof value === 'boolean') kept[key] = value;
-      else if (typeof value === 'string') kept[key] = value.slice(0, MAX_ANNOTATION_VALUE_CHARS);
-      else continue;
-      this.annotations += 1;
-    }
-    this.call.ctx.annotate(kept);
+    if (this.failure) return;
+    this.call.ctx.annotate(this.annotations.keep(attributes));
   }
 
   /** Measures the CPU time and resident memory of the tool's process and its descendants, and stops it past its limits. */

@@ -30,6 +30,8 @@ export interface CallMeta {
 
 export type ToParent =
   | { readonly type: 'log'; readonly id: number; readonly message: string }
+  /** The tool's `ctx.annotate`: its span attributes as JSON text. */
+  | { readonly type: 'annotate'; readonly id: number; readonly attributes: string }
   | { readonly type: 'fetch'; readonly id: number; readonly fetchId: number; readonly request: unknown }
   | { readonly type: 'done'; readonly id: number; readonly outcome: CallOutcome }
   /** Answers `prewarm` once the worker's idle isolates have their next contexts ready. */
