@@ -134,4 +134,33 @@ describe('the runtime process in a folder the person has not trusted, and server
       server.close();
     }
   });
+
+  it('sends alerts to a webhook or an SMTP server that keel.config.ts names only once the person allowed each', async () => {
+    const hook = await countingServer();
+    const mail = await countingServer();
+    try {
+      const dir = tempDir('keel-consent-alerts-');
+      const alerts = {
+        channels: {
+          ops: { type: 'webhook', url: `http://127.0.0.1:${hook.port}/keel` },
+          team: { type: 'email', smtp: `smtp://keel@127.0.0.1:${mail.port}`, passwordEnv: 'KEEL_SMTP_PASSWORD', from: 'keel@example.com', to: 'team@example.com' },
+        },
+        rules: [{ on: 'run_failed', to: ['ops', 'team'] }],
+      };
+      markingWorkspace(dir, JSON.stringify({ alerts }));
+      const initialize = (allowed: string[]) => start(dir).request('initialize', { workspaceRoot: dir, serverConsent: { workspaceSettings: [], allowed } });
+
+      const webhook = await refusal(initialize([]));
+      assert.equal(webhook.data.name, 'ServerConsentError');
+      assert.match(webhook.message, new RegExp(`keel\\.config\\.ts names the webhook of its alert channel "ops" at 127\\.0\\.0\\.1:${hook.port}`));
+      const smtp = await refusal(initialize([`127.0.0.1:${hook.port}`]));
+      assert.match(smtp.message, new RegExp(`keel\\.config\\.ts names the SMTP server of its alert channel "team" at 127\\.0\\.0\\.1:${mail.port}`));
+      assert.equal(hook.connections() + mail.connections(), 0, 'nothing reached either server');
+
+      await initialize([`127.0.0.1:${hook.port}`, `127.0.0.1:${mail.port}`]);
+    } finally {
+      hook.server.close();
+      mail.server.close();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import type { ConfigSource, ResolvedConfig } from '../config/resolveConfig';
+import { addressKind, targetsOf } from '../alerts/alertConfig';
 import { KeelError } from '../errors';
 import { isPostgresUrl } from '../../shared/storeLocation';
 
@@ -30,18 +31,34 @@ export class ServerConsentError extends KeelError {
   }
 }
 
-/** The servers the configuration reaches with the person's credentials: the PostgreSQL database and the OTLP endpoint. */
+/**
+ * The servers the configuration reaches with the person's credentials or the project's data: the
+ * PostgreSQL database, the OTLP endpoint, and where alerts go (webhooks, and SMTP servers with the
+ * password from the person's environment).
+ */
 function namedServers(config: ResolvedConfig): { key: string; what: string; url: string }[] {
   const servers: { key: string; what: string; url: string }[] = [];
   if (isPostgresUrl(config.database)) servers.push({ key: 'database', what: 'the PostgreSQL database for its runs', url: config.database });
   if (config.otlp?.endpoint) servers.push({ key: 'trace.otlp.endpoint', what: 'an OTLP endpoint for its traces', url: config.otlp.endpoint });
+  for (const [name, channel] of Object.entries(config.alerts.channels)) {
+    if (channel.type === 'webhook') servers.push({ key: 'alerts', what: `the webhook of its alert channel "${name}"`, url: channel.url });
+    if (channel.type === 'email') servers.push({ key: 'alerts', what: `the SMTP server of its alert channel "${name}"`, url: channel.smtp });
+  }
+  for (const rule of config.alerts.rules) {
+    for (const target of targetsOf(rule.to)) if (addressKind(target) === 'webhook') servers.push({ key: 'alerts', what: `a webhook its ${rule.on} alerts go to`, url: target });
+  }
+  const escalateTo = typeof config.approvalOnTimeout === 'object' ? config.approvalOnTimeout.escalateTo : undefined;
+  if (escalateTo !== undefined && addressKind(escalateTo) === 'webhook') servers.push({ key: 'approvals.onTimeout', what: 'a webhook its overdue approvals escalate to', url: escalateTo });
   return servers;
 }
+
+/** The port a scheme means when a URL names none (SMTP as nodemailer takes it: submission, or TLS from the start). */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'postgres:': '5432', 'postgresql:': '5432', 'https:': '443', 'http:': '80', 'smtp:': '587', 'smtps:': '465' };
 
 /** `host:port` of a server's URL, with the scheme's default port. */
 export function serverOf(url: string): string {
   const parsed = new URL(url);
-  const port = parsed.port || (/^postgres(ql)?:$/.test(parsed.protocol) ? '5432' : parsed.protocol === 'https:' ? '443' : '80');
+  const port = parsed.port || DEFAULT_PORTS[parsed.protocol] || '80';
   return `${parsed.hostname}:${port}`;
 }
 
