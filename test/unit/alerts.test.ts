@@ -49,6 +49,12 @@ const SHORT = `import { defineAgent } from 'keel-agents';
 export default defineAgent({ name: 'short', instructions: 'Answer.', model: 'openai:gpt-4o-mini', maxOutputTokens: 50 });
 `;
 
+/** Pings until its budget stops it: an OpenAI-compatible endpoint answers every call with another ping. */
+const PINGER = `import { defineAgent, defineTool, z } from 'keel-agents';
+const ping = defineTool({ name: 'ping', description: 'Pong.', args: z.object({ n: z.number() }), effect: 'none', run: () => 'pong' });
+export default defineAgent({ name: 'pinger', instructions: 'Ping.', model: 'openai:gpt-4o-mini', tools: [ping], maxOutputTokens: 50, maxSteps: 200 });
+`;
+
 function config(body: string): string {
   return `import { defineConfig } from 'keel-agents';\nexport default defineConfig(${body});\n`;
 }
@@ -181,6 +187,33 @@ describe('alerts', function () {
       await keel(workspace, ['run', 'short.agent.ts', '--input', 'hi', '--budget-tokens', '1000000'], env);
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(hook.received.length, 2, 'one spend alert per rule and day; the same model overrunning again within the dedup window is a repeat');
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('a real run that spends its token budget raises budget_warning at 80%, then budget_exceeded, each sent to a webhook once', async () => {
+    hook = await startWebhookReceiver();
+    const model = await startOpenAIServer({ respond: (_request, index) => ({ toolCalls: [{ name: 'ping', arguments: JSON.stringify({ n: index }) }], usage: { prompt_tokens: 480, completion_tokens: 20 } }) });
+    try {
+      const workspace = tempDir();
+      writeFileSync(join(workspace, 'pinger.agent.ts'), PINGER);
+      writeFileSync(
+        join(workspace, 'keel.config.ts'),
+        config(`{ alerts: { channels: { ops: { type: 'webhook', url: '${hook.url}' } }, rules: [{ on: 'budget_warning', to: 'ops' }, { on: 'budget_exceeded', to: 'ops', agent: 'pinger' }] } }`),
+      );
+      const run = await keel(workspace, ['run', 'pinger.agent.ts', '--input', 'go', '--budget-tokens', '5000', '--json'], { OPENAI_BASE_URL: model.url, OPENAI_API_KEY: 'test' });
+      const stopped = (JSON.parse(run.stdout) as { run: { state: string; usage: { inputTokens: number; outputTokens: number } } }).run;
+      assert.equal(stopped.state, 'budget_exceeded', run.stdout + run.stderr);
+      const received = await hook.until(2);
+      assert.deepEqual(received.map((request) => request.body['event']).sort(), ['budget_exceeded', 'budget_warning']);
+      const warning = received.find((request) => request.body['event'] === 'budget_warning');
+      assert.match(String(warning?.body['title']), /token/i);
+      const exceeded = received.find((request) => request.body['event'] === 'budget_exceeded');
+      assert.equal(exceeded?.body['runId'], (await outbox(workspace)).find((alert) => alert.event === 'budget_exceeded')?.runId);
+      assert.ok(stopped.usage.inputTokens + stopped.usage.outputTokens <= 5000, 'the budget was not passed');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(hook.received.length, 2, 'each sent once');
     } finally {
       await model.close();
     }
