@@ -4,7 +4,7 @@ import { isOwnerAlive } from '../agent/owner';
 import { describeError } from '../errors';
 import { formatBytes } from '../format';
 import { SQLITE_MIGRATIONS } from './sqliteMigrations';
-import { KEEL_APPLICATION_ID } from './sqliteStore';
+import { KEEL_APPLICATION_ID } from './sqliteSchema';
 import { checkReason, ownerOf, readSessions } from './sqliteSessions';
 
 /** One thing `keel doctor` found, said in a sentence; `problem` findings make it exit 1. */
