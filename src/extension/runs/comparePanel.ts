@@ -51,6 +51,8 @@ export async function compareRunsCommand(client: RuntimeClient, panels: CompareP
 /** One panel's feed: the comparison of its pair, fetched when the webview is ready; a step's link opens that run's Run view there. */
 class CompareView implements PanelView<ComparisonProtocol> {
   readonly answers = {};
+  /** What the panel shows: its pair, and the first difference once the comparison came (null: none). */
+  shown: { readonly runA: string; readonly runB: string; readonly first: string | null } | undefined;
 
   constructor(
     private readonly handle: PanelHandle<ComparisonProtocol>,
@@ -75,6 +77,7 @@ class CompareView implements PanelView<ComparisonProtocol> {
       (comparison) => {
         if (key !== this.key) return;
         this.handle.setTitle(`${shortId(pair.runA)} ↔ ${shortId(pair.runB)}`);
+        this.shown = { ...pair, first: comparison.first?.text ?? null };
         this.handle.post({ type: 'comparison', comparison });
       },
       (error: unknown) => {

@@ -97,6 +97,7 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
     vscode.commands.registerCommand('keel._test.runsViewSubAgents', (runId: string) => tree.subAgentsSnapshot(runId)),
     vscode.commands.registerCommand('keel._test.runsViewSteps', (runId: string) => tree.stepsSnapshot(runId)),
     vscode.commands.registerCommand('keel._test.runsViewMessage', () => view.message ?? ''),
+    vscode.commands.registerCommand('keel._test.comparisonViews', () => compare.views().map((open) => open.shown ?? null)),
   );
   // Runs interrupted while no window was open are offered as soon as the workspace opens.
   if (client.hasDatabase()) void client.info().catch(() => undefined);
