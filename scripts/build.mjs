@@ -65,6 +65,7 @@ const bundles = [
   { ...browser, entryPoints: { run: 'webview/run/main.ts' } },
   { ...browser, entryPoints: { timeline: 'webview/timeline/main.ts' } },
   { ...browser, entryPoints: { meter: 'webview/meter/main.ts' } },
+  { ...browser, entryPoints: { compare: 'webview/compare/main.ts' } },
 ].filter((bundle) => !only || Object.keys(bundle.entryPoints).some((name) => only.includes(name)));
 
 // Chunks are named by their content's hash: the last build's would be left beside this one's.

@@ -12,7 +12,7 @@ export const COMMAND_MODULES: readonly { readonly names: readonly string[]; read
   { names: ['init'], load: () => import('./commands/initCommands.js').then((module) => module.initCommands) },
   { names: ['run', 'resume'], load: () => import('./commands/runCommands.js').then((module) => module.runCommands) },
   { names: ['approvals', 'approve', 'reject', 'resolve'], load: () => import('./commands/approvalCommands.js').then((module) => module.approvalCommands) },
-  { names: ['runs', 'doctor', 'show'], load: () => import('./commands/inspectCommands.js').then((module) => module.inspectCommands) },
+  { names: ['runs', 'doctor', 'show', 'diff'], load: () => import('./commands/inspectCommands.js').then((module) => module.inspectCommands) },
   { names: ['export', 'audit'], load: () => import('./commands/traceCommands.js').then((module) => module.traceCommands) },
   { names: ['test', 'record', 'judge'], load: () => import('./commands/goldenCommands.js').then((module) => module.goldenCommands) },
   { names: ['threads', 'thread', 'memory'], load: () => import('./commands/memoryCommands.js').then((module) => module.memoryCommands) },

@@ -1,4 +1,5 @@
 import { formatAgo, formatDuration, formatTokensExact, formatUsd, truncate } from '../shared/format';
+import type { ComparedRun, ComparedStep, Difference, RunComparison } from '../shared/runComparison';
 import { RUN_STATE_LABELS, describeStep, runDuration, totalTokens } from '../shared/runText';
 import type { RunEvent } from '../runtime/agent/events';
 import type { RunForecast } from '../runtime/budget/forecast';
@@ -155,4 +156,37 @@ export function runDetail(run: RunRecord, steps: readonly StepRecord[], style: S
 
 function visibleLength(text: string): number {
   return text.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
+
+/**
+ * Two runs compared, for the terminal: each run in a line, then one line per aligned pair of steps
+ * (`=` the same, `≠` different, `<` or `>` a step only one run took), each difference under its
+ * row, and the first difference with both sides in full.
+ */
+export function comparisonText(comparison: RunComparison, style: Style): string {
+  const runLine = (label: string, run: ComparedRun) =>
+    `${style.bold(label)} ${run.id} ${style.dim(`${run.agent} · ${RUN_STATE_LABELS[run.state]} · ${run.stepCount} step${run.stepCount === 1 ? '' : 's'} · ${new Date(run.createdAt).toISOString()}`)}  ${truncate(JSON.stringify(run.input), 60)}`;
+  const side = (step: ComparedStep | null) => (step ? `${String(step.seq).padStart(3)} ${truncate(step.summary, 44).padEnd(44)}` : `${'—'.padStart(3)} ${''.padEnd(44)}`);
+  const lines = [runLine('A', comparison.a), runLine('B', comparison.b), ''];
+  comparison.rows.forEach((row, index) => {
+    const mark = row.a === null ? '>' : row.b === null ? '<' : row.differences.length > 0 ? '≠' : '=';
+    const line = `${side(row.a)} ${mark} ${side(row.b)}`.trimEnd();
+    lines.push(index === comparison.first?.row ? style.yellow(line) : row.differences.length > 0 ? line : style.dim(line));
+    if (row.a && row.b) for (const difference of row.differences) lines.push(style.dim(`      ${difference.aspect}: ${differenceSides(difference, 60)}`));
+  });
+  lines.push('');
+  const { first } = comparison;
+  if (!first) {
+    lines.push(style.green('The runs took the same steps with the same results and ended the same way.'));
+    return lines.join('\n');
+  }
+  lines.push(`${style.bold('First difference')} ${first.text}`);
+  lines.push(`  A ${first.difference.a ?? '(no such step)'}`, `  B ${first.difference.b ?? '(no such step)'}`);
+  if (comparison.outcome && comparison.first?.difference !== comparison.outcome) lines.push(`${style.bold('Outcome')} ${differenceSides(comparison.outcome, 200)}`);
+  return lines.join('\n');
+}
+
+function differenceSides(difference: Difference, max: number): string {
+  const oneLine = (text: string | null) => truncate((text ?? '(none)').replace(/\s+/g, ' '), max);
+  return `${oneLine(difference.a)} → ${oneLine(difference.b)}`;
 }

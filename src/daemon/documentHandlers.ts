@@ -4,10 +4,11 @@ import { approvalStats } from '../runtime/approval/metrics';
 import { KeelError } from '../runtime/errors';
 import { transcriptOf } from '../runtime/replay/transcript';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
+import { compareRuns } from '../shared/runComparison';
 
-type DocumentRequests = Pick<DaemonRequests, 'getTranscript' | 'approvalStats'>;
+type DocumentRequests = Pick<DaemonRequests, 'getTranscript' | 'approvalStats' | 'compareRuns'>;
 
-/** The documents the editor shows as text, written here from the store: a run's transcript, the approval stats. */
+/** What the editor shows of the store beyond one run's records: a run's transcript, two runs compared, the approval stats. */
 export function documentHandlers(store: () => CheckpointStore, storeOf: (runId: string) => Promise<CheckpointStore>): RequestHandlers<DocumentRequests> {
   return {
     getTranscript: async ({ runId }) => {
@@ -15,6 +16,16 @@ export function documentHandlers(store: () => CheckpointStore, storeOf: (runId: 
       const run = await s.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
       return { text: transcriptOf(run, await s.getSteps(runId)).text };
+    },
+    compareRuns: async ({ runA, runB }) => {
+      if (runA === runB) throw new KeelError(`Pick two different runs to compare (both are ${runA}).`);
+      const journal = async (runId: string) => {
+        const s = await storeOf(runId);
+        const run = await s.getRun(runId);
+        if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
+        return { run, steps: await s.getSteps(runId) };
+      };
+      return compareRuns(await journal(runA), await journal(runB));
     },
     approvalStats: async () => approvalStats(await store().listApprovals({})),
   };

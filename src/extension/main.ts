@@ -36,5 +36,5 @@ export function activate(context: vscode.ExtensionContext): void {
   registerMemory(context, { ...follow, databaseChanged });
   registerGoldenTests(context, { client, log, editor });
   registerDebugger(context, { ...follow, editor });
-  registerAlerts(context, { ...follow, editor });
+  registerAlerts(context, { ...follow, editor, databaseChanged });
 }

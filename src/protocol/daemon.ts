@@ -4,6 +4,7 @@ import type { CaseTag, GoldenEvent, GoldenFileError, GoldenFileReport, TextRange
 import type { MemoryRequests } from './memory';
 import type { Approval, ApprovalStats, ApprovalStatus, Run, RunForecast, Step } from './records';
 import type { SpendReport } from './spend';
+import type { RunComparison } from '../shared/runComparison';
 import type { TraceSpan } from './trace';
 
 /** The messages between the extension and the runtime process it spawns (JSON-RPC over stdio). */
@@ -135,6 +136,8 @@ export interface DaemonRequests extends MemoryRequests, ReviewRequests {
   getRun: { params: { runId: string }; result: { run: Run; steps: Step[] } };
   /** The run as plain text, one block per step, as the debugger's transcript documents show it. */
   getTranscript: { params: { runId: string }; result: { text: string } };
+  /** Two runs side by side, step by step, with what differs in each pair of steps and the first difference (run A, then B). */
+  compareRuns: { params: { runA: string; runB: string }; result: RunComparison };
   /** The run as a trace: its spans, derived from its journal, with the flags the detectors raised. */
   getTrace: { params: { runId: string }; result: { spans: TraceSpan[]; /** Whether the spans carry prompts, completions, arguments and results. */ contentRecorded: boolean } };
   /** How many flags the detectors raise on each of these runs, for the Runs tree. */

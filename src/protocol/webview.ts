@@ -1,6 +1,7 @@
 import type { RunEvent } from './events';
 import type { RequestMap } from './jsonRpc';
 import type { Run, Step } from './records';
+import type { RunComparison } from '../shared/runComparison';
 import type { AttributeValue, TraceSpan } from './trace';
 
 /**
@@ -41,6 +42,28 @@ export interface RunViewProtocol extends ViewProtocol {
   readonly fromView: { readonly type: 'openAgentFile'; readonly file: string };
   readonly state: PanelState;
   readonly requests: Record<never, never>;
+}
+
+/**
+ * The run comparison: two runs side by side, step by step, the first difference marked. Its one
+ * panel shows one pair at a time; the pair is kept as `comparisonKey` says, in `runId`.
+ */
+export interface ComparisonProtocol extends ViewProtocol {
+  readonly toView: { readonly type: 'comparison'; readonly comparison: RunComparison } | { readonly type: 'error'; readonly message: string };
+  /** Open a run's Run view at one of its steps. */
+  readonly fromView: { readonly type: 'openStep'; readonly runId: string; readonly seq: number };
+  readonly state: PanelState;
+  readonly requests: Record<never, never>;
+}
+
+/** The two runs of a comparison as one key (run ids have no spaces), and back. */
+export function comparisonKey(runA: string, runB: string): string {
+  return `${runA} ${runB}`;
+}
+
+export function comparedRunIds(key: string): { readonly runA: string; readonly runB: string } | null {
+  const [runA, runB, ...rest] = key.split(' ');
+  return runA && runB && rest.length === 0 ? { runA, runB } : null;
 }
 
 /**

@@ -40,6 +40,23 @@ export default defineConfig({
 });
 `;
 
+interface ReviewView {
+  readonly reviews: readonly { readonly id: string; readonly runId: string; readonly label: string; readonly description: string }[];
+  readonly tools: readonly { readonly label: string; readonly description: string; readonly suggestion: string | null }[];
+}
+
+interface RecordedReview {
+  readonly id: string;
+  readonly verdict: string | null;
+  readonly note: string | null;
+  readonly reviewedBy: string | null;
+  readonly reviewedAt: number | null;
+}
+
+function reviewView(): Thenable<ReviewView> {
+  return vscode.commands.executeCommand<ReviewView>('keel._test.reviewView');
+}
+
 function alertsView(): Thenable<AlertsView> {
   return vscode.commands.executeCommand<AlertsView>('keel._test.alerts');
 }
@@ -102,5 +119,32 @@ describe('Keel in VS Code: alerts', () => {
     const stats = vscode.workspace.textDocuments.find((document) => document.getText().startsWith('# Keel review sampling'));
     assert.ok(stats, 'Show Review Sampling Stats opened no document');
     assert.match(stats.getText(), /- \*\*pay\*\*: disagreed with 0 of 0 \(none reviewed, 95% CI 0%–100%\), 1 waiting for a verdict/);
+  });
+  it('the Review view lists a sampled call (tool, arguments, agent, run, age); Disagree with a note records the verdict with who and when, takes it off the list, and counts it in the rate per tool', async () => {
+    writeFileSync(agentFile, FLAGGED_AGENT);
+    const { configReads } = await alertsView();
+    writeFileSync(configFile, CONFIG);
+    await until(async () => ((await alertsView()).configReads > configReads ? true : undefined), 'keel.config.ts read again after it was written', 15_000);
+    const before = (await reviewView()).tools.find((tool) => tool.label === 'pay');
+    const reviewedBefore = Number(/disagreed with (\d+) of (\d+)/.exec(before?.description ?? '')?.[2] ?? 0);
+
+    const run = await vscode.commands.executeCommand<Run | undefined>('keel.runAgent', vscode.Uri.file(agentFile), 'pay');
+    assert.ok(run, 'keel.runAgent returned no run');
+    const sampled = await until(async () => (await reviewView()).reviews.find((review) => review.runId === run.id), 'the sampled call in the Review view', 15_000);
+    assert.equal(sampled.label, 'pay amount: 640');
+    assert.match(sampled.description, /^payer · run \S+ step 2 · (just now|\d+ s ago)$/);
+
+    assert.equal(await vscode.commands.executeCommand('keel.disagreeReview', sampled.id, '640 is too much to pay without a person'), true);
+    const view = await reviewView();
+    assert.ok(!view.reviews.some((review) => review.id === sampled.id), 'the call still waits for a verdict in the Review view');
+    const pay = view.tools.find((tool) => tool.label === 'pay');
+    assert.match(pay?.description ?? '', new RegExp(`^disagreed with \\d+ of ${reviewedBefore + 1} \\(\\d+%, 95% CI \\d+%–\\d+%\\)`));
+
+    const recorded = (await vscode.commands.executeCommand<readonly RecordedReview[]>('keel._test.recordedReviews')).find((review) => review.id === sampled.id);
+    assert.equal(recorded?.verdict, 'disagree');
+    assert.equal(recorded.note, '640 is too much to pay without a person');
+    assert.ok(recorded.reviewedBy && recorded.reviewedBy.length > 0, 'no reviewer recorded');
+    assert.ok(recorded.reviewedAt !== null && Date.now() - recorded.reviewedAt < 60_000, 'no time recorded');
+    await assert.rejects(Promise.resolve(vscode.commands.executeCommand('keel.agreeReview', sampled.id)).then((ok) => (ok ? undefined : Promise.reject(new Error('refused')))), /refused/, 'a second verdict on the same call is refused');
   });
 });

@@ -174,7 +174,7 @@ describe('Keel in VS Code: the replay debugger', () => {
     assert.equal(evaluated.result, '1');
   });
 
-  it('stops at a function breakpoint on a tool, then forks the run with an edited result and shows the diff', async () => {
+  it('stops at a function breakpoint on a tool, then forks the run with an edited result and shows the diff and the comparison with the original', async () => {
     vscode.debug.addBreakpoints([new vscode.FunctionBreakpoint('pay')]);
     const before = stops.length;
     assert.equal(await vscode.commands.executeCommand('keel.replayRun', run.id), true);
@@ -228,6 +228,19 @@ describe('Keel in VS Code: the replay debugger', () => {
     assert.match(left.getText(), /result: \{"receipt":"R-40"\}/);
     assert.match(right.getText(), /result: \{"receipt":"R-FORKED"\}/);
     assert.match(right.getText(), /\ncompleted · 8 steps · /);
+
+    // The fork's comparison with the original opens after the diff, and again from the diff's title bar.
+    const compared = () =>
+      until(async () => {
+        const views = await vscode.commands.executeCommand<readonly ({ runA: string; runB: string; first: string | null } | null)[]>('keel._test.comparisonViews');
+        return views.find((shown) => shown?.runA === run.id && shown.runB === forked.fork.id) ?? undefined;
+      }, 'the comparison of the fork with the original');
+    assert.match((await compared()).first ?? '', /^The tool returned something different at step \d+ \/ \d+\.$/);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await until(async () => ((await vscode.commands.executeCommand<readonly unknown[]>('keel._test.comparisonViews')).length === 0 ? true : undefined), 'the comparison closed');
+    await vscode.commands.executeCommand('vscode.diff', diff.original, diff.modified);
+    await vscode.commands.executeCommand('keel.compareTranscriptRuns');
+    await compared();
   });
 
   it('offers a replay of each recent run and each agent file, live, in Run and Debug, each once, named by agent, input and time', async () => {

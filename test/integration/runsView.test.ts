@@ -97,7 +97,7 @@ describe('Keel in VS Code: the Runs view', () => {
     assert.ok((await runsView()).some((row) => row.runId === run.id));
   });
 
-  it('groups the run’s context menu: show, control, debug', () => {
+  it('groups the run’s context menu: show, control, debug, compare', () => {
     const manifest = vscode.extensions.getExtension('keel.keel-agents')?.packageJSON as {
       contributes: { menus: Record<string, { command: string; when?: string; group?: string }[]> };
     };
@@ -106,7 +106,7 @@ describe('Keel in VS Code: the Runs view', () => {
     );
     const menu = onRuns.filter((entry) => !entry.group?.startsWith('inline'));
     assert.ok(menu.length > 0);
-    for (const entry of menu) assert.match(entry.group ?? '', /^\d_(show|control|debug)@\d+$/, `${entry.command} has no group`);
+    for (const entry of menu) assert.match(entry.group ?? '', /^\d_(show|control|debug|compare)@\d+$/, `${entry.command} has no group`);
   });
 });
 

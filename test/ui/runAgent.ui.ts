@@ -8,6 +8,7 @@ import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
 import { timelineInBrowser, traceFromNotification } from './timeline.ui';
 import { runTreeInEditor } from './runTree.ui';
+import { compareRunsInEditor } from './compare.ui';
 import type { UiTest } from './uiTest';
 
 const LONG = 60_000;
@@ -89,6 +90,7 @@ export const uiTests: readonly UiTest[] = [
   timelineInBrowser,
   traceFromNotification,
   runTreeInEditor,
+  compareRunsInEditor,
   approveFromNotification,
   meterDuringRun,
   goldenInTestingView,

@@ -5,7 +5,8 @@ import { examineSqliteDatabase, type Finding } from '../../runtime/store/doctor'
 import { isPostgresUrl, redactConnectionString } from '../../runtime/store/storeLocation';
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { flagsOfSpans } from '../../runtime/trace/runFlags';
-import { pendingApproval, runDetail, runsTable } from '../render';
+import { compareRuns } from '../../shared/runComparison';
+import { comparisonText, pendingApproval, runDetail, runsTable } from '../render';
 import { runMemorySection } from './memoryCommands';
 import { UsageError, type Command } from '../command';
 import { out, parse, style, withHost, withStore } from '../shared';
@@ -61,6 +62,29 @@ async function show(args: readonly string[]): Promise<number> {
   });
 }
 
+/** `keel diff <runA> <runB>`: two runs step by step and their first difference; exit 0 when they do not differ, 1 when they do. */
+async function diff(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [first, second, ...extra] = positionals;
+  if (!first || !second || extra.length > 0) throw new UsageError('keel diff takes two run ids: keel diff <runA> <runB>');
+  return withHost(values, async (host) => {
+    const { store } = host;
+    const journal = async (prefix: string) => {
+      const runId = await store.resolveRunId(prefix);
+      const run = await store.getRun(runId);
+      if (!run) throw new KeelError(`No run ${runId}.`);
+      return { run, steps: await store.getSteps(runId) };
+    };
+    const a = await journal(first);
+    const b = await journal(second);
+    if (a.run.id === b.run.id) throw new UsageError(`Pick two different runs to compare (both are ${a.run.id}).`);
+    const comparison = compareRuns(a, b);
+    const { redactor } = host.trace;
+    out.write(values.json ? `${JSON.stringify(redactor.redactValue(comparison), null, 2)}\n` : `${redactor.redact(comparisonText(comparison, style))}\n`);
+    return comparison.first ? 1 : 0;
+  });
+}
+
 /** Examines the run database and says what it found: exit 0 when nothing is wrong, 1 when something is. */
 async function doctor(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
@@ -84,4 +108,5 @@ export const inspectCommands: Readonly<Record<string, Command>> = {
   runs: { usage: ['keel runs [--limit <n>] [--json]'], run: runs },
   doctor: { usage: ['keel doctor [--json]   (check the run database in full and say what was found)'], run: doctor },
   show: { usage: ['keel show <runId> [--json]'], run: show },
+  diff: { usage: ['keel diff <runA> <runB> [--json]   (two runs step by step and their first difference; exits 1 when they differ)'], run: diff },
 };

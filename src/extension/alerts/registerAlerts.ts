@@ -4,9 +4,12 @@ import type { EditorSettings } from '../client/settings';
 import type { FollowRunDeps } from '../ui/followRun';
 import { Notifier, type ToastButton } from '../ui/notifier';
 import { reviewSampledCalls, showReviewStats } from './reviewQueue';
+import { ReviewTree, recordVerdict, type ReviewNode } from './reviewTree';
 
 export interface AlertsDeps extends FollowRunDeps {
   readonly editor: EditorSettings;
+  /** Fires when another process changed the run database (a verdict from the CLI, a new sample). */
+  readonly databaseChanged: vscode.Event<void>;
 }
 
 /** What `keel._test.pressAlertAction` takes: a button of the notification of an alert, to press as a click does. */
@@ -18,13 +21,16 @@ interface PressParams {
 /**
  * Alerts and review sampling in the editor: the alerts keel.config.ts sends to an `editor` channel
  * become notifications whose buttons open the run or its trace; calls sampled for review are
- * announced, and reviewed from the palette; and keel.config.ts is read again when it changes, so
+ * announced, listed in the Review view (with Agree and Disagree on each, and the disagreement rate
+ * per tool) and reviewed from the palette; and keel.config.ts is read again when it changes, so
  * new rules apply without a reload.
  */
 export function registerAlerts(context: vscode.ExtensionContext, deps: AlertsDeps): void {
   const { client, log, editor } = deps;
   const notifier = new Notifier<void, void>(log, undefined);
-  const review = () => reviewSampledCalls(client);
+  const reviews = new ReviewTree(client);
+  const refreshReviews = () => reviews.refresh().catch((error: unknown) => log.error(`Could not list the sampled calls: ${error instanceof Error ? error.message : String(error)}`));
+  const review = () => reviewSampledCalls(client).then(refreshReviews);
   const configFile = vscode.workspace.workspaceFolders?.[0];
   const watcher = configFile ? vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(configFile, 'keel.config.ts')) : undefined;
   let reads = 0;
@@ -47,7 +53,15 @@ export function registerAlerts(context: vscode.ExtensionContext, deps: AlertsDep
       log.info(`alert ${alert.id} (${alert.event}): ${alert.title}\n${alert.body}`);
       notifier.show(alertMessage(alert), alertButtons(alert, deps), [alert.id], false, alert.severity);
     }),
+    reviews,
+    vscode.window.createTreeView('keel.review', { treeDataProvider: reviews }),
+    vscode.commands.registerCommand('keel.refreshReviews', refreshReviews),
+    vscode.commands.registerCommand('keel.agreeReview', (target: ReviewNode | string) => recordVerdict(client, reviews, target, 'agree')),
+    vscode.commands.registerCommand('keel.disagreeReview', (target: ReviewNode | string, note?: string) => recordVerdict(client, reviews, target, 'disagree', note)),
+    client.onDidStart(() => void refreshReviews()),
+    deps.databaseChanged(() => void refreshReviews()),
     client.onReviewsQueued(({ count, tools }) => {
+      void refreshReviews();
       const text = `Keel · ${count === 1 ? 'a call' : `${count} calls`} of ${tools.join(', ')} that ran without approval ${count === 1 ? 'was' : 'were'} sampled for review.`;
       notifier.show(text, [{ label: 'Review', run: review }], ['reviews'], false, 'info');
     }),
@@ -56,6 +70,11 @@ export function registerAlerts(context: vscode.ExtensionContext, deps: AlertsDep
     ...(watcher ? [watcher, watcher.onDidChange(reread), watcher.onDidCreate(reread), watcher.onDidDelete(reread)] : []),
     // For integration tests, which must not import the extension's modules: the alert notifications, their buttons, and how often keel.config.ts was read again.
     vscode.commands.registerCommand('keel._test.alerts', () => ({ toasts: notifier.records(), configReads: reads })),
+    vscode.commands.registerCommand('keel._test.reviewView', async () => {
+      await reviews.refresh();
+      return reviews.snapshot();
+    }),
+    vscode.commands.registerCommand('keel._test.recordedReviews', () => client.request('listReviews', { status: 'reviewed' })),
     vscode.commands.registerCommand('keel._test.pressAlertAction', ({ alertId, label }: PressParams) => notifier.press(alertId, label, undefined) ?? null),
   );
 }

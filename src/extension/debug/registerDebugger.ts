@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { TRANSCRIPT_SCHEME, type StoppedAt } from '../../protocol/debug';
+import { TRANSCRIPT_SCHEME, runIdOfTranscript, type StoppedAt } from '../../protocol/debug';
 import type { Run } from '../../protocol/records';
 import { locateRuntime } from '../client/runtimeLocator';
 import type { EditorSettings } from '../client/settings';
@@ -43,12 +43,22 @@ export function registerDebugger(context: vscode.ExtensionContext, deps: Debugge
     vscode.commands.registerCommand('keel.pickRunId', async () => (await pickRecentRun(deps.client, 'Keel: Replay a Run'))?.id),
     vscode.commands.registerCommand('keel.forkRun', () => openForkDraft(drafts)),
     vscode.commands.registerCommand('keel.startFork', (uri?: vscode.Uri) => startFork(deps, drafts, uri)),
+    vscode.commands.registerCommand('keel.compareTranscriptRuns', compareTranscriptRuns),
     // For integration tests: what Run and Debug lists, asked as VS Code asks (each folder, then without one).
     vscode.commands.registerCommand('keel._test.launchConfigurations', async () => {
       const asked = [...(vscode.workspace.workspaceFolders ?? []), undefined];
       return (await Promise.all(asked.map((folder) => recent.provideDebugConfigurations(folder)))).flat();
     }),
   );
+}
+
+/** From the text diff of two runs' transcripts (a fork and its original): their step-by-step comparison. */
+async function compareTranscriptRuns(): Promise<void> {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  const runIdOf = (uri: vscode.Uri) => runIdOfTranscript(`${TRANSCRIPT_SCHEME}:${uri.path}`);
+  const pair = input instanceof vscode.TabInputTextDiff ? [runIdOf(input.original), runIdOf(input.modified)] : [];
+  if (pair[0] && pair[1]) await vscode.commands.executeCommand('keel.compareRuns', pair[0], pair[1]);
+  else void vscode.window.showErrorMessage('Keel: Compare Runs from a diff works on the diff of two Keel run transcripts.');
 }
 
 /** Keel: Replay Run: a debug session over a recorded run (the target, or one picked). */
@@ -116,5 +126,7 @@ async function startFork(deps: DebuggerDeps, drafts: ForkDrafts, uri = vscode.wi
   if (!fork) return undefined;
   await drafts.close(document);
   await vscode.commands.executeCommand('vscode.diff', storedTranscriptUri(original), storedTranscriptUri(fork.id), `${fork.agent}: ${original} ↔ fork ${fork.id}`);
+  // After the transcripts' text diff, the step-by-step comparison with its first difference; a button on the diff opens it again.
+  await vscode.commands.executeCommand('keel.compareRuns', original, fork.id);
   return { original, fork };
 }

@@ -42,6 +42,8 @@ export interface GoldenTestsDeps {
 
 const CONTROLLER_ID = 'keel.golden';
 export const SHOW_TRACE = 'keel.showTrace';
+/** Opens the comparison of two runs: a run of the case that passed (A) and the failing one (B). */
+export const COMPARE_RUNS = 'keel.compareRuns';
 
 export class GoldenTests implements vscode.Disposable {
   private readonly controller = vscode.tests.createTestController(CONTROLLER_ID, 'Keel Golden Tests');
@@ -305,7 +307,10 @@ export class GoldenTests implements vscode.Disposable {
       this.finish(run, item, 'passed', runId, [], duration);
       return;
     }
-    const messages = failing ? this.messages(item, failing, runId) : [];
+    // What the failing run is compared with: a run of this case that passed, in this report (a flaky case) or the one before.
+    const previous = this.outcomes.get(item.id);
+    const passedRunId = report.runs.find((caseRun) => caseRun.status === 'passed')?.runId ?? (previous?.status === 'passed' ? previous.runId : null);
+    const messages = failing ? this.messages(item, failing, runId, passedRunId) : [];
     this.finish(run, item, report.status === 'error' ? 'errored' : 'failed', runId, messages, duration);
   }
 
@@ -325,8 +330,11 @@ export class GoldenTests implements vscode.Disposable {
     });
   }
 
-  /** The failed assertions as test messages: a diff where expected and actual are known; the first links to the trace. */
-  private messages(item: vscode.TestItem, caseRun: CaseRun, runId: string | null): vscode.TestMessage[] {
+  /**
+   * The failed assertions as test messages: a diff where expected and actual are known; the first
+   * links to the trace, and to a comparison with a run of the case that passed when there is one.
+   */
+  private messages(item: vscode.TestItem, caseRun: CaseRun, runId: string | null, passedRunId: string | null): vscode.TestMessage[] {
     const location = item.uri && item.range ? new vscode.Location(item.uri, item.range) : undefined;
     const messages: vscode.TestMessage[] = [];
     if (caseRun.mismatch) messages.push(new vscode.TestMessage(caseRun.mismatch));
@@ -336,8 +344,9 @@ export class GoldenTests implements vscode.Disposable {
     if (runId) {
       const first = messages[0] as vscode.TestMessage;
       const text = typeof first.message === 'string' ? escapeMarkdown(first.message) : first.message.value;
-      const link = new vscode.MarkdownString(`${text}\n\n[Show the run's trace](command:${SHOW_TRACE}?${encodeURIComponent(JSON.stringify([runId]))})`);
-      link.isTrusted = { enabledCommands: [SHOW_TRACE] };
+      const compare = passedRunId ? ` · [Compare with the run that passed](command:${COMPARE_RUNS}?${encodeURIComponent(JSON.stringify([passedRunId, runId]))})` : '';
+      const link = new vscode.MarkdownString(`${text}\n\n[Show the run's trace](command:${SHOW_TRACE}?${encodeURIComponent(JSON.stringify([runId]))})${compare}`);
+      link.isTrusted = { enabledCommands: [SHOW_TRACE, COMPARE_RUNS] };
       first.message = link;
     }
     for (const message of messages) message.location = location;

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { PendingApprovals } from '../approvals/pendingApprovals';
 import { AgentCodeLensProvider } from './agentCodeLens';
+import { comparePanels, compareRunsCommand, showComparison } from './comparePanel';
 import type { FollowRunDeps } from '../ui/followRun';
 import { offerToResumeInterrupted, resumeRun } from './resumeRun';
 import { runAgent } from './runAgent';
@@ -31,7 +32,11 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
       }),
       approvals.refresh(),
     ]);
-  const view = vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true });
+  const view = vscode.window.createTreeView('keel.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
+  const compare = comparePanels(context.extensionUri, client, (runId, seq) => void vscode.commands.executeCommand('keel.showRun', runId, seq));
+  // From the Runs view: the row and the rows selected; from elsewhere (a golden failure, a fork): two run ids.
+  const compareRuns = (first?: string | RunRow, second?: string | readonly RunRow[]) =>
+    typeof first === 'string' && typeof second === 'string' ? showComparison(compare, first, second) : compareRunsCommand(client, compare, first, typeof second === 'string' ? undefined : second);
   let query = '';
   const filterRuns = async (given?: string) => {
     const text =
@@ -60,6 +65,9 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
   context.subscriptions.push(
     tree,
     view,
+    compare,
+    vscode.commands.registerCommand('keel.compareRuns', compareRuns),
+    vscode.commands.registerCommand('keel.compareWith', (row?: RunRow) => compareRuns(row)),
     vscode.commands.registerCommand('keel.filterRuns', filterRuns),
     vscode.commands.registerCommand('keel.clearRunsFilter', () => filterRuns('')),
     vscode.commands.registerCommand('keel.refreshRuns', refresh),
@@ -89,6 +97,7 @@ export function registerRuns(context: vscode.ExtensionContext, deps: RunsDeps): 
     vscode.commands.registerCommand('keel._test.runsViewSubAgents', (runId: string) => tree.subAgentsSnapshot(runId)),
     vscode.commands.registerCommand('keel._test.runsViewSteps', (runId: string) => tree.stepsSnapshot(runId)),
     vscode.commands.registerCommand('keel._test.runsViewMessage', () => view.message ?? ''),
+    vscode.commands.registerCommand('keel._test.comparisonViews', () => compare.views().map((open) => open.shown ?? null)),
   );
   // Runs interrupted while no window was open are offered as soon as the workspace opens.
   if (client.hasDatabase()) void client.info().catch(() => undefined);

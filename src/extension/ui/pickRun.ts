@@ -7,9 +7,9 @@ import { runIdOf, type RunRow } from './runTarget';
 
 const RECENT_RUNS = 50;
 
-/** A quick pick of the workspace's recent runs, newest first; undefined when there are none or none was picked. */
-export async function pickRecentRun(client: RuntimeClient, title: string): Promise<Run | undefined> {
-  const runs = await client.request('listRuns', { limit: RECENT_RUNS });
+/** A quick pick of the workspace's recent runs (but `except`), newest first; undefined when there are none or none was picked. */
+export async function pickRecentRun(client: RuntimeClient, title: string, except?: string): Promise<Run | undefined> {
+  const runs = (await client.request('listRuns', { limit: RECENT_RUNS })).filter((run) => run.id !== except);
   if (runs.length === 0) {
     void vscode.window.showInformationMessage('Keel has no runs in this workspace yet.');
     return undefined;
