@@ -35,6 +35,18 @@ const browser = { ...common, platform: 'browser', format: 'iife', target: 'es202
 // runtime finds the scripts it starts (the sandbox's isolateWorker.js and toolProcess.js) next to
 // its bundle through __dirname, which the banner makes the folder of cli.mjs, in chunks too.
 const cliChunks = `${outdir}/cli-chunks`;
+// Node's own modules are required, not imported: an ES module import of one makes Node evaluate
+// every export of it first (importing node:fs loads fs/promises and readline, node:util the
+// streams), about 70 modules that the keel command never uses and compiles on each start.
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) =>
+      args.namespace === 'builtin-by-require' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin-by-require' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin-by-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
 const cli = {
   ...node,
   format: 'esm',
@@ -43,6 +55,7 @@ const cli = {
   outExtension: { '.js': '.mjs' },
   chunkNames: 'cli-chunks/[name]-[hash]',
   external: runtimeExternals,
+  plugins: [builtinsByRequire],
   banner: {
     js: [
       "import { createRequire as keelCreateRequire } from 'node:module';",
