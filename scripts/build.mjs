@@ -80,7 +80,9 @@ const bundles = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts' }, external: ['vscode'] },
   { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, external: runtimeExternals },
   cli,
-  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
+  // The editor starts debugAdapter.js, which turns on the compile cache and loads debugAdapterMain.js.
+  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/start.ts' }, external: ['./debugAdapterMain.js'] },
+  { ...node, entryPoints: { debugAdapterMain: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
   // Sandboxed tools run in child processes of the runtime: isolates in isolate workers, the process and OS tiers in a tool process.
   { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, external: runtimeExternals },
   { ...node, entryPoints: { toolProcess: 'src/runtime/sandbox/toolProcess.ts' }, external: runtimeExternals },
