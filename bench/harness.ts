@@ -43,3 +43,8 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .trimEnd();
   return [render(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(render)];
 }
+
+/** Median, min and max of milliseconds, as the start-up benchmarks print them. */
+export function stats(values: readonly number[]): string[] {
+  return [formatNumber(median(values), 1), formatNumber(Math.min(...values), 1), formatNumber(Math.max(...values), 1)];
+}

@@ -13,6 +13,7 @@ import { type Benchmark, formatNumber, micros, now } from './harness';
 const BENCHMARKS: readonly (() => Promise<Benchmark>)[] = [
   () => import('./stepOverhead.js').then((module) => module.benchmark),
   () => import('./resumeLatency.js').then((module) => module.benchmark),
+  () => import('./debugAdapterStart.js').then((module) => module.benchmark),
   () => import('./storeOpen.js').then((module) => module.benchmark),
   () => import('./toolSandbox.js').then((module) => module.benchmark),
   () => import('./timelineRender.js').then((module) => module.benchmark),

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { loadAgentFile } from '../src/runtime/agent/loader';
 import { Runtime } from '../src/runtime/agent/runtime';
 import { openSqliteStore } from '../src/runtime/store/sqliteStore';
-import { type Benchmark, formatNumber, median, micros, now, table } from './harness';
+import { type Benchmark, formatNumber, median, micros, now, stats, table } from './harness';
 
 const CYCLES = 500;
 const RESUMES = 7;
@@ -170,7 +170,3 @@ export const benchmark: Benchmark = {
     }
   },
 };
-
-function stats(values: readonly number[]): string[] {
-  return [formatNumber(median(values), 1), formatNumber(Math.min(...values), 1), formatNumber(Math.max(...values), 1)];
-}

@@ -3,6 +3,7 @@
 // (--only and --outdir build some bundles elsewhere, as a test that checks a minified bundle does)
 import * as esbuild from 'esbuild';
 import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -35,6 +36,27 @@ const browser = { ...common, platform: 'browser', format: 'iife', target: 'es202
 // runtime finds the scripts it starts (the sandbox's isolateWorker.js and toolProcess.js) next to
 // its bundle through __dirname, which the banner makes the folder of cli.mjs, in chunks too.
 const cliChunks = `${outdir}/cli-chunks`;
+// Node's own modules and the external packages are required, not imported: an ES module import
+// of a built-in makes Node evaluate every export of it first (importing node:fs loads fs/promises
+// and readline, node:util the streams), and one of a CommonJS package (esbuild, better-sqlite3)
+// makes it scan the package's source for its exports, on every start.
+const requiredModules = new RegExp(`^(node:|(${runtimeExternals.join('|')})$)`);
+const buildRequire = createRequire(import.meta.url);
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(build) {
+    build.onResolve({ filter: requiredModules }, (args) =>
+      args.namespace === 'by-require' ? { path: args.path, external: true } : { path: args.path, namespace: 'by-require', pluginData: args.kind },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'by-require' }, (args) => {
+      const required = `require(${JSON.stringify(args.path)})`;
+      if (args.pluginData !== 'dynamic-import') return { contents: `module.exports = ${required};`, loader: 'js' };
+      // A chunk loaded by import() is an ES module, so it names each export (those the module has here).
+      const names = Object.keys(buildRequire(args.path)).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default');
+      return { contents: `const required = ${required};\nexport const { ${names.join(', ')} } = required;\nexport default required;`, loader: 'js' };
+    });
+  },
+};
 const cli = {
   ...node,
   format: 'esm',
@@ -43,6 +65,7 @@ const cli = {
   outExtension: { '.js': '.mjs' },
   chunkNames: 'cli-chunks/[name]-[hash]',
   external: runtimeExternals,
+  plugins: [builtinsByRequire],
   banner: {
     js: [
       "import { createRequire as keelCreateRequire } from 'node:module';",
@@ -57,7 +80,9 @@ const bundles = [
   { ...node, entryPoints: { extension: 'src/extension/main.ts' }, external: ['vscode'] },
   { ...node, entryPoints: { daemon: 'src/daemon/main.ts' }, external: runtimeExternals },
   cli,
-  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
+  // The editor starts debugAdapter.js, which turns on the compile cache and loads debugAdapterMain.js.
+  { ...node, entryPoints: { debugAdapter: 'src/debugAdapter/start.ts' }, external: ['./debugAdapterMain.js'] },
+  { ...node, entryPoints: { debugAdapterMain: 'src/debugAdapter/main.ts' }, external: runtimeExternals },
   // Sandboxed tools run in child processes of the runtime: isolates in isolate workers, the process and OS tiers in a tool process.
   { ...node, entryPoints: { isolateWorker: 'src/runtime/sandbox/isolateWorker.ts' }, external: runtimeExternals },
   { ...node, entryPoints: { toolProcess: 'src/runtime/sandbox/toolProcess.ts' }, external: runtimeExternals },

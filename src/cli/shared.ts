@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { describeError } from '../runtime/errors';
-import { Host } from '../runtime/host/host';
+import { Host, type HostOptions } from '../runtime/host/host';
 import type { CheckpointStore } from '../runtime/store/checkpointStore';
 import { KEEL_VERSION } from '../runtime/version';
 import { UsageError } from './command';
@@ -29,8 +29,13 @@ export function parse<T extends ParseArgsOptionsConfig>(args: readonly string[],
  * The host of a command: the project found from the working folder, its keel.config.ts, the
  * environment and the command's flags on top (see docs/configuration.md).
  */
-export async function withHost<T>(flags: Readonly<Record<string, unknown>>, use: (host: Host) => Promise<T>): Promise<T> {
+export async function withHost<T>(
+  flags: Readonly<Record<string, unknown>>,
+  use: (host: Host) => Promise<T>,
+  options: Pick<HostOptions, 'readOnly'> = {},
+): Promise<T> {
   const host = await Host.open({
+    ...options,
     cwd: process.cwd(),
     flags: Object.fromEntries(Object.entries(flags).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),
     version: KEEL_VERSION,
@@ -46,7 +51,10 @@ export async function withHost<T>(flags: Readonly<Record<string, unknown>>, use:
   }
 }
 
-/** The store of the command's project (`--db`, else KEEL_DB, else keel.config.ts, else .keel/keel.db). */
+/**
+ * The store of the command's project (`--db`, else KEEL_DB, else keel.config.ts, else .keel/keel.db),
+ * through a host that only reads: the command starts without loading the runtime's code.
+ */
 export function withStore<T>(db: string | undefined, use: (store: CheckpointStore) => Promise<T>): Promise<T> {
-  return withHost({ db }, (host) => use(host.store));
+  return withHost({ db }, (host) => use(host.store), { readOnly: true });
 }

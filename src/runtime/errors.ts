@@ -15,6 +15,9 @@ export class KeelError extends Error {
 /** Something the user's file defines is malformed; the message says what and where, without a stack. */
 export class DefinitionError extends KeelError {}
 
+/** A mistake in keel.config.ts (or in a value that overrides one of its keys): one sentence, nothing runs. */
+export class ConfigError extends DefinitionError {}
+
 /**
  * A run cannot go on for now: it waits for something outside it (a person's decision, a sub-agent
  * that stopped). Not a failure: a pause passes through retries, circuit breakers and any wrapper

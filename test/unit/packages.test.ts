@@ -61,6 +61,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
       // The editor runs a workspace's own runtime process and debug adapter (src/extension/client/runtimeLocator.ts).
       'dist/daemon.js',
       'dist/debugAdapter.js',
+      'dist/debugAdapterMain.js',
       // Sandboxed tools run in these, started from next to the runtime's bundle (src/runtime/sandbox).
       'dist/isolateWorker.js',
       'dist/toolProcess.js',
@@ -83,7 +84,7 @@ describe('the npm package keel-agents, as `npm pack` makes it from the built dis
     // npm always packs package.json's "main", the editor bundle; it finds no file for
     // "./dist/extension.js" (its leading "./"), which is what keeps the bundle out.
     assert.ok(!files.includes(packed(manifest.main)), `${manifest.main} is in the tarball`);
-    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|daemon|debugAdapter|isolateWorker|toolProcess)\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
+    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/[^/]+\.js|dist\/(index|daemon|debugAdapter|debugAdapterMain|isolateWorker|toolProcess)\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|dist\/types\/(runtime\/.+|shared\/[^/]+)\.d\.ts|schemas\/[^/]+\.json)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });

@@ -6,26 +6,13 @@ import { isPostgresUrl, redactConnectionString } from '../../runtime/store/store
 import { buildTrace, traceFlags } from '../../runtime/trace/buildTrace';
 import { flagsOfSpans } from '../../runtime/trace/runFlags';
 import { compareRuns } from '../../shared/runComparison';
-import { comparisonText, pendingApproval, runDetail, runsTable } from '../render';
+import { comparisonText, pendingApproval, runDetail } from '../render';
 import { runMemorySection } from './memoryCommands';
 import { UsageError, type Command } from '../command';
-import { out, parse, style, withHost, withStore } from '../shared';
+import { out, parse, style, withHost } from '../shared';
 import { factsForRun, flagLines } from '../traceSupport';
 
 /** Commands that read what was recorded. */
-
-async function runs(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, limit: { type: 'string' } });
-  if (positionals.length > 0) throw new UsageError('keel runs takes no arguments.');
-  const limit = values.limit === undefined ? 50 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1.');
-  return withStore(values.db, async (store) => {
-    await store.markInterrupted(isOwnerAlive, Date.now());
-    const list = await store.listRuns({ limit });
-    out.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : `${runsTable(list, style)}\n`);
-    return 0;
-  });
-}
 
 async function show(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
@@ -105,7 +92,6 @@ async function doctor(args: readonly string[]): Promise<number> {
 }
 
 export const inspectCommands: Readonly<Record<string, Command>> = {
-  runs: { usage: ['keel runs [--limit <n>] [--json]'], run: runs },
   doctor: { usage: ['keel doctor [--json]   (check the run database in full and say what was found)'], run: doctor },
   show: { usage: ['keel show <runId> [--json]'], run: show },
   diff: { usage: ['keel diff <runA> <runB> [--json]   (two runs step by step and their first difference; exits 1 when they differ)'], run: diff },

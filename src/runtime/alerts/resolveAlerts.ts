@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/keelConfig';
+import { ConfigError } from '../errors';
 import { DEFAULT_DEDUP_WINDOW_MS, addressKind, targetsOf, type AlertChannelConfig, type AlertRule, type AlertsConfig } from './alertConfig';
 
 /** The alerts a configuration resolves to, checked: every rule names channels that exist, or addresses. */

@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { alertsSchema, type AlertsConfig } from '../alerts/alertConfig';
+import type { AlertsConfig } from '../alerts/alertConfig';
+import { alertsSchema } from '../alerts/alertSchema';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import type { PriceTable } from '../budget/prices';
-import { DefinitionError } from '../errors';
-import { reviewSchema, type ReviewConfig } from '../review/reviewConfig';
+import { ConfigError } from '../errors';
+import type { ReviewConfig } from '../review/reviewConfig';
+import { reviewSchema } from '../review/reviewSchema';
 
 /**
  * A project's Keel configuration: `keel.config.ts` at the root of the project, exporting
@@ -78,8 +80,6 @@ export interface KeelConfig {
   readonly review?: ReviewConfig;
 }
 
-/** A mistake in keel.config.ts (or in a value that overrides one of its keys): one sentence, nothing runs. */
-export class ConfigError extends DefinitionError {}
 
 const limits = z
   .object({

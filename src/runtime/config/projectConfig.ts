@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { displayPath, evaluateModuleFile } from '../agent/loader';
-import { AgentLoadError } from '../errors';
-import { ConfigError, checkConfig, type KeelConfig } from './keelConfig';
+import { AgentLoadError, ConfigError } from '../errors';
+import type { KeelConfig } from './keelConfig';
 
 /** The file a project's configuration lives in, at its root. */
 export const CONFIG_FILE = 'keel.config.ts';
@@ -16,13 +15,15 @@ export const CONFIG_FILE = 'keel.config.ts';
 export async function loadProjectConfig(root: string): Promise<{ readonly path: string; readonly config: KeelConfig } | undefined> {
   const path = join(root, CONFIG_FILE);
   if (!existsSync(path)) return undefined;
+  // What loads and checks the file (esbuild, zod, the agent API it may import) is loaded only for a project that has one.
+  const [{ displayPath, evaluateModuleFile }, { checkConfig }] = await Promise.all([import('../agent/loader.js'), import('./keelConfig.js')]);
   let exported: unknown;
   try {
     exported = await evaluateModuleFile(path, CONFIG_FILE);
   } catch (error) {
     if (!(error instanceof AgentLoadError)) throw error;
     // defineConfig refused a key of this very file: point at the key rather than at the call.
-    if (error.cause instanceof ConfigError && error.file === path) throw located(error.cause, path);
+    if (error.cause instanceof ConfigError && error.file === path) throw located(error.cause, path, displayPath(path));
     throw new ConfigError(error.message, { cause: error, context: error.context });
   }
   const value = typeof exported === 'object' && exported !== null && 'default' in exported ? (exported as { default: unknown }).default : undefined;
@@ -30,16 +31,16 @@ export async function loadProjectConfig(root: string): Promise<{ readonly path: 
     if (value === undefined) throw new ConfigError(`${CONFIG_FILE} must export its configuration as the default: export default defineConfig({ ... }).`);
     return { path, config: checkConfig(value, CONFIG_FILE) };
   } catch (error) {
-    throw error instanceof ConfigError ? located(error, path) : error;
+    throw error instanceof ConfigError ? located(error, path, displayPath(path)) : error;
   }
 }
 
 /** The mistake as one sentence that starts with the file, line and column of the key it is about. */
-function located(error: ConfigError, path: string): ConfigError {
+function located(error: ConfigError, path: string, shown: string): ConfigError {
   const reason = typeof error.context['reason'] === 'string' ? error.context['reason'] : error.message;
   const keyPath = Array.isArray(error.context['keyPath']) ? error.context['keyPath'].map(String) : [];
   const { line, column } = positionOf(readFileSync(path, 'utf8'), keyPath);
-  return new ConfigError(`${displayPath(path)}:${line}:${column}: ${reason}`, { cause: error, context: { file: path, line, column } });
+  return new ConfigError(`${shown}:${line}:${column}: ${reason}`, { cause: error, context: { file: path, line, column } });
 }
 
 /**

@@ -4,12 +4,13 @@ import { checkAlerts, shownChannels, type ResolvedAlerts } from '../alerts/resol
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import type { SamplingRule } from '../review/reviewConfig';
 import { parsePriceTable, type PriceTable } from '../budget/prices';
-import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/grant';
+import { SANDBOX_TIERS, type SandboxTier } from '../sandbox/tier';
 import type { SandboxDefault } from '../sandbox/toolRunner';
 import { isPostgresUrl } from '../store/storeLocation';
-import type { OtlpOptions } from '../trace/otlp';
+import type { OtlpOptions } from '../trace/otlpConfig';
 import { DATABASE_RELATIVE_PATH } from '../workspace';
-import { ConfigError, type KeelConfig } from './keelConfig';
+import { ConfigError } from '../errors';
+import type { KeelConfig } from './keelConfig';
 
 /**
  * One order decides every value: the command-line flag, then the environment variable, then the VS

@@ -1,5 +1,5 @@
 import type { RunEventListener } from '../agent/events';
-import type { LoadedAgent } from '../agent/loader';
+import type { LoadedAgent, loadAgentFile } from '../agent/loader';
 import type { DecisionRequest } from '../approval/decide';
 import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
@@ -99,4 +99,13 @@ export async function pollRun(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * Loads an agent file, the loader (esbuild, zod, the agent API) loaded by the first call: a
+ * process that loads no agent file (keel runs, keel show) does not evaluate it.
+ */
+export async function loadAgent(...args: Parameters<typeof loadAgentFile>): Promise<LoadedAgent> {
+  const loader = await import('../agent/loader.js');
+  return loader.loadAgentFile(...args);
 }

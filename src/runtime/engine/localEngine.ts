@@ -1,12 +1,11 @@
 import type { RunEvent, RunEventListener } from '../agent/events';
-import { loadAgentFile } from '../agent/loader';
 import type { Runtime, RunHandle } from '../agent/runtime';
 import { decide, type DecisionRequest } from '../approval/decide';
 import type { BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
 import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
 import { rootRunOf, treeToContinue } from '../store/runTree';
-import { pollRun, type Decided, type Engine, type StartRequest, type WaitOptions } from './engine';
+import { loadAgent, pollRun, type Decided, type Engine, type StartRequest, type WaitOptions } from './engine';
 
 export interface LocalEngineOptions {
   /** The runtime that executes runs drawing on these shared pools (besides the configured ones). */
@@ -72,7 +71,7 @@ export class LocalEngine implements Engine {
   }
 
   async start(request: StartRequest): Promise<string> {
-    const { agent, file } = request.loaded ?? (await loadAgentFile(request.agentFile));
+    const { agent, file } = request.loaded ?? (await loadAgent(request.agentFile));
     const onEvent = this.listener(request.onEvent);
     const handle = await this.options.runtime(request.pools ?? []).start(agent, {
       input: request.input,
@@ -101,7 +100,7 @@ export class LocalEngine implements Engine {
     if (!run.agentFile) {
       throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here; resume it in code with runtime.resume(agent, runId).`);
     }
-    const { agent } = await loadAgentFile(run.agentFile, { agent: run.agent });
+    const { agent } = await loadAgent(run.agentFile, { agent: run.agent });
     const onEvent = this.listener(options.onEvent);
     return this.track(await this.options.runtime([]).resume(agent, run.id, onEvent ? { onEvent } : {}));
   }

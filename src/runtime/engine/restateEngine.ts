@@ -1,5 +1,4 @@
 import type { RunEventListener } from '../agent/events';
-import { loadAgentFile } from '../agent/loader';
 import { decide, type DecisionRequest } from '../approval/decide';
 import { KeelError, describeError } from '../errors';
 import { newRunId } from '../ids';
@@ -7,7 +6,7 @@ import { RUN_STATE_LABELS } from '../format';
 import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
 import { TERMINAL_STATES } from '../store/checkpointStore';
 import { approvalsOfTree, rootRunOf } from '../store/runTree';
-import { pollRun, type Decided, type Engine, type StartRequest, type WaitOptions } from './engine';
+import { loadAgent, pollRun, type Decided, type Engine, type StartRequest, type WaitOptions } from './engine';
 import { followRun, hasStoppedElsewhere } from './followRun';
 import type { DecideRequest, RunRequest } from './restate/agentWorkflow';
 import { isRestateOwned, workflowNameFor } from './restate/naming';
@@ -49,7 +48,7 @@ export class RestateEngine implements Engine {
   }
 
   async start(request: StartRequest): Promise<string> {
-    const { agent, file } = request.loaded ?? (await loadAgentFile(request.agentFile));
+    const { agent, file } = request.loaded ?? (await loadAgent(request.agentFile));
     const runId = newRunId();
     const body: RunRequest = {
       input: request.input,

@@ -1,23 +1,21 @@
 import type { RunEvent, RunEventListener } from '../agent/events';
 import { PROCESS_OWNER } from '../agent/owner';
 import { AlertService } from '../alerts/alertService';
-import { Runtime, type RuntimeOptions } from '../agent/runtime';
+import type { Runtime, RuntimeOptions } from '../agent/runtime';
 import type { BudgetPool } from '../budget/budget';
 import { loadProjectConfig } from '../config/projectConfig';
-import { ConfigError } from '../config/keelConfig';
 import { named, resolveConfig, type ConfigInputs, type ResolvedConfig } from '../config/resolveConfig';
 import { CircuitBreakers, DEFAULT_BREAKER } from '../effects/circuitBreaker';
 import { LocalEngine } from '../engine/localEngine';
 import { RestateEngine } from '../engine/restateEngine';
 import type { Engine } from '../engine/engine';
-import { describeError, KeelError } from '../errors';
+import { ConfigError, describeError, KeelError } from '../errors';
 import type { CheckpointStore, RunRecord } from '../store/checkpointStore';
 import { openRunDatabase } from '../store/openStore';
 import { runTree } from '../store/runTree';
 import type { ReviewRecord } from '../review/reviewStore';
 import { sampleRun } from '../review/sampling';
 import { agentFacts } from '../trace/agentFacts';
-import { runFlags } from '../trace/runFlags';
 import { exportRunTrace, traceSettings, type TraceSettings } from '../trace/traceSettings';
 import { findWorkspaceRoot } from '../workspace';
 import type { RuntimeFactory, RuntimeOverrides } from './runtimeFactory';
@@ -55,7 +53,15 @@ export interface HostOptions {
   readonly trusted?: boolean;
   /** In the editor: servers the workspace names are reached only with the person's consent. */
   readonly serverConsent?: ServerConsent;
+  /**
+   * The front end only reads the store (keel runs, keel show): the runtime's code (zod, the tools'
+   * sandboxes, the built-in tools) is not loaded, so it starts sooner, and the host runs nothing.
+   */
+  readonly readOnly?: boolean;
 }
+
+/** The runtime's class, loaded when a host that may run agents opens. */
+type RuntimeClass = typeof Runtime;
 
 /** The folder is not trusted (the editor's Restricted Mode): Keel runs nothing of it. */
 export class UntrustedWorkspaceError extends KeelError {
@@ -85,6 +91,7 @@ export class Host {
     readonly store: CheckpointStore,
     private readonly ownsStore: boolean,
     private options: HostOptions,
+    private readonly runtimeClass: RuntimeClass | undefined,
   ) {
     this.alerts = new AlertService(store, {
       config: () => this.resolved.alerts,
@@ -119,8 +126,9 @@ export class Host {
     if (unusableDatabase && !options.store) throw unusableDatabase;
     const source = config.entries.find((entry) => entry.key === key)?.source ?? 'default';
     const location = options.opens === 'golden' ? config.goldenDatabase : config.database;
+    const runtimeClass = options.readOnly ? undefined : (await import('../agent/runtime.js')).Runtime;
     const store = options.store ?? (await openRunDatabase(location, source === 'default' ? undefined : named(source), options.log));
-    return new Host(config, store, options.store === undefined, options);
+    return new Host(config, store, options.store === undefined, options, runtimeClass);
   }
 
   /** Throws the first value of the configuration that cannot be used, if any: nothing runs until it is fixed. */
@@ -227,8 +235,9 @@ export class Host {
    */
   readonly runtime = (overrides: RuntimeOverrides = {}): Runtime => {
     this.usable();
+    if (!this.runtimeClass) throw new KeelError('This host was opened to read the run database (readOnly), so it runs nothing.');
     const options = this.runtimeOptions();
-    return new Runtime({ ...options, ...overrides, store: overrides.store ?? this.store, pools: [...(options.pools ?? []), ...(overrides.pools ?? [])] });
+    return new this.runtimeClass({ ...options, ...overrides, store: overrides.store ?? this.store, pools: [...(options.pools ?? []), ...(overrides.pools ?? [])] });
   };
 
   /**
@@ -246,6 +255,7 @@ export class Host {
       this.options.log?.(`could not export the trace of run ${run.id}: ${describeError(error)}`);
     }
     try {
+      const { runFlags } = await import('../trace/runFlags.js');
       await this.alerts.runStopped(run, () => runFlags(this.store, run.id, this.trace));
     } catch (error) {
       this.options.log?.(`could not raise the alerts of run ${run.id}: ${describeError(error)}`);

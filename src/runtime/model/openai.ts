@@ -1,4 +1,3 @@
-import OpenAI from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -55,12 +54,17 @@ export interface OpenAIModelOptions {
   readonly maxRetries?: number;
 }
 
+/** The `openai` SDK, loaded by the first model call: a command that calls no model does not evaluate it. */
+const loadSdk = () => import('openai');
+type OpenAISdk = Awaited<ReturnType<typeof loadSdk>>;
+type OpenAI = InstanceType<OpenAISdk['default']>;
+
 /** A model served over the Chat Completions API through the official `openai` SDK. */
 export function openaiModel(options: OpenAIModelOptions): Model {
   let client: OpenAI | undefined;
   const label = `openai:${options.model}`;
 
-  function getClient(): OpenAI {
+  function getClient(sdk: OpenAISdk): OpenAI {
     if (client) return client;
     const baseURL = options.baseURL ?? process.env['OPENAI_BASE_URL'] ?? undefined;
     let apiKey = options.apiKey ?? process.env['OPENAI_API_KEY'];
@@ -72,7 +76,7 @@ export function openaiModel(options: OpenAIModelOptions): Model {
       }
       apiKey = 'unused';
     }
-    client = new OpenAI({
+    client = new sdk.default({
       apiKey,
       baseURL,
       maxRetries: options.maxRetries ?? 0,
@@ -88,7 +92,8 @@ export function openaiModel(options: OpenAIModelOptions): Model {
     name: options.model,
     ...(options.countInputTokens ? { countInputTokens: options.countInputTokens } : {}),
     async generate(request: ModelRequest, callOptions: ModelCallOptions = {}): Promise<ModelResponse> {
-      const openai = getClient();
+      const sdk = await loadSdk();
+      const openai = getClient(sdk);
       const body: ChatCompletionCreateParamsBase = {
         model: options.model,
         messages: request.messages.map(toWireMessage),
@@ -112,7 +117,7 @@ export function openaiModel(options: OpenAIModelOptions): Model {
         return await collectStream(stream, callOptions, options.model, label, controller, options.idleTimeoutMs ?? 60_000);
       } catch (error) {
         if (callOptions.signal?.aborted || error instanceof ModelError) throw error;
-        throw new ModelError(`${label} failed: ${describeError(error)}`, { cause: error, context: errorContext(error) });
+        throw new ModelError(`${label} failed: ${describeError(error)}`, { cause: error, context: errorContext(error, sdk.default) });
       } finally {
         callOptions.signal?.removeEventListener('abort', stopOnAbort);
       }
@@ -262,7 +267,7 @@ function toUsage(usage: { prompt_tokens: number; completion_tokens: number } | n
 }
 
 /** What Keel's retry classification needs to know about an SDK error. */
-function errorContext(error: unknown): Record<string, unknown> {
+function errorContext(error: unknown, OpenAI: OpenAISdk['default']): Record<string, unknown> {
   // A dropped connection (before or during the answer) and a garbled body are worth another try.
   if (error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError) return { transient: true };
   if (error instanceof TypeError && error.message === 'terminated') return { transient: true };

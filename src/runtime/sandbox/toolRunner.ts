@@ -1,8 +1,7 @@
 import type { Tool, ToolContext } from '../agent/define';
 import { KeelError } from '../errors';
-import { DEFAULT_SANDBOX_GRANT, SANDBOX_TIERS, type SandboxTier } from './grant';
-import { IsolateSandbox } from './isolateSandbox';
-import { ProcessSandbox } from './processSandbox';
+import { DEFAULT_SANDBOX_GRANT } from './grant';
+import { SANDBOX_TIERS, type SandboxTier } from './tier';
 import { capErrorText } from './sandboxError';
 import type { ToolSandbox } from './toolSandbox';
 
@@ -48,7 +47,7 @@ export class ToolRunner {
     try {
       if (!grant) return await tool.run(args, ctx);
       const tier = grant.tier ?? this.tier;
-      return await (this.sandboxes[tier] ?? sharedSandbox(tier)).run({ tool, grant, args, ctx });
+      return await (this.sandboxes[tier] ?? (await sharedSandbox(tier))).run({ tool, grant, args, ctx });
     } catch (error) {
       throw capped(error);
     }
@@ -69,17 +68,22 @@ function capped(error: unknown): unknown {
   }
 }
 
-const shared = new Map<SandboxTier, ToolSandbox>();
+const shared = new Map<SandboxTier, Promise<ToolSandbox>>();
 
 /**
- * The process's sandbox of a tier, made on first use. The isolate tier's workers load
- * isolated-vm themselves, so this process never does; if they cannot (no prebuilt binary for this
- * Node), each call of that tier fails saying so and everything else keeps working.
+ * The process's sandbox of a tier, made on first use, its module loaded then too (a process whose
+ * tools run directly never evaluates the sandboxes, esbuild or Node's http and child processes).
+ * The isolate tier's workers load isolated-vm themselves, so this process never does; if they
+ * cannot (no prebuilt binary for this Node), each call of that tier fails saying so and everything
+ * else keeps working.
  */
-export function sharedSandbox(tier: SandboxTier): ToolSandbox {
+export function sharedSandbox(tier: SandboxTier): Promise<ToolSandbox> {
   let sandbox = shared.get(tier);
   if (!sandbox) {
-    sandbox = tier === 'isolate' ? new IsolateSandbox() : new ProcessSandbox({ tier });
+    sandbox =
+      tier === 'isolate'
+        ? import('./isolateSandbox.js').then(({ IsolateSandbox }) => new IsolateSandbox())
+        : import('./processSandbox.js').then(({ ProcessSandbox }) => new ProcessSandbox({ tier }));
     shared.set(tier, sandbox);
   }
   return sandbox;

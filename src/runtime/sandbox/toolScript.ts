@@ -1,4 +1,3 @@
-import { transform } from 'esbuild';
 import type { Tool } from '../agent/define';
 import { ToolSandboxError } from './sandboxError';
 
@@ -46,6 +45,7 @@ async function makeScript(tool: Tool): Promise<ToolScript> {
     );
   }
   // Esbuild's service, which loaded the agent file, answers in about a millisecond.
+  const { transform } = await import('esbuild');
   const candidates = [`(${source}\n)`, `Object.values({${source}\n})[0]`];
   let firstError: unknown;
   for (const [index, candidate] of candidates.entries()) {

@@ -1,6 +1,6 @@
 import { TERMINAL_STATES, type CheckpointStore } from '../store/checkpointStore';
-import { buildTrace, loadTraceTree, type TraceOptions } from './buildTrace';
-import { exportSpans, otlpConfig, type OtlpConfig, type OtlpOptions } from './otlp';
+import type { TraceOptions } from './buildTrace';
+import { otlpConfig, type OtlpConfig, type OtlpOptions } from './otlpConfig';
 import { redactorFromEnv, type Redactor } from './redact';
 import type { TraceSpan } from './span';
 
@@ -56,6 +56,8 @@ export async function runTrace(
   settings: TraceSettings,
   agent: Omit<TraceOptions, 'captureContent' | 'redactor'> = {},
 ): Promise<TraceSpan[]> {
+  // Loaded by the first trace built: a process that only reads its settings (keel runs) does not evaluate the trace builder and its detectors.
+  const { buildTrace, loadTraceTree } = await import('./buildTrace.js');
   return buildTrace(await loadTraceTree(store, runId), traceOptions(settings, agent));
 }
 
@@ -75,6 +77,8 @@ export async function exportRunTrace(
   const run = await store.getRun(runId);
   if (!run || run.parentRunId !== null || !TERMINAL_STATES.includes(run.state)) return false;
   const spans = await runTrace(store, runId, { ...settings, captureContent: settings.exportContent ?? settings.captureContent }, agent);
+  // The OpenTelemetry exporters are loaded by the first export: a process that exports nothing does not evaluate them.
+  const { exportSpans } = await import('./otlp.js');
   await exportSpans(spans, settings.otlp, settings.version === undefined ? {} : { version: settings.version });
   return true;
 }
