@@ -141,13 +141,14 @@ describe('keel export, keel audit and flags in keel show (real processes)', () =
     assert.match(bad.stderr, /--format must be otlp-json or jsonl/);
   });
 
-  it('sends a run to an OTLP endpoint on request', async () => {
+  it('sends a run to an OTLP endpoint on request, taking a base URL as OTEL_EXPORTER_OTLP_ENDPOINT does', async () => {
     const { runId } = await runAgent(DESK_AGENT, 'Cancel AB1234');
-    const sent = await keel(['export', runId, '--endpoint', `${receiver.url}/v1/traces`]);
+    const sent = await keel(['export', runId, '--endpoint', receiver.url]);
     assert.equal(sent.code, 0, describeOutcome(sent));
     assert.match(sent.stdout, /sent 9 spans of run_\w+ to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
     const [request] = await receiver.waitForRequests(1);
     assert.ok(request);
+    assert.equal(request.path, '/v1/traces');
     assert.equal(request.headers['content-type'], 'application/x-protobuf');
     assert.equal(decodeExport(request).spans.length, 9);
   });
