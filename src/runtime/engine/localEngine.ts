@@ -2,6 +2,7 @@ import type { RunEvent, RunEventListener } from '../agent/events';
 import { loadAgentFile } from '../agent/loader';
 import type { Runtime, RunHandle } from '../agent/runtime';
 import { decide, type DecisionRequest } from '../approval/decide';
+import { checkEditedArgs } from '../approval/editedArgs';
 import type { BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
 import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
@@ -106,13 +107,14 @@ export class LocalEngine implements Engine {
     return this.track(await this.options.runtime([]).resume(agent, run.id, onEvent ? { onEvent } : {}));
   }
 
-  /** Records the decision, then (unless `continue` is false) continues by the one rule (see treeToContinue), here. */
+  /** Records the decision (edited arguments checked against the tool's schema first), then (unless `continue` is false) continues by the one rule (see treeToContinue), here. */
   async decide(
     approvalId: string,
     request: DecisionRequest,
     meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' },
     options: { onEvent?: RunEventListener; continue?: boolean } = {},
   ): Promise<Decided> {
+    await checkEditedArgs(this.store, approvalId, request);
     const approval = await decide(this.store, approvalId, request, meta);
     return { approval, continued: options.continue === false ? undefined : await this.continueAfter(approval.runId, options) };
   }
