@@ -3,7 +3,7 @@ import { loadAgentFile } from '../agent/loader';
 import type { Runtime, RunHandle } from '../agent/runtime';
 import { decide, type DecisionRequest } from '../approval/decide';
 import { checkEditedArgs } from '../approval/editedArgs';
-import type { BudgetPool } from '../budget/budget';
+import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
 import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
 import { rootRunOf, treeToContinue } from '../store/runTree';
@@ -97,14 +97,14 @@ export class LocalEngine implements Engine {
    * Continues the tree the run belongs to, from its root (a sub-agent's run goes on as its parent
    * replays to it). Resolves with the id of the run that goes on.
    */
-  async resume(runId: string, options: { onEvent?: RunEventListener } = {}): Promise<string> {
+  async resume(runId: string, options: { onEvent?: RunEventListener; budget?: BudgetLimits } = {}): Promise<string> {
     const run = await rootRunOf(this.store, runId);
     if (!run.agentFile) {
       throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here; resume it in code with runtime.resume(agent, runId).`);
     }
     const { agent } = await loadAgentFile(run.agentFile, { agent: run.agent });
     const onEvent = this.listener(options.onEvent);
-    return this.track(await this.options.runtime([]).resume(agent, run.id, onEvent ? { onEvent } : {}));
+    return this.track(await this.options.runtime([]).resume(agent, run.id, { ...(onEvent ? { onEvent } : {}), ...(options.budget ? { budget: options.budget } : {}) }));
   }
 
   /** Records the decision (edited arguments checked against the tool's schema first), then (unless `continue` is false) continues by the one rule (see treeToContinue), here. */
