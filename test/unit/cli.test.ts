@@ -273,6 +273,33 @@ describe('keel CLI (node bin/keel.js, real processes and SQLite files)', () => {
         assert.equal(run?.state, 'completed');
         assert.equal(run?.stepCount, 3);
       });
+
+      it('fails at once, naming what arrived, when the endpoint answers 200 with a web page instead of a chat completion', async () => {
+        server = await startOpenAIServer({ respond: [{ fault: 'malformed', variant: 'html' }] });
+        const result = await keel(['run', TRAVEL, '--input', INPUT, '--model', 'openai:test-model', '--db', db], testEnv({ OPENAI_BASE_URL: server.url }));
+
+        assert.equal(result.code, 1, describeResult(result));
+        assert.equal(server.requests.length, 1, 'a page that is not the API is not asked for again');
+        assert.match(
+          result.stdout + result.stderr,
+          /openai:test-model answered HTTP 200 with something that is not an OpenAI chat completion \(text\/html\): "<!DOCTYPE html>.{0,80}"; check that its base URL \(OPENAI_BASE_URL\) points at an OpenAI-compatible API\./,
+        );
+        assert.match(result.stdout, /not a transient failure, not retried/);
+        assert.doesNotMatch(result.stdout + result.stderr, /ended its answer before finishing it|attempt 2 failed/);
+        assertNoStackTrace(result);
+      });
+
+      it('stops a run with a money budget on a model of unknown price, naming the ways the command line and keel.config.ts give prices', async () => {
+        server = await startOpenAIServer({ respond: [{ content: 'never asked' }] });
+        const result = await keel(['run', TRAVEL, '--input', INPUT, '--model', 'openai:my-finetune', '--budget-usd', '1', '--db', db], testEnv({ OPENAI_BASE_URL: server.url }));
+
+        assert.equal(result.code, 4, describeResult(result));
+        assert.equal(server.requests.length, 0);
+        assert.match(
+          result.stdout + result.stderr,
+          /Keel does not know the price of openai:my-finetune, so it cannot keep this run within its money budget: give its price in USD per million tokens in KEEL_PRICES, in `prices` of keel\.config\.ts, in the agent's `prices`, or in the editor's keel\.prices setting\./,
+        );
+      });
     });
 
     it('prints no ANSI escapes when stdout is not a terminal, even with NO_COLOR unset', async () => {

@@ -316,6 +316,35 @@ describe('openaiModel, through the openai SDK against a local OpenAI-compatible 
       });
     });
 
+    const notOpenAI = [
+      { variant: 'html', says: /HTTP 200 with something that is not an OpenAI chat completion \(text\/html\): "<!DOCTYPE html>/ },
+      { variant: 'not-json', says: /not an OpenAI chat completion \(application\/json\): "[A-Za-z]/ },
+      { variant: 'no-choices', says: /not an OpenAI chat completion \((application\/json|text\/event-stream)\): "\{"id":"chatcmpl-/ },
+    ] as const;
+    for (const stream of [true, false]) {
+      for (const { variant, says } of notOpenAI) {
+        it(`names a 200 that is not a chat completion (${variant}, ${stream ? 'streamed' : 'not streamed'}) with what arrived, as not worth retrying`, async () => {
+          const server = await serve([{ fault: 'malformed', variant }]);
+          await assert.rejects(modelFor(server, { stream }).generate(ask('hi')), (error: unknown) => {
+            assert.ok(error instanceof ModelError, `expected a ModelError, got ${String(error)}`);
+            assert.match(error.message, says);
+            assert.match(error.message, /^openai:gpt-test answered .*; check that its base URL \(OPENAI_BASE_URL\) points at an OpenAI-compatible API\.$/);
+            assert.equal(error.context['transient'], undefined);
+            return true;
+          });
+        });
+      }
+      it(`still retries JSON cut off in the middle (${stream ? 'streamed' : 'not streamed'})`, async () => {
+        const server = await serve([{ fault: 'malformed', variant: 'truncated-json' }]);
+        await assert.rejects(modelFor(server, { stream }).generate(ask('hi')), (error: unknown) => {
+          assert.ok(error instanceof ModelError);
+          assert.doesNotMatch(error.message, /not an OpenAI chat completion/);
+          assert.equal(error.context['transient'], true);
+          return true;
+        });
+      });
+    }
+
     it('lets the SDK retry a 429 that says when to come back, when retries are allowed', async () => {
       const server = await serve([{ status: 429, retryAfter: 0 }, { content: 'second time lucky' }]);
       const response = await modelFor(server, { maxRetries: 1 }).generate(ask('hi'));

@@ -292,6 +292,24 @@ describe('Run view model (webview/model/runView.ts)', () => {
       ]);
     });
 
+    it("shows the stack of the error a tool threw in its own section, its lines as lines, and its class in the output", () => {
+      const stacktrace = 'RangeError: cancellations are closed\n    at run (/work/agent.agent.ts:20:11)';
+      const failed = toolStep(4, {
+        name: 'cancel',
+        status: 'failed',
+        output: { exception: { type: 'RangeError', stacktrace } },
+        error: 'cancel failed: RangeError: cancellations are closed',
+      });
+
+      const [row] = stepRows([failed]);
+
+      assert.deepEqual(row?.sections.slice(1, 4), [
+        { label: 'Output', text: JSON.stringify({ exception: { type: 'RangeError' } }, null, 2) },
+        { label: 'Error', text: 'cancel failed: RangeError: cancellations are closed' },
+        { label: 'Stack', text: stacktrace },
+      ]);
+    });
+
     it('shows a step in progress without output or duration', () => {
       const rows = stepRows([inProgress(modelStep(1)), inProgress(toolStep(2))]);
 

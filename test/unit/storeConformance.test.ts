@@ -469,6 +469,23 @@ for (const backend of BACKENDS) {
     });
 
     describe('budgets and reservations', () => {
+      it('raises the budget of a budget_exceeded run, its record and its run budget, and makes it resumable; no other run', async () => {
+        const store = await open();
+        await store.createRun(newRun('run_over', T, { budget: { steps: 3, usd: 1 } }));
+        await store.ensureBudget({ id: 'run:run_over', kind: 'run', limits: { steps: 3, usd: 1 }, at: T });
+        await store.createRun(newRun('run_fine', T));
+        assert.equal(await store.raiseRunBudget('run_over', { steps: 10, usd: 1 }, T + 1), undefined, 'a running run keeps its budget');
+        await store.finishRun({ runId: 'run_over', state: 'budget_exceeded', result: null, error: 'Stopped: The run reached its step budget of 3 steps.', endedAt: T + 2, at: T + 2 });
+        await store.finishRun({ runId: 'run_fine', state: 'completed', result: 'ok', error: null, endedAt: T + 2, at: T + 2 });
+
+        const raised = await store.raiseRunBudget('run_over', { steps: 10, usd: 1 }, T + 3);
+        assert.deepEqual([raised?.state, raised?.budget, raised?.endedAt, raised?.updatedAt], ['interrupted', { steps: 10, usd: 1 }, null, T + 3]);
+        assert.deepEqual((await store.getBudgets(['run:run_over']))[0]?.limits, { steps: 10, usd: 1 });
+        assert.ok(await store.claimRun('run_over', PROCESS_OWNER, ['interrupted'], T + 4));
+        assert.equal(await store.raiseRunBudget('run_fine', { steps: 10 }, T + 5), undefined);
+        assert.equal((await store.getRun('run_fine'))?.state, 'completed');
+      });
+
       it('reserves all or nothing: a transition that would overspend throws and writes nothing', async () => {
         const store = await open();
         await store.createRun(newRun('run_r', T));

@@ -141,13 +141,33 @@ describe('keel export, keel audit and flags in keel show (real processes)', () =
     assert.match(bad.stderr, /--format must be otlp-json or jsonl/);
   });
 
-  it('sends a run to an OTLP endpoint on request', async () => {
+  it("keeps a tool's thrown error with its class and stack: in keel show --json and as the span's exception event", async () => {
+    const { runId } = await runAgent(DESK_AGENT.replace("throw new Error('cancellations are closed')", "throw new RangeError('cancellations are closed')"), 'Cancel AB1234');
+    const shown = await keel(['show', runId, '--json']);
+    assert.equal(shown.code, 0, describeOutcome(shown));
+    const failed = (JSON.parse(shown.stdout) as { steps: { name: string; status: string; error: string; output: { exception?: { type: string; stacktrace: string } } }[] }).steps.find(
+      (step) => step.name === 'cancel',
+    );
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.output.exception?.type, 'RangeError');
+    assert.match(failed?.output.exception?.stacktrace ?? '', /^RangeError: cancellations are closed\n\s+at .*agent\.agent\.ts:\d+:\d+/);
+
+    const exported = await keel(['export', runId, '--format', 'jsonl']);
+    const span = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as TraceSpan).find((candidate) => candidate.name === 'execute_tool cancel');
+    assert.deepEqual(span?.events.map((event) => [event.name, event.attributes['exception.type'], event.attributes['exception.message']]), [
+      ['exception', 'RangeError', failed?.error],
+    ]);
+    assert.equal(span?.events[0]?.attributes['exception.stacktrace'], failed?.output.exception?.stacktrace);
+  });
+
+  it('sends a run to an OTLP endpoint on request, taking a base URL as OTEL_EXPORTER_OTLP_ENDPOINT does', async () => {
     const { runId } = await runAgent(DESK_AGENT, 'Cancel AB1234');
-    const sent = await keel(['export', runId, '--endpoint', `${receiver.url}/v1/traces`]);
+    const sent = await keel(['export', runId, '--endpoint', receiver.url]);
     assert.equal(sent.code, 0, describeOutcome(sent));
     assert.match(sent.stdout, /sent 9 spans of run_\w+ to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
     const [request] = await receiver.waitForRequests(1);
     assert.ok(request);
+    assert.equal(request.path, '/v1/traces');
     assert.equal(request.headers['content-type'], 'application/x-protobuf');
     assert.equal(decodeExport(request).spans.length, 9);
   });

@@ -18,15 +18,20 @@ import { flagLines } from '../traceSupport';
 
 /** Commands that execute runs: start one, resume one, decide what happened to an interrupted call. */
 
+/** A run's own limits, for keel run and for keel resume of a run that stopped at them. */
+const BUDGET_FLAGS = {
+  'budget-usd': { type: 'string' },
+  'budget-tokens': { type: 'string' },
+  'budget-steps': { type: 'string' },
+  'budget-time': { type: 'string' },
+} as const;
+
 async function run(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     input: { type: 'string', short: 'i' },
     model: { type: 'string' },
     json: { type: 'boolean' },
-    'budget-usd': { type: 'string' },
-    'budget-tokens': { type: 'string' },
-    'budget-steps': { type: 'string' },
-    'budget-time': { type: 'string' },
+    ...BUDGET_FLAGS,
     thread: { type: 'string' },
     task: { type: 'string' },
     'accept-mcp-tool': { type: 'string', multiple: true },
@@ -94,12 +99,13 @@ function budgetFlags(values: {
 }
 
 async function resume(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, ...RESTATE_FLAGS });
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, ...BUDGET_FLAGS, ...RESTATE_FLAGS });
   const [prefix, ...extra] = positionals;
   if (!prefix || extra.length > 0) throw new UsageError('keel resume takes one run id: keel resume <runId>');
+  const budget = budgetFlags(values);
   return withHost(values, async (host) => {
     await host.store.markInterrupted(isOwnerAlive, Date.now());
-    return resumeRun(host, await host.store.resolveRunId(prefix), values.json === true);
+    return resumeRun(host, await host.store.resolveRunId(prefix), values.json === true, undefined, budget);
   });
 }
 
@@ -107,9 +113,10 @@ async function resume(args: readonly string[]): Promise<number> {
  * Continues a run's tree and follows it: here, or on Restate when Restate executes it (`since`:
  * show its steps that ended from then on, such as since a decision).
  */
-export async function resumeRun(host: Host, runId: string, json: boolean, since?: number): Promise<number> {
+export async function resumeRun(host: Host, runId: string, json: boolean, since?: number, budget?: BudgetLimits): Promise<number> {
   const root = await rootRunOf(host.store, runId);
   if (isRestateOwned(root)) {
+    if (budget) throw new UsageError(`Run ${root.id} runs on Restate, whose runs keep the budget they started with; --budget-… applies to runs executed here.`);
     const engine = host.restate;
     await engine.resume(root.id);
     if (!json) engine.follow(root.id, liveView(), since);
@@ -117,7 +124,7 @@ export async function resumeRun(host: Host, runId: string, json: boolean, since?
   }
   // A tree goes on from its root: the sub-agent's run continues as its parent replays to it.
   if (root.id !== runId && !json) out.write(`${style.dim(`Run ${runId} is a sub-agent run under ${root.id}: continuing that run, which continues it.`)}\n`);
-  return follow(host, await host.local.resume(root.id, json ? {} : { onEvent: liveView() }), json);
+  return follow(host, await host.local.resume(root.id, { ...(json ? {} : { onEvent: liveView() }), ...(budget ? { budget } : {}) }), json);
 }
 
 /** Waits for a run executing here to stop (Ctrl-C cancels it), prints it as JSON if asked, and gives the exit code. */
@@ -278,5 +285,8 @@ export const runCommands: Readonly<Record<string, Command>> = {
     ],
     run,
   },
-  resume: { usage: ['keel resume <runId> [--json]'], run: resume },
+  resume: {
+    usage: ['keel resume <runId> [--json]', '         [--budget-usd <n>] [--budget-tokens <n>] [--budget-steps <n>] [--budget-time <seconds>]   (a run that stopped at its budget)'],
+    run: resume,
+  },
 };

@@ -90,6 +90,11 @@ export interface StartOptions {
 export interface ResumeOptions {
   /** The model to continue with; by default the one the run recorded (or the agent's own). */
   readonly model?: Model | string;
+  /**
+   * Larger limits for a run that stopped `budget_exceeded` (merged over its own): it goes on from
+   * its journal, its recorded work kept. A limit may only grow.
+   */
+  readonly budget?: BudgetLimits;
   readonly onEvent?: RunEventListener;
 }
 
@@ -229,7 +234,8 @@ export class Runtime {
     if (existing.owner?.startsWith(RESTATE_OWNER_PREFIX) && !this.owner.startsWith(RESTATE_OWNER_PREFIX)) {
       throw new KeelError(`Run ${runId} runs on Restate: it goes on there once its decisions are made (keel approve, keel resume --restate-url <ingress>).`);
     }
-    if (!RESUMABLE_STATES.includes(existing.state)) {
+    if (existing.state === 'budget_exceeded') await this.raiseBudget(existing, options.budget);
+    else if (!RESUMABLE_STATES.includes(existing.state)) {
       throw new KeelError(
         existing.state === 'running'
           ? `Run ${runId} is still running (in process ${existing.owner ?? 'unknown'}).`
@@ -252,6 +258,20 @@ export class Runtime {
     // A model call that was in flight when its process died may have been charged: count it.
     await this.store.settleHeld(runId, this.now());
     return this.launch(agent, model, run, steps, options.onEvent);
+  }
+
+  /** Gives a `budget_exceeded` run the larger limits it is resumed with, or says how to resume it. */
+  private async raiseBudget(run: RunRecord, given: BudgetLimits | undefined): Promise<void> {
+    const own: Readonly<Record<string, number | undefined>> = { ...run.budget };
+    const limits = Object.entries({ ...given }).filter(([key, value]) => key !== 'warnAt' && value !== undefined);
+    const grows = limits.some(([key, value]) => value > (own[key] ?? Infinity) || own[key] === undefined);
+    const shrinks = limits.some(([key, value]) => value < (own[key] ?? -Infinity));
+    if (!grows || shrinks) {
+      throw new KeelError(
+        `Run ${run.id} stopped at its budget (${run.error?.replace(/^Stopped: /, '') ?? 'budget_exceeded'}); continue it with a larger one, such as keel resume ${run.id} --budget-tokens <n> (or --budget-usd, --budget-steps, --budget-time), and its recorded work is kept.`,
+      );
+    }
+    if (!(await this.store.raiseRunBudget(run.id, { ...run.budget, ...given }, this.now()))) throw new KeelError(`Run ${run.id} was resumed by another process just now.`);
   }
 
   /** The agent with its MCP servers' tools, as offered now (a new run) or as `pinned` by a run. */

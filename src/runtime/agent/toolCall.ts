@@ -105,5 +105,14 @@ export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
 /** Attributes a tool added to its span (MCP's, say), as its step's output records them. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
-/** What becomes of one tool call, as the model will read it; `attributes` are what the tool added to its span. */
-export type ToolResult = CheckedOutput & ToolResultGuard & { readonly attributes?: SpanAttributes };
+/** What a tool threw, as OpenTelemetry names an exception: its class and its stack (capped as its message is). */
+export interface ToolException {
+  readonly type: string;
+  readonly stacktrace: string;
+}
+
+/**
+ * What becomes of one tool call, as the model will read it; `attributes` are what the tool added to
+ * its span, `exception` what it threw when it failed by throwing.
+ */
+export type ToolResult = CheckedOutput & ToolResultGuard & { readonly attributes?: SpanAttributes; readonly exception?: ToolException };

@@ -14,7 +14,8 @@ import { NO_USAGE, failureMessage } from './modelStep';
 import { RunPausedError } from './pause';
 import { attemptWithRetries, type RunContext } from './runContext';
 import { AttemptInterruptedError } from './steps';
-import { checkToolOutput, prepareToolCall, type SpanAttributes, type ToolResult } from './toolCall';
+import { checkToolOutput, prepareToolCall, type SpanAttributes, type ToolException, type ToolResult } from './toolCall';
+import { capErrorText } from '../sandbox/sandboxError';
 
 /** The reason recorded for a tool call's attempt that paused for a sub-agent. */
 const PAUSED = 'paused';
@@ -150,8 +151,8 @@ function endTool(context: RunContext, seq: number, result: ToolResult, effectKey
 }
 
 /** What a failed tool step keeps besides its error: what the guard decided and the span's attributes, if any. */
-function failedOutput(result: ToolResult, attributes: { attributes?: SpanAttributes }): (ToolResultGuard & { attributes?: SpanAttributes }) | null {
-  const kept = { ...guardFields(result), ...attributes };
+function failedOutput(result: ToolResult, attributes: { attributes?: SpanAttributes }): (ToolResultGuard & { attributes?: SpanAttributes; exception?: ToolException }) | null {
+  const kept = { ...guardFields(result), ...attributes, ...(result.exception ? { exception: result.exception } : {}) };
   return Object.keys(kept).length === 0 ? null : kept;
 }
 
@@ -241,7 +242,8 @@ async function runTool(
     const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
     const tries = failures.length - earlier.length;
     const error_ = tries > 1 ? `${tool.name} failed after ${tries} attempts: ${describeError(last)}` : `${tool.name} failed: ${describeError(last)}`;
-    return { result: { ok: false, error: error_, ...annotated() }, failures };
+    const exception = last instanceof Error ? { exception: { type: last.name, stacktrace: capErrorText(last.stack ?? `${last.name}: ${last.message}`) } } : {};
+    return { result: { ok: false, error: error_, ...exception, ...annotated() }, failures };
   }
 }
 

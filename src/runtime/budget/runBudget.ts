@@ -128,7 +128,7 @@ export class RunBudget {
     const moneyLimited = [...this.limits].find(([, limits]) => limits.usd !== undefined)?.[0];
     if (!price && moneyLimited) {
       throw new BudgetExceededError(
-        `Keel does not know the price of ${model.provider}:${model.name}, so it cannot keep this run within its money budget: add the model to the keel.prices setting (or the agent's prices).`,
+        `Keel does not know the price of ${model.provider}:${model.name}, so it cannot keep this run within its money budget: give its price in USD per million tokens in KEEL_PRICES, in \`prices\` of keel.config.ts, in the agent's \`prices\`, or in the editor's keel.prices setting.`,
         moneyLimited,
         'usd',
       );

@@ -47,10 +47,11 @@ export interface Engine {
   /** Resolves when the run stops: ended, or paused for a decision. */
   wait(runId: string, options?: WaitOptions): Promise<RunRecord>;
   /**
-   * Lets an interrupted or paused run (whose decisions are made) go on: its tree, from the root.
-   * Resolves with the id of the run that goes on.
+   * Lets an interrupted or paused run (whose decisions are made) go on: its tree, from the root;
+   * with `budget`, a run that stopped `budget_exceeded`, under those larger limits. Resolves with
+   * the id of the run that goes on.
    */
-  resume(runId: string, options?: { onEvent?: RunEventListener }): Promise<string>;
+  resume(runId: string, options?: { onEvent?: RunEventListener; budget?: BudgetLimits }): Promise<string>;
   /**
    * Records a person's decision on a pending approval, with the checks of `decide()`, and lets its
    * run's tree go on by the one rule (see treeToContinue): from its root, once nothing in it waits.

@@ -1,7 +1,8 @@
 import type { RunEvent, RunEventListener } from '../agent/events';
 import type { Runtime, RunHandle } from '../agent/runtime';
 import { decide, type DecisionRequest } from '../approval/decide';
-import type { BudgetPool } from '../budget/budget';
+import { checkEditedArgs } from '../approval/editedArgs';
+import type { BudgetLimits, BudgetPool } from '../budget/budget';
 import { KeelError } from '../errors';
 import type { CheckpointStore, DecisionMeta, RunRecord } from '../store/checkpointStore';
 import { rootRunOf, treeToContinue } from '../store/runTree';
@@ -95,23 +96,24 @@ export class LocalEngine implements Engine {
    * Continues the tree the run belongs to, from its root (a sub-agent's run goes on as its parent
    * replays to it). Resolves with the id of the run that goes on.
    */
-  async resume(runId: string, options: { onEvent?: RunEventListener } = {}): Promise<string> {
+  async resume(runId: string, options: { onEvent?: RunEventListener; budget?: BudgetLimits } = {}): Promise<string> {
     const run = await rootRunOf(this.store, runId);
     if (!run.agentFile) {
       throw new KeelError(`Run ${run.id} was not started from an agent file, so it cannot be resumed here; resume it in code with runtime.resume(agent, runId).`);
     }
     const { agent } = await loadAgent(run.agentFile, { agent: run.agent });
     const onEvent = this.listener(options.onEvent);
-    return this.track(await this.options.runtime([]).resume(agent, run.id, onEvent ? { onEvent } : {}));
+    return this.track(await this.options.runtime([]).resume(agent, run.id, { ...(onEvent ? { onEvent } : {}), ...(options.budget ? { budget: options.budget } : {}) }));
   }
 
-  /** Records the decision, then (unless `continue` is false) continues by the one rule (see treeToContinue), here. */
+  /** Records the decision (edited arguments checked against the tool's schema first), then (unless `continue` is false) continues by the one rule (see treeToContinue), here. */
   async decide(
     approvalId: string,
     request: DecisionRequest,
     meta: Omit<DecisionMeta, 'via'> & { via: 'cli' | 'vscode' },
     options: { onEvent?: RunEventListener; continue?: boolean } = {},
   ): Promise<Decided> {
+    await checkEditedArgs(this.store, approvalId, request);
     const approval = await decide(this.store, approvalId, request, meta);
     return { approval, continued: options.continue === false ? undefined : await this.continueAfter(approval.runId, options) };
   }

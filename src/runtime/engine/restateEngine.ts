@@ -1,5 +1,6 @@
 import type { RunEventListener } from '../agent/events';
 import { decide, type DecisionRequest } from '../approval/decide';
+import { checkEditedArgs } from '../approval/editedArgs';
 import { KeelError, describeError } from '../errors';
 import { newRunId } from '../ids';
 import { RUN_STATE_LABELS } from '../format';
@@ -103,6 +104,7 @@ export class RestateEngine implements Engine {
     const root = await rootRunOf(this.store, approval.runId);
     // A decision recorded before Restate could be told is passed on again, rather than refused.
     const passOn = approval.status !== 'pending' && root.state === 'waiting_approval' && isRestateOwned(root);
+    if (!passOn) await checkEditedArgs(this.store, approvalId, request);
     const decided = passOn ? approval : await decide(this.store, approvalId, request, meta);
     const body: DecideRequest = { approvalId, decision: decided.decision };
     try {

@@ -19,6 +19,7 @@ import type {
 } from './model';
 import { parseRetryAfter } from '../effects/retry';
 import { optional } from '../objects';
+import { truncate } from '../format';
 
 export interface OpenAIModelOptions {
   /** The model id, as the endpoint knows it (`gpt-4o-mini`, `llama3.1`, a deployment name...). */
@@ -107,14 +108,15 @@ export function openaiModel(options: OpenAIModelOptions): Model {
       callOptions.signal?.addEventListener('abort', stopOnAbort, { once: true });
       try {
         if (options.stream === false) {
-          const completion: unknown = await openai.chat.completions.create({ ...body, stream: false }, { signal: controller.signal });
-          return fromCompletion(completion, label, callOptions);
+          const response = await openai.chat.completions.create({ ...body, stream: false }, { signal: controller.signal }).asResponse();
+          return fromCompletion(await readCompletion(response, label), callOptions);
         }
-        const stream = await openai.chat.completions.create(
-          { ...body, stream: true, stream_options: { include_usage: true } },
-          { signal: controller.signal },
-        );
-        return await collectStream(stream, callOptions, options.model, label, controller, options.idleTimeoutMs ?? 60_000);
+        const { data: stream, response } = await openai.chat.completions
+          .create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal: controller.signal })
+          .withResponse();
+        // The SDK reads any body as events and finds none in a web page or a plain-text error.
+        if (!contentType(response).includes('text/event-stream')) throw notACompletion(label, response, await response.text());
+        return await collectStream(stream, response, callOptions, options.model, label, controller, options.idleTimeoutMs ?? 60_000);
       } catch (error) {
         if (callOptions.signal?.aborted || error instanceof ModelError) throw error;
         throw new ModelError(`${label} failed: ${describeError(error)}`, { cause: error, context: errorContext(error, sdk.default) });
@@ -125,12 +127,42 @@ export function openaiModel(options: OpenAIModelOptions): Model {
   };
 }
 
-/** A non-streamed answer, checked: proxies and gateways sometimes answer 200 with something else. */
-function fromCompletion(completion: unknown, label: string, callOptions: ModelCallOptions): ModelResponse {
-  const choice = isCompletion(completion) ? completion.choices[0] : undefined;
-  if (!isCompletion(completion) || !choice?.message) {
-    throw new ModelError(`${label} answered with something that is not a chat completion.`, { context: { transient: true } });
+/**
+ * The body of a non-streamed answer, parsed. JSON cut off in the middle is a transient failure (the
+ * SDK's SyntaxError, retried); a body that is not JSON at all (a web page, a proxy's text) is not.
+ */
+async function readCompletion(response: Response, label: string): Promise<{ completion: ChatCompletion; choice: ChatCompletion.Choice }> {
+  const text = await response.text();
+  let completion: unknown;
+  try {
+    completion = JSON.parse(text);
+  } catch (error) {
+    if (/^\s*\{/.test(text)) throw error;
+    throw notACompletion(label, response, text);
   }
+  const choice = isCompletion(completion) ? completion.choices[0] : undefined;
+  if (!isCompletion(completion) || !choice?.message) throw notACompletion(label, response, text);
+  return { completion, choice };
+}
+
+/**
+ * Proxies, gateways and base URLs that point at a web UI answer 200 with something other than the
+ * Chat Completions API: named with what arrived, and not retried, since asking again gets the same.
+ */
+function notACompletion(label: string, response: Response, body: string): ModelError {
+  const type = contentType(response) || 'no content type';
+  const excerpt = body.trim() === '' ? 'an empty body' : `"${truncate(body, 80)}"`;
+  return new ModelError(
+    `${label} answered HTTP ${response.status} with something that is not an OpenAI chat completion (${type}): ${excerpt}; check that its base URL (OPENAI_BASE_URL) points at an OpenAI-compatible API.`,
+  );
+}
+
+function contentType(response: Response): string {
+  return response.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
+}
+
+/** A non-streamed answer, as readCompletion found it. */
+function fromCompletion({ completion, choice }: { completion: ChatCompletion; choice: ChatCompletion.Choice }, callOptions: ModelCallOptions): ModelResponse {
   const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).flatMap((call) =>
     call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
   );
@@ -150,6 +182,7 @@ function isCompletion(value: unknown): value is ChatCompletion {
 
 async function collectStream(
   stream: AsyncIterable<ChatCompletionChunk>,
+  response: Response,
   callOptions: ModelCallOptions,
   requested: string,
   label: string,
@@ -176,10 +209,11 @@ async function collectStream(
   try {
     for await (const chunk of stream) {
       armIdleTimer();
+      if (!Array.isArray((chunk as { choices?: unknown }).choices)) throw notACompletion(label, response, JSON.stringify(chunk));
       model = chunk.model || model;
       fingerprint = chunk.system_fingerprint || fingerprint;
       if (chunk.usage) usage = toUsage(chunk.usage);
-      for (const choice of chunk.choices ?? []) {
+      for (const choice of chunk.choices) {
         const delta = choice.delta;
         if (delta?.content) {
           sawContent = true;

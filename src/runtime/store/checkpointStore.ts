@@ -329,6 +329,12 @@ export interface CheckpointStore {
   finishRun(end: RunEnd): Promise<RunRecord>;
   /** Makes `owner` the run's process and its state `running`, if the run is in one of `from`. */
   claimRun(runId: string, owner: string, from: readonly RunState[], at: number): Promise<RunRecord | undefined>;
+  /**
+   * Gives a `budget_exceeded` run larger limits (its own record and its `run:<id>` budget) and makes
+   * it `interrupted`, so that it can be resumed with its recorded work kept. Undefined when the run
+   * is not `budget_exceeded`.
+   */
+  raiseRunBudget(runId: string, limits: BudgetLimits, at: number): Promise<RunRecord | undefined>;
   /** Marks `running` runs whose owner is gone as `interrupted`; returns them. */
   markInterrupted(isOwnerAlive: (owner: string) => boolean, at: number): Promise<RunRecord[]>;
   getRun(runId: string): Promise<RunRecord | undefined>;

@@ -298,6 +298,17 @@ export class PostgresStore implements MemoryCapableStore, AlertCapableStore, Rev
     return rows.length === 1 ? toRun(rows[0] as RunRow) : undefined;
   }
 
+  raiseRunBudget(runId: string, limits: BudgetLimits, at: number): Promise<RunRecord | undefined> {
+    return this.connection.transaction(async (db) => {
+      const text = JSON.stringify(limits);
+      const raise = "UPDATE runs SET state = 'interrupted', budget = $2, ended_at = NULL, updated_at = $3 WHERE id = $1 AND state = 'budget_exceeded' RETURNING *";
+      const { rows } = await db.query(raise, [runId, text, at]);
+      if (rows.length !== 1) return undefined;
+      await db.query('UPDATE budgets SET limits = $2 WHERE id = $1', [`run:${runId}`, text]);
+      return toRun(rows[0] as RunRow);
+    });
+  }
+
   async markInterrupted(isOwnerAlive: (owner: string) => boolean, at: number): Promise<RunRecord[]> {
     const running = (await this.connection.query("SELECT id, owner FROM runs WHERE state = 'running'")) as { id: string; owner: string | null }[];
     const gone = running.filter((row) => row.owner === null || !isOwnerAlive(row.owner));

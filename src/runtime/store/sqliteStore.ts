@@ -216,6 +216,11 @@ export class SqliteStore implements MemoryCapableStore, AlertCapableStore, Revie
         `UPDATE runs SET state = 'running', owner = @owner, error = NULL, updated_at = @at
          WHERE id = @runId AND state IN (SELECT value FROM json_each(@from))`,
       ),
+      raiseRunBudget: db.prepare(
+        `UPDATE runs SET state = 'interrupted', budget = @limits, ended_at = NULL, updated_at = @at
+         WHERE id = @runId AND state = 'budget_exceeded'`,
+      ),
+      setBudgetLimits: db.prepare('UPDATE budgets SET limits = @limits WHERE id = @id'),
       runningRuns: db.prepare("SELECT * FROM runs WHERE state = 'running'"),
       interrupt: db.prepare(
         `UPDATE runs SET state = 'interrupted', error = @error, updated_at = @at
@@ -385,6 +390,16 @@ export class SqliteStore implements MemoryCapableStore, AlertCapableStore, Revie
   claimRun(runId: string, owner: string, from: readonly RunState[], at: number): Promise<RunRecord | undefined> {
     const changed = this.statements.claimRun.run({ runId, owner, from: JSON.stringify(from), at }).changes;
     return Promise.resolve(changed === 1 ? this.requireRun(runId) : undefined);
+  }
+
+  raiseRunBudget(runId: string, limits: BudgetLimits, at: number): Promise<RunRecord | undefined> {
+    const raised = this.db.transaction(() => {
+      const text = JSON.stringify(limits);
+      if (this.statements.raiseRunBudget.run({ runId, limits: text, at }).changes !== 1) return false;
+      this.statements.setBudgetLimits.run({ id: `run:${runId}`, limits: text });
+      return true;
+    })();
+    return Promise.resolve(raised ? this.requireRun(runId) : undefined);
   }
 
   markInterrupted(isOwnerAlive: (owner: string) => boolean, at: number): Promise<RunRecord[]> {

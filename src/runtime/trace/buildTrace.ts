@@ -19,7 +19,7 @@ import {
 } from './journalView';
 import { agentFacts, type AgentFacts } from './agentFacts';
 import { Redactor, redactDeep } from './redact';
-import type { AttributeValue, Flag, SpanKind, TraceSpan } from './span';
+import type { AttributeValue, Flag, SpanEvent, SpanKind, TraceSpan } from './span';
 
 export type { TraceSource } from './journalView';
 
@@ -402,8 +402,17 @@ function stepSpan(
     status: step.status === 'completed' ? 'ok' : step.status === 'failed' ? 'error' : 'unset',
     statusMessage: step.status === 'failed' ? step.error : null,
     attributes,
-    events: [],
+    events: exceptionEvents(step),
   };
+}
+
+/** A tool's thrown error as OpenTelemetry's `exception` event: its class, message and stack, as the journal kept them. */
+function exceptionEvents(step: StepRecord): SpanEvent[] {
+  const exception = step.status === 'failed' ? record(record(step.output)['exception']) : {};
+  const { type, stacktrace } = exception;
+  if (typeof type !== 'string' || typeof stacktrace !== 'string') return [];
+  const attributes = { 'exception.type': type, 'exception.message': step.error ?? '', 'exception.stacktrace': stacktrace };
+  return [{ name: 'exception', time: step.endedAt ?? step.startedAt, attributes }];
 }
 
 /** When each failed attempt of a step started: the first with the step, each next one after the wait that followed the last. */

@@ -89,11 +89,26 @@ export function stepRows(steps: readonly Step[]): StepRow[] {
     duration: step.endedAt === null ? '' : formatDuration(step.endedAt - step.startedAt),
     sections: [
       { label: 'Input', text: pretty(step.input) },
-      ...(step.output === null ? [] : [{ label: 'Output', text: pretty(step.output) }]),
+      ...(step.output === null ? [] : [{ label: 'Output', text: pretty(withoutStack(step.output)) }]),
       ...(step.error === null ? [] : [{ label: 'Error', text: step.error }]),
+      ...stackOf(step.output).map((text) => ({ label: 'Stack', text })),
       ...(step.idempotencyKey === null ? [] : [{ label: 'Idempotency key', text: step.idempotencyKey }]),
     ],
   }));
+}
+
+/** The stack of the error a tool threw, as a failed step's output keeps it (`exception`), if any. */
+function stackOf(output: unknown): string[] {
+  const exception: unknown = typeof output === 'object' && output !== null ? (output as { exception?: unknown }).exception : undefined;
+  const stack: unknown = typeof exception === 'object' && exception !== null ? (exception as { stacktrace?: unknown }).stacktrace : undefined;
+  return typeof stack === 'string' ? [stack] : [];
+}
+
+/** A step's output with its thrown error's stack left to the Stack section, where its lines read as lines. */
+function withoutStack(output: unknown): unknown {
+  if (stackOf(output).length === 0) return output;
+  const { exception, ...rest } = output as { exception: { type: string } };
+  return { ...rest, exception: { type: exception.type } };
 }
 
 /** The server an MCP tool step's output names (its call's annotations), if any. */
