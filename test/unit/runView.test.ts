@@ -249,6 +249,7 @@ describe('Run view model (webview/model/runView.ts)', () => {
         kind: 'model',
         status: 'completed',
         title: 'model',
+        server: null,
         summary: 'search_flights(from: "NYC", to: "LIS")',
         duration: '5 ms',
         sections: [
