@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EXAMPLE_INPUT, EXAMPLE_RESULT } from '../vscode/testWorkspace';
 import { approveFromNotification } from './approve.ui';
+import { createAgentInEmptyFolder } from './createAgent.ui';
 import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
@@ -98,6 +99,7 @@ export const uiTests: readonly UiTest[] = [
   approveFromNotification,
   meterDuringRun,
   goldenInTestingView,
+  createAgentInEmptyFolder,
   resumeOffer,
 ];
 

@@ -42,8 +42,17 @@ export async function passInTestingView(page: Page, goldenFile: string, cases: r
   const sidebar = page.locator('.part.sidebar');
   const fileRow = sidebar.locator('.monaco-list-row').filter({ hasText: goldenFile }).first();
   await fileRow.waitFor({ timeout: LONG });
-  if ((await fileRow.getAttribute('aria-expanded')) !== 'true') await fileRow.locator('.monaco-tl-twistie').click();
-  await sidebar.locator('.monaco-list-row[aria-expanded="true"]').filter({ hasText: goldenFile }).waitFor({ timeout: LONG });
+  // The row can be drawn before its cases are known (then its twistie does nothing): expand it until it is expanded.
+  const expanded = sidebar.locator('.monaco-list-row[aria-expanded="true"]').filter({ hasText: goldenFile });
+  const deadline = Date.now() + LONG;
+  while ((await fileRow.getAttribute('aria-expanded')) !== 'true') {
+    await fileRow.locator('.monaco-tl-twistie').click();
+    try {
+      await expanded.waitFor({ timeout: 5_000 });
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+  }
   for (const name of cases) await sidebar.locator('.monaco-list-row').filter({ hasText: name }).first().waitFor({ timeout: LONG });
 
   await sidebar.locator('.action-label[aria-label^="Run Tests"]').first().click();

@@ -32,7 +32,7 @@ export async function runUi(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   clearStageResult(resultsDir, STAGE);
   for (const test of uiTests) rmSync(join(resultsDir, `${test.failureScreenshot}.png`), { force: true });
-  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing', 'ui-trace-subagent', 'ui-runs-tree', 'ui-run-step', 'ui-compare']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
+  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing', 'ui-create-agent', 'ui-trace-subagent', 'ui-runs-tree', 'ui-run-step', 'ui-compare']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
   const logFile = join(resultsDir, `${STAGE}-code-server.log`);
   rmSync(logFile, { force: true });
 
