@@ -13,8 +13,10 @@ const stages = [
   // The example agents' golden cases, replayed from their cassettes; each case counts in the summary.
   { name: 'golden', command: "node --no-node-snapshot bin/keel.js test 'examples/**/*.golden.yaml'", counted: true },
   // The user's path: npm pack, then docs/getting-started.md's commands in a new folder outside the
-  // repository with a fresh HOME (npm init, the tarball installed, keel init, keel run, keel test, tsc).
-  { name: 'userpath', command: 'node out/test/userpath/runUserPath.js' },
+  // repository with a fresh HOME (npm init, the tarball installed, keel init, keel run, keel test, tsc);
+  // then vsce package, and that folder opened in code-server with the VSIX installed (no problems on
+  // the agent file, Keel: Run Agent… completes, the Testing view passes the golden case).
+  { name: 'userpath', command: 'node out/test/userpath/runUserPath.js', needsVsCode: true },
   // The engine conformance suite: the same scenarios on the local engine (SQLite, PGlite, a real
   // PostgreSQL) and on Restate (a real restate-server from npm), each scenario counting once per engine.
   {

@@ -22,6 +22,7 @@ import { GoldenService } from './goldenService';
 import { decisionRequestFrom } from './decisionRequest';
 import { documentHandlers } from './documentHandlers';
 import { memoryHandlers } from './memoryHandlers';
+import { projectHandlers } from './projectHandlers';
 import { reviewHandlers } from './reviewHandlers';
 import { spendReport } from './spend';
 import { toApproval, toEditorAlert, toRun, toRunEvent, toStep } from './toProtocol';
@@ -95,6 +96,7 @@ export function serve(): void {
     ...memoryHandlers(() => ready().store),
     ...documentHandlers(() => ready().store, storeOf),
     ...reviewHandlers(() => ready().store),
+    ...projectHandlers(ready),
     initialize: async (params) => {
       const settings = params.settings ?? {};
       if (host) {

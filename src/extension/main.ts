@@ -10,6 +10,7 @@ import { clientOptions, editorSettings } from './client/settings';
 import { registerDebugger } from './debug/registerDebugger';
 import { registerGoldenTests } from './golden/registerGoldenTests';
 import { registerMemory } from './memory/registerMemory';
+import { registerCreateAgent } from './project/createAgent';
 import type { FollowRunDeps } from './ui/followRun';
 import { registerRuns } from './runs/registerRuns';
 import { runPanels } from './runs/runPanel';
@@ -37,4 +38,5 @@ export function activate(context: vscode.ExtensionContext): void {
   registerGoldenTests(context, { client, log, editor });
   registerDebugger(context, { ...follow, editor });
   registerAlerts(context, { ...follow, editor, databaseChanged });
+  registerCreateAgent(context, { client, log });
 }

@@ -120,9 +120,26 @@ export interface RunGoldenParams {
   readonly databasePath?: string;
 }
 
+/** A new project written by Keel: Create Agent… (what `keel init` writes), paths relative to its folder. */
+export interface CreatedProject {
+  readonly folder: string;
+  /** The new agent file, absolute: the editor opens it. */
+  readonly agentFile: string;
+  readonly written: readonly string[];
+  /** What the person still has to do (a package.json without keel-agents, a cassette not recorded yet). */
+  readonly todo: readonly string[];
+  /** Whether package.json was written, so its dependencies still need `npm install`. */
+  readonly wrotePackageJson: boolean;
+}
+
 /** Requests the runtime process answers. */
 export interface DaemonRequests extends MemoryRequests, ReviewRequests {
   initialize: { params: InitializeParams; result: InitializeResult };
+  /**
+   * Writes a new project into a folder, as `keel init` does; refused, writing nothing, when a file
+   * it would write exists. In Restricted Mode it writes the files but runs nothing (no cassette).
+   */
+  createProject: { params: { folder: string }; result: CreatedProject };
   startRun: { params: StartRunParams; result: { runId: string } };
   /** Continues an interrupted or paused run from its last checkpoint, in this process. */
   resumeRun: { params: { runId: string }; result: { runId: string } };

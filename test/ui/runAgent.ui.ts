@@ -1,12 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { EXAMPLE_INPUT, EXAMPLE_RESULT } from '../vscode/testWorkspace';
 import { approveFromNotification } from './approve.ui';
+import { createAgentInEmptyFolder } from './createAgent.ui';
 import { meterDuringRun } from './meter.ui';
 import { resumeOffer } from './resume.ui';
 import { goldenInTestingView } from './testing.ui';
-import { timelineInBrowser, traceFromNotification } from './timeline.ui';
+import { runFromPalette, timelineInBrowser, traceFromNotification } from './timeline.ui';
 import { runTreeInEditor } from './runTree.ui';
 import { compareRunsInEditor } from './compare.ui';
 import type { UiTest } from './uiTest';
@@ -22,29 +24,9 @@ const runAgentFromPalette: UiTest = {
     const keelTab = page.locator('.part.activitybar').getByRole('tab', { name: /^Keel/ });
     await keelTab.waitFor({ timeout: LONG });
 
-    const quickInput = page.locator('.quick-input-widget');
-    const quickInputBox = quickInput.locator('.quick-input-box input');
-    const focusedRow = quickInput.locator('.monaco-list-row.focused');
-
-    await page.keyboard.press('F1');
-    await quickInputBox.waitFor({ timeout: LONG });
-    await quickInputBox.pressSequentially('Keel: Run Agent', { delay: 20 });
-    await focusedRow.filter({ hasText: 'Keel: Run Agent' }).waitFor({ timeout: LONG });
-    await page.keyboard.press('Enter');
-
-    await focusedRow.filter({ hasText: 'travel.agent.ts' }).waitFor({ timeout: LONG });
-    await page.keyboard.press('Enter');
-
-    await quickInput.getByText('What should the agent do?').waitFor({ timeout: LONG });
-    await quickInputBox.pressSequentially(EXAMPLE_INPUT, { delay: 5 });
-    await page.keyboard.press('Enter');
-
-    const toast = page.locator('.notification-toast').filter({ hasText: 'completed' });
-    await toast.waitFor({ timeout: LONG });
-    const toastText = await toast.innerText();
+    const toastText = await runAgentThroughPalette(page, 'travel.agent.ts', EXAMPLE_INPUT);
     assert.ok(toastText.includes('Keel · travel completed in'), `unexpected toast: ${toastText}`);
     assert.ok(toastText.includes(EXAMPLE_RESULT), `the toast does not give the result: ${toastText}`);
-    await toast.getByRole('button', { name: 'Show Run' }).waitFor({ timeout: LONG });
 
     await keelTab.click();
     const sidebar = page.locator('.part.sidebar');
@@ -57,6 +39,29 @@ const runAgentFromPalette: UiTest = {
     await page.screenshot({ path: join(resultsDir, 'ui-run-agent.png') });
   },
 };
+
+/**
+ * Keel: Run Agent… from the palette, the agent file picked by name and the input typed; waits for
+ * the toast that says the run completed (with its Show Run button) and returns its text.
+ */
+export async function runAgentThroughPalette(page: Page, agentFile: string, input: string): Promise<string> {
+  const quickInput = page.locator('.quick-input-widget');
+  const quickInputBox = quickInput.locator('.quick-input-box input');
+  const focusedRow = quickInput.locator('.monaco-list-row.focused');
+
+  await runFromPalette(page, 'Keel: Run Agent');
+  await focusedRow.filter({ hasText: agentFile }).waitFor({ timeout: LONG });
+  await page.keyboard.press('Enter');
+
+  await quickInput.getByText('What should the agent do?').waitFor({ timeout: LONG });
+  await quickInputBox.pressSequentially(input, { delay: 5 });
+  await page.keyboard.press('Enter');
+
+  const toast = page.locator('.notification-toast').filter({ hasText: 'completed' });
+  await toast.waitFor({ timeout: LONG });
+  await toast.getByRole('button', { name: 'Show Run' }).waitFor({ timeout: LONG });
+  return toast.innerText();
+}
 
 /**
  * The run above happened in the runtime process of the installed extension, which loaded
@@ -94,6 +99,7 @@ export const uiTests: readonly UiTest[] = [
   approveFromNotification,
   meterDuringRun,
   goldenInTestingView,
+  createAgentInEmptyFolder,
   resumeOffer,
 ];
 

@@ -14,6 +14,7 @@ interface Manifest {
   readonly bin: Readonly<Record<string, string>>;
   readonly exports: Readonly<Record<string, string | Readonly<Record<string, string>>>>;
   readonly vsce: { readonly readmePath: string };
+  readonly contributes: { readonly walkthroughs: readonly { readonly steps: readonly { readonly media: { readonly markdown: string } }[] }[] };
 }
 
 const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as Manifest;
@@ -100,8 +101,9 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
     files = result.stdout.split('\n').filter((line) => line !== '');
   });
 
-  it('holds the bundles, the icon, its own README and changelog, and the native modules for linux-x64', () => {
+  it('holds the bundles, the icon, its own README and changelog, the walkthrough pages and the native modules for linux-x64', () => {
     const wanted = [
+      ...manifest.contributes.walkthroughs.flatMap((walkthrough) => walkthrough.steps.map((step) => step.media.markdown)),
       packed(manifest.main),
       'dist/daemon.js',
       'dist/isolateWorker.js',
@@ -121,7 +123,7 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
 
   it('holds nothing else of the repository: no tests, sources, docs, developer README or source maps', () => {
     const allowed =
-      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|media\/[^/]+\.(png|svg|css)|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
+      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|media\/[^/]+\.(png|svg|css)|media\/walkthrough\/[^/]+\.md|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });

@@ -1,12 +1,16 @@
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describeError } from '../../src/runtime/errors';
+import { resultsDirOf } from '../vscode/testWorkspace';
 import { docCommands, installCommand, packTarball, readGettingStarted, removeWalk, shell, userEnv, walkFolders, type Step } from './userPath';
+import { walkInEditor } from './userPathEditor';
 
 /**
  * The `userpath` stage of npm test: packs keel-agents, then walks docs/getting-started.md as a new
- * user would (see userPath.ts) and checks what the page promises of each command. Prints every
- * command with its output and the time each took; exits 0 when every one did what it should.
+ * user would (see userPath.ts) and checks what the page promises of each command; then opens the
+ * project in code-server with the packed VSIX installed and checks it there (userPathEditor.ts).
+ * Prints every command with its output and the time each took; exits 0 when every one did what it should.
  */
 
 /** What the page says a command does, beyond exiting with 0. */
@@ -39,6 +43,10 @@ async function walk(): Promise<number> {
         if (!promise.holds(step.output)) throw new Error(`\`${command}\` exited with 0, but not as the page says (${promise.what}).`);
       }
     }
+    const resultsDir = resultsDirOf(repoRoot);
+    mkdirSync(resultsDir, { recursive: true });
+    process.stdout.write(`\nThe editor: ${folders.project} opened in code-server with the packed VSIX installed (screenshots in ${resultsDir}):\n`);
+    steps.push(...(await walkInEditor({ repoRoot, project: folders.project, scratch: folders.root, resultsDir })));
   } catch (error) {
     process.stdout.write(`\nuserpath FAILED: ${describeError(error)}\n`);
     return 1;

@@ -132,7 +132,7 @@ function baseArgs(profile: CodeServerProfile): string[] {
  * Installs a .vsix into the profile's extensions folder, as `code-server --install-extension`
  * does for a person, and returns the folder it was installed into.
  */
-export async function installExtension(profile: CodeServerProfile, vsix: string, extensionId: string): Promise<string> {
+export async function installExtension(profile: CodeServerProfile, vsix: string, extensionId = EXTENSION_ID): Promise<string> {
   const result = await runProcess(locateCodeServer(), [...baseArgs(profile), '--install-extension', vsix], {
     env: profile.env,
     timeoutMs: 120_000,
@@ -146,6 +146,18 @@ export async function installExtension(profile: CodeServerProfile, vsix: string,
     throw new Error(`code-server said it installed ${vsix}, but ${profile.extensionsDir} has no ${prefix}* folder:\n${result.output}`);
   }
   return join(profile.extensionsDir, folder);
+}
+
+/** The extension's id, `publisher.name`, as code-server names its folder. */
+export const EXTENSION_ID = 'keel.keel-agents';
+
+/** `vsce package` as a publisher runs it: no flags but where to put the .vsix (package.json's "vsce" holds the rest). */
+export async function packageExtension(repoRoot: string, vsix: string): Promise<string> {
+  const vsce = join(repoRoot, 'node_modules', '.bin', 'vsce');
+  const args = ['package', '--out', vsix];
+  const result = await runProcess(vsce, args, { cwd: repoRoot, timeoutMs: 180_000 });
+  if (result.code !== 0) throw new Error(`vsce ${args.join(' ')} failed (exit code ${result.code}):\n${result.output.trim()}`);
+  return vsix;
 }
 
 export interface CodeServer {

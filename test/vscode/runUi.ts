@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../../src/runtime/errors';
 import { uiTests } from '../ui/runAgent.ui';
-import { Cleanup, createProfile, installExtension, launchBrowser, runProcess, startCodeServer } from './codeServer';
+import { Cleanup, createProfile, installExtension, launchBrowser, packageExtension, runProcess, startCodeServer } from './codeServer';
 import {
   EXAMPLE_INPUT,
   EXAMPLE_RESULT,
@@ -17,7 +17,6 @@ import {
 } from './testWorkspace';
 
 const STAGE = 'ui';
-const EXTENSION_ID = 'keel.keel-agents';
 
 /**
  * Packages the extension with vsce, installs the .vsix into a fresh code-server (without the
@@ -33,7 +32,7 @@ export async function runUi(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   clearStageResult(resultsDir, STAGE);
   for (const test of uiTests) rmSync(join(resultsDir, `${test.failureScreenshot}.png`), { force: true });
-  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing', 'ui-trace-subagent', 'ui-runs-tree', 'ui-run-step', 'ui-compare']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
+  for (const screenshot of ['ui-run-agent', 'ui-approval', 'ui-approval-done', 'ui-meter', 'ui-meter-done', 'ui-testing', 'ui-create-agent', 'ui-trace-subagent', 'ui-runs-tree', 'ui-run-step', 'ui-compare']) rmSync(join(resultsDir, `${screenshot}.png`), { force: true });
   const logFile = join(resultsDir, `${STAGE}-code-server.log`);
   rmSync(logFile, { force: true });
 
@@ -45,7 +44,7 @@ export async function runUi(): Promise<number> {
     cleanup.defer(`remove ${workspace.path}`, () => workspace.dispose());
     const profile = createProfile(cleanup);
     const vsix = await packageExtension(repoRoot, join(profile.root, 'keel-agents.vsix'));
-    const installedExtension = await installExtension(profile, vsix, EXTENSION_ID);
+    const installedExtension = await installExtension(profile, vsix);
     process.stdout.write(`installed ${vsix} into ${installedExtension}\n`);
     await checkInstalledCli(installedExtension, workspace, profile.root);
 
@@ -77,15 +76,6 @@ export async function runUi(): Promise<number> {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(`${STAGE}: ${passed} passed, ${failed} failed (${seconds} s)\n`);
   return failed > 0 ? 1 : 0;
-}
-
-/** `vsce package` as a publisher runs it: no flags but where to put the .vsix (package.json's "vsce" holds the rest). */
-async function packageExtension(repoRoot: string, vsix: string): Promise<string> {
-  const vsce = join(repoRoot, 'node_modules', '.bin', 'vsce');
-  const args = ['package', '--out', vsix];
-  const result = await runProcess(vsce, args, { cwd: repoRoot, timeoutMs: 180_000 });
-  if (result.code !== 0) throw new Error(`vsce ${args.join(' ')} failed (exit code ${result.code}):\n${result.output.trim()}`);
-  return vsix;
 }
 
 /**

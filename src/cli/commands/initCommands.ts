@@ -1,6 +1,6 @@
 import { relative, resolve } from 'node:path';
-import { HELLO_AGENT, HELLO_INPUT } from '../scaffold/projectFiles';
-import { scaffoldProject } from '../scaffold/scaffoldProject';
+import { HELLO_AGENT, HELLO_INPUT } from '../../runtime/scaffold/projectFiles';
+import { scaffoldProject } from '../../runtime/scaffold/scaffoldProject';
 import { UsageError, type Command } from '../command';
 import { out, parse, style } from '../shared';
 

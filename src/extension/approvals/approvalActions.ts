@@ -70,6 +70,8 @@ export async function act(deps: ApprovalActionDeps, approval: Approval, action: 
   }
   const { approval: decided, resumed } = result;
   deps.log.info(`${decided.id}: ${decided.decision?.action ?? action} by ${decided.decidedBy ?? 'unknown'} via ${decided.decidedVia ?? 'vscode'}`);
+  // The walkthrough's last step (package.json contributes.walkthroughs) ticks off on this, however the approval was given.
+  if (decided.decision?.action === 'approve') void vscode.commands.executeCommand('setContext', 'keel.approvedInEditor', true);
   // The review closes while the run goes on.
   const closing = deps.closeReview(approval.id);
   await deps.approvals.refresh();

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { KeelError, describeError } from '../../runtime/errors';
-import { cassettePathFor } from '../../runtime/golden/cassette';
-import { runGoldenFile } from '../../runtime/golden/runGolden';
-import { Host } from '../../runtime/host/host';
-import { openSqliteStore } from '../../runtime/store/sqliteStore';
+import { KeelError, describeError } from '../errors';
+import { cassettePathFor } from '../golden/cassette';
+import { runGoldenFile } from '../golden/runGolden';
+import { Host } from '../host/host';
+import { openSqliteStore } from '../store/sqliteStore';
 import { GITIGNORE_ENTRY, HELLO_GOLDEN, PACKAGE_NAME, packageJsonFor, projectFiles, type ProjectFile } from './projectFiles';
 
 /** `keel init` found files it would have written: it wrote nothing. */
@@ -28,16 +28,27 @@ export interface ScaffoldResult {
   readonly todo: readonly string[];
   /** Whether package.json was written here, so its dependencies still need `npm install`. */
   readonly wrotePackageJson: boolean;
+  /** Whether the golden case's cassette was recorded (not when the caller may run nothing of the folder). */
+  readonly recorded: boolean;
+}
+
+export interface ScaffoldOptions {
+  /**
+   * Whether the new golden case may be run to record its cassette: false in a folder the editor
+   * does not trust yet, where Keel writes the files but runs nothing; `todo` then says how to record it.
+   */
+  readonly record?: boolean;
 }
 
 /**
  * Writes a new project into `folder` (made if missing) and records its golden case's cassette by
- * running the case on the scripted model, as `keel record` does, so `keel test` replays it at once.
- * Never overwrites: when any file it would write exists, it throws ProjectExistsError naming them
+ * running the case on the scripted model, as `keel record` does, so `keel test` replays it at once
+ * (unless `options.record` is false). Both `keel init` and the editor's Keel: Create Agent… write
+ * projects with it. Never overwrites: when any file it would write exists, it throws ProjectExistsError naming them
  * and writes nothing. package.json and .gitignore are common in a folder already: they are left as
  * they are, and `todo` says what to add to them.
  */
-export async function scaffoldProject(folder: string): Promise<ScaffoldResult> {
+export async function scaffoldProject(folder: string, options: ScaffoldOptions = {}): Promise<ScaffoldResult> {
   if (existsSync(folder) && !statSync(folder).isDirectory()) throw new KeelError(`${folder} is a file; keel init needs a folder.`);
   const files = projectFiles();
   const packageJson = join(folder, 'package.json');
@@ -59,8 +70,10 @@ export async function scaffoldProject(folder: string): Promise<ScaffoldResult> {
     todo.push(`.gitignore does not ignore Keel's run database: add a line ${GITIGNORE_ENTRY}`);
   }
   const written = planned.map((file) => write(folder, file));
-  written.push(relativeTo(folder, await recordCassette(folder)));
-  return { written, todo, wrotePackageJson: !hasPackageJson };
+  const record = options.record !== false;
+  if (record) written.push(relativeTo(folder, await recordCassette(folder)));
+  else todo.push(`${HELLO_GOLDEN} has no cassette yet, so keel test cannot replay it: once you trust this folder, record it with npx keel record ${HELLO_GOLDEN}`);
+  return { written, todo, wrotePackageJson: !hasPackageJson, recorded: record };
 }
 
 function write(folder: string, file: ProjectFile): string {
