@@ -8,9 +8,6 @@ export type SpanKind = 'agent' | 'model' | 'tool' | 'retry' | 'approval' | 'guar
 
 export type AttributeValue = string | number | boolean | readonly string[];
 
-/** The attribute an MCP tool's span carries with the name of the server it came from (the agent's name for it). */
-export const MCP_SERVER_ATTRIBUTE = 'keel.mcp.server';
-
 export interface SpanEvent {
   readonly name: string;
   /** Milliseconds since the epoch. */

@@ -1,4 +1,5 @@
-import { MCP_SERVER_ATTRIBUTE, type TraceSpan } from '../../src/protocol/trace';
+import type { TraceSpan } from '../../src/protocol/trace';
+import { MCP_SERVER_ATTRIBUTE } from '../../src/shared/spanAttributes';
 import type { TimelineProtocol } from '../../src/protocol/webview';
 import { spanDetails, type DetailSection, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';

@@ -15,7 +15,7 @@ import type { McpConnections, McpServerRef, McpSession, McpToolResult } from './
 import type { McpToolDefinition } from './definitions';
 import { McpCallLostError } from './mcpManager';
 import { McpConfigError } from './serverSpec';
-import { MCP_SERVER_ATTRIBUTE } from '../../protocol/trace';
+import { MCP_SERVER_ATTRIBUTE } from '../../shared/spanAttributes';
 
 /**
  * An MCP server's tool as a Keel tool: the model's arguments are checked against the tool's JSON

@@ -1,6 +1,6 @@
 import type { RunEvent } from '../../../src/protocol/events';
 import type { Run, Step } from '../../../src/protocol/records';
-import { MCP_SERVER_ATTRIBUTE } from '../../../src/protocol/trace';
+import { MCP_SERVER_ATTRIBUTE } from '../../../src/shared/spanAttributes';
 import { formatDuration } from '../../../src/shared/format';
 import { runDuration, stepOutcome, totalTokens } from '../../../src/shared/runText';
 

@@ -1,4 +1,5 @@
-import { MCP_SERVER_ATTRIBUTE, type AttributeValue, type FlagKind, type SpanKind, type TraceSpan } from '../../../src/protocol/trace';
+import type { AttributeValue, FlagKind, SpanKind, TraceSpan } from '../../../src/protocol/trace';
+import { MCP_SERVER_ATTRIBUTE } from '../../../src/shared/spanAttributes';
 import { formatDuration, formatTokens, formatUsd } from '../../../src/shared/format';
 import { COST_USD, INPUT_TOKENS, OUTPUT_TOKENS, formatAttribute, prettyText, spanCost, spanDuration, spanTokens } from './spanFacts';
 
