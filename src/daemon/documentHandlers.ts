@@ -15,7 +15,8 @@ export function documentHandlers(store: () => CheckpointStore, storeOf: (runId: 
       const s = await storeOf(runId);
       const run = await s.getRun(runId);
       if (!run) throw new KeelError(`No run ${runId} in ${s.location}.`);
-      return { text: transcriptOf(run, await s.getSteps(runId)).text };
+      const [steps, approvals] = await Promise.all([s.getSteps(runId), s.listApprovals({ runId })]);
+      return { text: transcriptOf(run, steps, undefined, approvals).text };
     },
     compareRuns: async ({ runA, runB }) => {
       if (runA === runB) throw new KeelError(`Pick two different runs to compare (both are ${runA}).`);

@@ -133,8 +133,13 @@ describe('Keel in VS Code: approvals', () => {
     const args = await until(() => openDocument('keel-approval', approval.id), 'the arguments document opening');
     const context = await until(() => openDocument('keel-approval-context', approval.id), 'the context document opening');
     assert.deepEqual(JSON.parse(args.getText()), approval.args);
-    const visible = vscode.window.visibleTextEditors.map((editor) => editor.document.uri.scheme);
-    assert.ok(visible.includes('keel-approval') && visible.includes('keel-approval-context'), `the arguments and the context are not side by side: ${visible.join(', ')}`);
+    // The context beside the arguments is the rendered Markdown preview, not its source; the arguments keep the focus.
+    const tabs = (): string[] =>
+      vscode.window.tabGroups.all.flatMap((group) => group.tabs.map((tab) => (tab.input instanceof vscode.TabInputCustom ? `${group.viewColumn}:${tab.input.viewType}:${tab.label}` : `${group.viewColumn}:${tab.label}`)));
+    const preview = await until(() => tabs().find((tab) => /:vscode\.markdown\.preview\.editor:book_flight\.context\.md$/.test(tab)), 'the Markdown preview of the context');
+    const focused = await until(() => (vscode.window.activeTextEditor?.document.uri.scheme === 'keel-approval' ? vscode.window.activeTextEditor : undefined), 'the arguments taking the focus again');
+    assert.notEqual(preview.split(':')[0], String(focused.viewColumn), `the preview is not beside the arguments: ${JSON.stringify(tabs())}`);
+    assert.ok(!vscode.window.visibleTextEditors.some((editor) => editor.document.uri.scheme === 'keel-approval-context'), 'the context opened as Markdown source');
     const contextText = await until(() => (context.getText().includes('Last tool results') ? context.getText() : undefined), 'the context being read');
     for (const expected of ['over $600', '$640 NYC→LIS', EARLIEST, 'The earliest is KL642 at $640; booking it.', '`search_flights` →', '| Deadline | none |']) {
       assert.ok(contextText.includes(expected), `the context does not show ${expected}:\n${contextText}`);

@@ -14,6 +14,7 @@ interface Run {
 
 /** What `keel._test.memoryView` reports. */
 interface MemoryView {
+  readonly groups: readonly { label: string; description: string; expandable: boolean }[];
   readonly threads: readonly { id: string; label: string; description: string; rows: readonly { label: string; description: string }[] }[];
   readonly namespaces: readonly { namespace: string; count: number; entries: readonly { key: string; description: string; channel: string; revision: number }[] }[];
 }
@@ -28,7 +29,7 @@ interface ThreadRow {
 }
 
 /**
- * An agent that remembers each input in the memory namespace `notes-it`, then answers with the
+ * An agent that remembers each input in the memory namespace `notes:user:ada`, then answers with the
  * input and the earlier user messages of its conversation: in a thread, the earlier turns.
  */
 const AGENT = `import { defineAgent, defineTool, scriptedModel, z } from 'keel-agents';
@@ -39,7 +40,7 @@ const remember = defineTool({
   args: z.object({ text: z.string() }),
   effect: 'idempotent',
   run: async ({ text }, ctx) => {
-    const item = await ctx.memory.put('notes-it', 'last', text);
+    const item = await ctx.memory.put('notes:user:ada', 'last', text);
     return 'saved revision ' + item.revision;
   },
 });
@@ -114,7 +115,7 @@ describe('Keel in VS Code: threads and memory', () => {
   });
 
   it('shows memory namespaces and values, edits a value as JSON keeping its channel, and deletes it', async () => {
-    const notes = (await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes-it');
+    const notes = (await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes:user:ada');
     assert.ok(notes, 'the namespace written by the agent is not in the Memory view');
     const [last] = notes.entries;
     assert.equal(last?.key, 'last');
@@ -122,24 +123,34 @@ describe('Keel in VS Code: threads and memory', () => {
     assert.equal(last?.revision, 3);
     assert.match(last?.description ?? '', /^gamma · tool_output$/);
 
-    const entry = { kind: 'entry', item: { namespace: 'notes-it', key: 'last' } };
+    const entry = { kind: 'entry', item: { namespace: 'notes:user:ada', key: 'last' } };
     await vscode.commands.executeCommand('keel.editMemory', entry);
     const editor = vscode.window.activeTextEditor;
     assert.ok(editor, 'no editor opened');
     assert.equal(editor.document.uri.scheme, 'keel-memory');
+    // The breadcrumbs and the title read the URI's path: the namespace as it is, not percent-encoded.
+    assert.equal(editor.document.uri.path, '/notes:user:ada/last.json');
     assert.equal(editor.document.getText(), '"gamma"\n');
     const whole = new vscode.Range(editor.document.positionAt(0), editor.document.positionAt(editor.document.getText().length));
     await editor.edit((edit) => edit.replace(whole, '{ "text": "gamma, checked" }\n'));
     assert.equal(await editor.document.save(), true, 'the edited value was not saved');
 
-    const edited = (await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes-it')?.entries[0];
+    const edited = (await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes:user:ada')?.entries[0];
     assert.equal(edited?.revision, 4);
     assert.equal(edited?.channel, 'tool_output', 'an edit does not make untrusted content trusted');
     assert.match(edited?.description ?? '', /^\{"text":"gamma, checked"\} · tool_output$/);
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
 
     assert.equal(await vscode.commands.executeCommand('keel.deleteMemory', entry, true), true);
-    assert.equal((await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes-it'), undefined);
+    assert.equal((await memoryView()).namespaces.find((namespace) => namespace.namespace === 'notes:user:ada'), undefined);
+  });
+
+  it('shows Threads and Namespaces with nothing in them as rows that say so and do not expand', async () => {
+    // The tests before deleted the only thread and the only namespace.
+    assert.deepEqual((await memoryView()).groups, [
+      { label: 'Threads', description: 'none', expandable: false },
+      { label: 'Namespaces', description: 'none', expandable: false },
+    ]);
   });
 });
 

@@ -5,7 +5,7 @@ import type { TraceSpan } from '../../src/runtime/trace/span';
 import { CONTENT_NOT_RECORDED, spanDetails } from '../../webview/timeline/model/details';
 import { prettyText, spanTokens, traceTotals } from '../../webview/timeline/model/spanFacts';
 import { parentIndex, treeAction } from '../../webview/timeline/model/navigation';
-import { barOf, formatOffset, position, ticks, tickStep, traceScale } from '../../webview/timeline/model/timeScale';
+import { axisTicks, barOf, formatOffset, position, ticks, tickStep, TICK_LABEL_PX, traceScale } from '../../webview/timeline/model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle } from '../../webview/timeline/model/timeline';
 import { buildTree, flagsOf, mergeSpans, pruneCollapsed, revealSpan, visibleRows, type Row } from '../../webview/timeline/model/tree';
 import { pageSize, rowWindow, scrollToReveal } from '../../webview/timeline/model/windowing';
@@ -180,6 +180,24 @@ describe('Trace timeline model', () => {
         marks.map((tick) => tick.position),
         [0, 20, 40, 60, 80, 100],
       );
+    });
+
+    it('fits the axis ticks to its width: labels never crowd and none is cut at the right edge', () => {
+      const scale = { start: T0, end: T0 + 1000 };
+      const labelled = (width: number) => axisTicks(scale, width).filter((tick) => tick.label !== '');
+      assert.deepEqual(labelled(300).map((tick) => tick.label), ['0', '500 ms']);
+      assert.deepEqual(labelled(1200).map((tick) => tick.label), ['0', '100 ms', '200 ms', '300 ms', '400 ms', '500 ms', '600 ms', '700 ms', '800 ms', '900 ms']);
+      for (const width of [90, 160, 240, 333, 500, 777, 1024, 1600, 2560]) {
+        for (const end of [1, 7, 999, 1000, 1500, 95_000, 3_600_000]) {
+          const marks = axisTicks({ start: T0, end: T0 + end }, width);
+          const shown = marks.filter((tick) => tick.label !== '').map((tick) => (tick.position / 100) * width);
+          assert.ok(marks.length <= Math.max(2, width / TICK_LABEL_PX + 1), `${marks.length} ticks on ${width} px`);
+          for (const [index, left] of shown.entries()) {
+            assert.ok(left + TICK_LABEL_PX <= width, `a label at ${left} px is cut on a ${width} px axis (${end} ms)`);
+            if (index > 0) assert.ok(left - (shown[index - 1] ?? 0) >= TICK_LABEL_PX - 0.001, `labels crowd on a ${width} px axis (${end} ms)`);
+          }
+        }
+      }
     });
   });
 

@@ -1,4 +1,5 @@
 import type { RunViewProtocol } from '../../src/protocol/webview';
+import { clampedText } from '../shared/clamp';
 import { element } from '../shared/dom';
 import { Host } from '../shared/host';
 import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from './model/runView';
@@ -6,6 +7,8 @@ import { applyEvent, outcome, runFacts, stepRows, type RunViewModel } from './mo
 const root = document.getElementById('root') as HTMLElement;
 let model: RunViewModel | undefined;
 const open = new Set<string>();
+/** Long sections shown whole, by step and label; the others show their first lines. */
+const expanded = new Set<string>();
 /** The step asked for last (from a step's row in the Runs view), marked until another is. */
 let focused: number | undefined;
 
@@ -71,7 +74,7 @@ function render(): void {
         element('span', { className: 'summary' }, row.summary),
         element('span', { className: 'duration' }, row.duration),
       ),
-      ...row.sections.map((section) => element('section', {}, element('h3', {}, section.label), element('pre', {}, section.text))),
+      ...row.sections.map((section) => element('section', {}, element('h3', {}, section.label), ...clampedText(`${row.key}/${section.label}`, section.text, expanded, render))),
     );
     list.append(element('li', { className: row.seq === focused ? 'focused' : '', dataset: { seq: String(row.seq) } }, details));
   }

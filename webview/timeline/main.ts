@@ -5,10 +5,11 @@ import { spanDetails, type DetailSection, type Fact } from './model/details';
 import { formatDuration, formatTokens, formatUsd } from '../../src/shared/format';
 import { spanCost, spanDuration, spanTokens, traceTotals } from './model/spanFacts';
 import { treeAction } from './model/navigation';
-import { barOf, ticks, traceScale, type TimeScale } from './model/timeScale';
+import { axisTicks, barOf, traceScale, type TimeScale } from './model/timeScale';
 import { focusRow, openTrace, patchTrace, rowOf, saveState, selectSpan, toggle, type TimelineModel } from './model/timeline';
 import { flagsOf, ownSeverity, type Row } from './model/tree';
 import { pageSize, rowWindow, scrollToReveal, type Viewport } from './model/windowing';
+import { clampedText } from '../shared/clamp';
 import { element } from '../shared/dom';
 import { Host } from '../shared/host';
 
@@ -73,8 +74,6 @@ let traceCount = 0;
 let contentRecorded = true;
 /** Long content sections shown whole, by span and label; the others show their first lines. */
 const expanded = new Set<string>();
-/** Content longer than this many lines shows its first ones, with a button for the rest. */
-const CLAMP_LINES = 12;
 
 const host = new Host<TimelineProtocol>((message) => {
   switch (message.type) {
@@ -182,6 +181,8 @@ new ResizeObserver(() => {
   changed();
   drawRows();
 }).observe(scroller);
+// As many ticks as the axis has room for: it grows and shrinks with the panel.
+new ResizeObserver(() => drawAxis()).observe(axis);
 
 // While a run goes, its open spans grow: redraw what shows once a second.
 setInterval(() => {
@@ -277,9 +278,8 @@ function drawFlagList(): void {
 }
 
 function drawAxis(): void {
-  const marks = ticks(scale, 6).map((tick) => {
-    // A label near the right edge would not fit on the axis: its line shows without it.
-    const mark = element('span', 'tick', tick.position > 88 ? '' : tick.label);
+  const marks = axisTicks(scale, axis.clientWidth).map((tick) => {
+    const mark = element('span', 'tick', tick.label);
     mark.style.left = `${tick.position}%`;
     return mark;
   });
@@ -398,10 +398,6 @@ function drawDetails(): void {
 
 /** A content section: its label and a Copy button, then the text, cut to its first lines with a button for the rest when long. */
 function contentSection(spanId: string, section: DetailSection): HTMLElement {
-  const key = `${spanId}/${section.label}`;
-  const lines = section.text.split('\n');
-  const long = lines.length > CLAMP_LINES;
-  const whole = !long || expanded.has(key);
   const copy = element('button', { className: 'copy', title: `Copy ${section.label}`, ariaLabel: `Copy ${section.label}` }, 'Copy');
   copy.addEventListener('click', () => {
     void navigator.clipboard.writeText(section.text).then(
@@ -409,17 +405,7 @@ function contentSection(spanId: string, section: DetailSection): HTMLElement {
       () => (copy.textContent = 'Copy failed'),
     );
   });
-  const parts: HTMLElement[] = [element('h3', undefined, section.label, copy), element('pre', undefined, whole ? section.text : lines.slice(0, CLAMP_LINES).join('\n'))];
-  if (long) {
-    const more = element('button', 'more-lines', whole ? 'Show less' : `Show all ${lines.length} lines`);
-    more.addEventListener('click', () => {
-      if (whole) expanded.delete(key);
-      else expanded.add(key);
-      drawDetails();
-    });
-    parts.push(more);
-  }
-  return element('section', section.tone, ...parts);
+  return element('section', section.tone, element('h3', undefined, section.label, copy), ...clampedText(`${spanId}/${section.label}`, section.text, expanded, drawDetails));
 }
 
 function requestWholeSpan(runId: string, spanId: string): void {

@@ -8,6 +8,8 @@ import type { RuntimeClient } from '../client/runtimeClient';
 export const ARGUMENTS_SCHEME = 'keel-approval';
 /** The read-only context beside them: `keel-approval-context:/<approvalId>/<tool>.context.md`. */
 export const CONTEXT_SCHEME = 'keel-approval-context';
+/** The custom editor of VS Code's built-in Markdown extension that shows a document rendered. */
+const MARKDOWN_PREVIEW = 'vscode.markdown.preview.editor';
 
 /** The command each action runs from the review (CodeLens, editor title) and the Runs view. */
 export const ACTION_COMMANDS: Readonly<Record<ApprovalAction, string>> = {
@@ -68,8 +70,9 @@ export class ApprovalReview implements vscode.Disposable {
     if (!this.files.has(uri)) this.files.put(uri, argumentsText(approval.args), approval.kind !== 'policy');
     const args = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(args, { viewColumn: vscode.ViewColumn.Active, preview: false });
-    const context = await vscode.workspace.openTextDocument(contextUri(approval));
-    await vscode.window.showTextDocument(context, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+    // The context is Markdown to read, not to edit: it opens in VS Code's Markdown preview editor, beside the arguments, which keep the focus.
+    const options: vscode.TextDocumentShowOptions = { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true };
+    await vscode.commands.executeCommand('vscode.openWith', contextUri(approval), MARKDOWN_PREVIEW, options);
   }
 
   /** The approval a review document is about, as it was when the review opened. */

@@ -332,7 +332,7 @@ export class GoldenTests implements vscode.Disposable {
 
   /**
    * The failed assertions as test messages: a diff where expected and actual are known; the first
-   * links to the trace, and to a comparison with a run of the case that passed when there is one.
+   * links, on its first line, to the trace and to a comparison with a run of the case that passed.
    */
   private messages(item: vscode.TestItem, caseRun: CaseRun, runId: string | null, passedRunId: string | null): vscode.TestMessage[] {
     const location = item.uri && item.range ? new vscode.Location(item.uri, item.range) : undefined;
@@ -345,7 +345,10 @@ export class GoldenTests implements vscode.Disposable {
       const first = messages[0] as vscode.TestMessage;
       const text = typeof first.message === 'string' ? escapeMarkdown(first.message) : first.message.value;
       const compare = passedRunId ? ` · [Compare with the run that passed](command:${COMPARE_RUNS}?${encodeURIComponent(JSON.stringify([passedRunId, runId]))})` : '';
-      const link = new vscode.MarkdownString(`${text}\n\n[Show the run's trace](command:${SHOW_TRACE}?${encodeURIComponent(JSON.stringify([runId]))})${compare}`);
+      // The peek's header shows a message's first line only: the links go on it, after the failure.
+      const [head = '', ...rest] = text.split('\n');
+      const trace = `[Show the run's trace](command:${SHOW_TRACE}?${encodeURIComponent(JSON.stringify([runId]))})`;
+      const link = new vscode.MarkdownString([`${head} · ${trace}${compare}`, ...rest].join('\n'));
       link.isTrusted = { enabledCommands: [SHOW_TRACE, COMPARE_RUNS] };
       first.message = link;
     }

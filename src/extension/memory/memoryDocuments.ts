@@ -1,11 +1,18 @@
 import * as vscode from 'vscode';
 import type { RuntimeClient } from '../client/runtimeClient';
 
-/** A memory value as an editable JSON document: `keel-memory:/<namespace>/<key>.json` (both URI-encoded). */
+/**
+ * A memory value as an editable JSON document: `keel-memory:/<namespace>/<key>.json`. Only `%`
+ * and `/` are escaped in each part, so the title and the breadcrumbs read `user:ada` as it is.
+ */
 export const MEMORY_SCHEME = 'keel-memory';
 
 export function memoryUri(namespace: string, key: string): vscode.Uri {
-  return vscode.Uri.from({ scheme: MEMORY_SCHEME, path: `/${encodeURIComponent(namespace)}/${encodeURIComponent(key)}.json` });
+  return vscode.Uri.from({ scheme: MEMORY_SCHEME, path: `/${pathSegment(namespace)}/${pathSegment(key)}.json` });
+}
+
+function pathSegment(text: string): string {
+  return text.replaceAll('%', '%25').replaceAll('/', '%2F');
 }
 
 export function memoryAddress(uri: vscode.Uri): { namespace: string; key: string } | undefined {

@@ -4,7 +4,8 @@ import type { MemoryItem, NamespaceSummary, Run, Thread } from '../../protocol/r
 import type { RuntimeClient } from '../client/runtimeClient';
 
 export type MemoryNode =
-  | { readonly kind: 'group'; readonly group: 'threads' | 'namespaces' }
+  /** A group carries its rows, read with it, so an empty one does not offer to expand. */
+  | { readonly kind: 'group'; readonly group: 'threads' | 'namespaces'; readonly children: readonly MemoryNode[] }
   | { readonly kind: 'thread'; readonly thread: Thread }
   | { readonly kind: 'summary'; readonly thread: Thread }
   | { readonly kind: 'turn'; readonly run: Run; readonly role: 'user' | 'agent' }
@@ -13,14 +14,10 @@ export type MemoryNode =
 
 /** What the view shows, as plain data (for tests). */
 export interface MemoryViewSnapshot {
+  readonly groups: readonly { label: string; description: string; expandable: boolean }[];
   readonly threads: readonly { id: string; label: string; description: string; rows: readonly { label: string; description: string }[] }[];
   readonly namespaces: readonly { namespace: string; count: number; entries: readonly { key: string; description: string; channel: string; revision: number }[] }[];
 }
-
-const GROUPS: readonly MemoryNode[] = [
-  { kind: 'group', group: 'threads' },
-  { kind: 'group', group: 'namespaces' },
-];
 
 /**
  * The Memory view: threads with their history (summary, then each run's input and answer) and
@@ -45,12 +42,16 @@ export class MemoryTree implements vscode.TreeDataProvider<MemoryNode>, vscode.D
   }
 
   async getChildren(node?: MemoryNode): Promise<MemoryNode[]> {
-    if (!node) return [...GROUPS];
+    if (!node) {
+      const [threads, namespaces] = await Promise.all([this.client.request('listThreads', { limit: 100 }), this.client.request('listMemoryNamespaces', {})]);
+      return [
+        { kind: 'group', group: 'threads', children: threads.map((thread): MemoryNode => ({ kind: 'thread', thread })) },
+        { kind: 'group', group: 'namespaces', children: namespaces.map((namespace): MemoryNode => ({ kind: 'namespace', namespace })) },
+      ];
+    }
     switch (node.kind) {
       case 'group':
-        return node.group === 'threads'
-          ? (await this.client.request('listThreads', { limit: 100 })).map((thread): MemoryNode => ({ kind: 'thread', thread }))
-          : (await this.client.request('listMemoryNamespaces', {})).map((namespace): MemoryNode => ({ kind: 'namespace', namespace }));
+        return [...node.children];
       case 'thread': {
         const { thread, runs } = await this.client.request('getThread', { threadId: node.thread.id });
         return [
@@ -73,8 +74,11 @@ export class MemoryTree implements vscode.TreeDataProvider<MemoryNode>, vscode.D
   getTreeItem(node: MemoryNode): vscode.TreeItem {
     switch (node.kind) {
       case 'group': {
-        const item = new vscode.TreeItem(node.group === 'threads' ? 'Threads' : 'Namespaces', vscode.TreeItemCollapsibleState.Expanded);
-        item.id = `group:${node.group}`;
+        const empty = node.children.length === 0;
+        const item = new vscode.TreeItem(node.group === 'threads' ? 'Threads' : 'Namespaces', empty ? vscode.TreeItemCollapsibleState.None : vscode.TreeItemCollapsibleState.Expanded);
+        // The id changes with emptiness: VS Code keeps a row's expansion by id, and an empty group has none.
+        item.id = `group:${node.group}${empty ? ':empty' : ''}`;
+        if (empty) item.description = 'none';
         item.iconPath = new vscode.ThemeIcon(node.group === 'threads' ? 'comment-discussion' : 'database');
         item.contextValue = `group.${node.group}`;
         return item;
@@ -108,7 +112,12 @@ export class MemoryTree implements vscode.TreeDataProvider<MemoryNode>, vscode.D
   async snapshot(): Promise<MemoryViewSnapshot> {
     const threads = await this.client.request('listThreads', { limit: 100 });
     const namespaces = await this.client.request('listMemoryNamespaces', {});
+    const groups = (await this.getChildren()).map((group) => {
+      const item = this.getTreeItem(group);
+      return { label: String(item.label), description: String(item.description ?? ''), expandable: item.collapsibleState !== vscode.TreeItemCollapsibleState.None };
+    });
     return {
+      groups,
       threads: await Promise.all(
         threads.map(async (thread) => {
           const item = threadItem(thread);

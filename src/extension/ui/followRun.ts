@@ -17,6 +17,14 @@ export interface FollowRunDeps {
  * until it stops, then says how it stopped. Returns the stopped run, or undefined when the
  * runtime refused to begin it; its sentence is then shown as an error.
  */
+/**
+ * VS Code keeps a progress notification up at least 800 ms after its window opened it (its
+ * ProgressService closes one no sooner), which is a little after the extension asked. A run that
+ * stops sooner holds its progress until then, with a margin, so the notification of how it
+ * stopped never shows beside a progress still going.
+ */
+const PROGRESS_MIN_VISIBLE_MS = 1000;
+
 export async function followRun(
   deps: FollowRunDeps,
   title: string,
@@ -27,6 +35,7 @@ export async function followRun(
     stopped = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title, cancellable: true },
       async (progress, token) => {
+        const opened = Date.now();
         const { runId } = await begin();
         const events = deps.client.onRunEvent((event) => {
           if (event.type === 'step_started' && event.step.runId === runId) {
@@ -37,7 +46,9 @@ export async function followRun(
         });
         const cancel = token.onCancellationRequested(() => void deps.client.request('cancelRun', { runId }));
         try {
-          return await deps.client.waitForRun(runId);
+          const run = await deps.client.waitForRun(runId);
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, PROGRESS_MIN_VISIBLE_MS - (Date.now() - opened))));
+          return run;
         } finally {
           events.dispose();
           cancel.dispose();

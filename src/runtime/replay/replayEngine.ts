@@ -193,7 +193,7 @@ export class ReplayEngine extends EventEmitter<EngineEvents> {
       if (other.parent?.run !== run) continue;
       children.set(other.parent.seq, [...(children.get(other.parent.seq) ?? []), other.run]);
     }
-    const transcript = renderTranscript(run.run, positions, children);
+    const transcript = renderTranscript(run.run, positions, children, run.approvals);
     this.transcripts.set(runId, { version: run.version, transcript });
     return transcript;
   }

@@ -40,7 +40,8 @@ export class ReplayedRun {
      * it live); otherwise why the run replays from its recording alone.
      */
     readonly unchecked: string | null,
-    private readonly approvals: readonly ApprovalRecord[] = [],
+    /** Its approvals as recorded (the transcript shows them at their steps). */
+    readonly approvals: readonly ApprovalRecord[] = [],
     private readonly effects: readonly EffectRecord[] = [],
   ) {
     this.depth = parent ? parent.run.depth + 1 : 0;

@@ -83,6 +83,17 @@ export function ticks(scale: TimeScale, maxTicks: number): Tick[] {
   return result;
 }
 
+/** The room a tick's label takes on the axis, in pixels: `2 min 30 s` with its padding, at the editor's font size. */
+export const TICK_LABEL_PX = 80;
+
+/**
+ * The axis's ticks for a track `width` pixels wide: no more than fit a label each, so labels never
+ * crowd, and a label only where it fits before the right edge (its line still shows), so none is cut.
+ */
+export function axisTicks(scale: TimeScale, width: number, labelPx = TICK_LABEL_PX): Tick[] {
+  return ticks(scale, Math.floor(width / labelPx)).map((tick) => ((tick.position / 100) * width + labelPx > width ? { ...tick, label: '' } : tick));
+}
+
 /** A tick label, as precise as the step between ticks needs: `0`, `250 ms`, `1.5 s`, `2 min 30 s`. */
 export function formatOffset(ms: number, step: number): string {
   if (ms === 0) return '0';
