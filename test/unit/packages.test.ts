@@ -123,7 +123,7 @@ describe('the VS Code extension, as `vsce package` makes it', function () {
 
   it('holds nothing else of the repository: no tests, sources, docs, developer README or source maps', () => {
     const allowed =
-      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|media\/[^/]+\.(png|svg|css)|media\/walkthrough\/[^/]+\.md|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
+      /^(package\.json|LICENSE|CHANGELOG\.md|vsix\/README\.md|bin\/[^/]+\.js|dist\/[^/]+\.js|dist\/cli\.mjs|dist\/cli-chunks\/[^/]+\.mjs|media\/[^/]+\.(png|svg|css)|media\/walkthrough\/[^/]+\.md|syntaxes\/keel-transcript\.(tmLanguage|language-configuration)\.json|schemas\/[^/]+\.json|node_modules\/(better-sqlite3|esbuild|@esbuild\/linux-x64|isolated-vm|node-gyp-build)\/.+)$/;
     assert.deepEqual(strays(files, allowed), []);
   });
 });

@@ -150,7 +150,8 @@ describe('keel export, keel audit and flags in keel show (real processes)', () =
     );
     assert.equal(failed?.status, 'failed');
     assert.equal(failed?.output.exception?.type, 'RangeError');
-    assert.match(failed?.output.exception?.stacktrace ?? '', /^RangeError: cancellations are closed\n\s+at .*agent\.agent\.ts:\d+:\d+/);
+    assert.match(failed?.output.exception?.stacktrace ?? '', /^\s+at .*agent\.agent\.ts:\d+:\d+/, 'the frames; the message is the step error');
+    assert.match(failed?.error ?? '', /cancellations are closed/);
 
     const exported = await keel(['export', runId, '--format', 'jsonl']);
     const span = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as TraceSpan).find((candidate) => candidate.name === 'execute_tool cancel');

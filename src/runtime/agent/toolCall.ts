@@ -105,7 +105,7 @@ export function checkToolOutput(tool: Tool, value: unknown): CheckedOutput {
 /** Attributes a tool added to its span (MCP's, say), as its step's output records them. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
-/** What a tool threw, as OpenTelemetry names an exception: its class and its stack (capped as its message is). */
+/** What a tool threw, as OpenTelemetry names an exception: its class and its stack's frames (its message is the step's error), capped as the message is. */
 export interface ToolException {
   readonly type: string;
   readonly stacktrace: string;

@@ -242,7 +242,9 @@ async function runTool(
     const last = error instanceof AttemptsExhaustedError ? error.lastError : error;
     const tries = failures.length - earlier.length;
     const error_ = tries > 1 ? `${tool.name} failed after ${tries} attempts: ${describeError(last)}` : `${tool.name} failed: ${describeError(last)}`;
-    const exception = last instanceof Error ? { exception: { type: last.name, stacktrace: capErrorText(last.stack ?? `${last.name}: ${last.message}`) } } : {};
+    // A stack with no frames (an error rebuilt from a sandbox's answer) says nothing the step's error does not.
+    const frames = last instanceof Error ? stackFrames(last) : '';
+    const exception = last instanceof Error && frames !== '' ? { exception: { type: last.name, stacktrace: capErrorText(frames) } } : {};
     return { result: { ok: false, error: error_, ...exception, ...annotated() }, failures };
   }
 }
@@ -303,4 +305,15 @@ function isToolInputRecord(value: unknown): value is { readonly toolCallId: stri
   if (keys.length !== 2 || !keys.includes('toolCallId') || !keys.includes('arguments')) return false;
   const record = value as Record<string, unknown>;
   return typeof record['toolCallId'] === 'string' && typeof record['arguments'] === 'string';
+}
+
+/**
+ * An error's stack without its first line when that line is only `Name: message`: the message is
+ * the step's error already, and a long one would be stored twice.
+ */
+function stackFrames(error: Error): string {
+  const stack = error.stack ?? '';
+  const header = `${error.name}: ${error.message}`;
+  if (stack === header) return '';
+  return stack.startsWith(`${header}\n`) ? stack.slice(header.length + 1) : stack;
 }
