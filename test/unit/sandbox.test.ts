@@ -413,11 +413,21 @@ describe('the isolated-vm tool sandbox', function () {
         return seen.size;
       },
     });
-    const error = await stopped(hoard);
-    assert.equal(error.stop, 'crash');
-    assert.match(error.message, /^the process its sandbox ran in ended under it \(isolated-vm reported a catastrophic error \(.*\)\); only this call was lost$/);
     const ok = defineTool({ name: 'ok', description: 'Fine.', args: none, effect: 'none', sandbox: true, run: () => 'still serving' });
-    assert.equal(await call(ok), 'still serving');
+    // Whether V8 gives up on the isolate (a crash) or stops it at its heap limit first (memory) depends
+    // on where the Set's table grows as garbage is collected: both stop the call and spare the rest,
+    // so the hoard runs until it has crashed its worker once.
+    const stops: string[] = [];
+    let crash: ToolSandboxError | undefined;
+    while (!crash && stops.length < 5) {
+      const error = await stopped(hoard);
+      stops.push(error.stop);
+      if (error.stop === 'crash') crash = error;
+      else assert.equal(error.stop, 'memory', error.message);
+      assert.equal(await call(ok), 'still serving');
+    }
+    assert.ok(crash, `no crash in ${stops.length} hoards (${stops.join(', ')})`);
+    assert.match(crash.message, /^the process its sandbox ran in ended under it \(isolated-vm reported a catastrophic error \(.*\)\); only this call was lost$/);
   });
 
   it('WebAssembly does not exist unless granted; granted, its memory counts against memoryMb', async () => {
