@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFromPalette } from './timeline.ui';
-import type { UiTest } from './uiTest';
+import { webviewShowing, type UiTest } from './uiTest';
 
 const LONG = 60_000;
 const INPUT = 'Fare to Lisbon';
@@ -79,9 +79,8 @@ export const compareRunsInEditor: UiTest = {
       await page.waitForTimeout(500);
       if (await compare.isVisible()) await page.keyboard.press('Enter');
 
-      const view = page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
+      const view = await webviewShowing(page, '.first-difference', LONG);
       const banner = view.locator('.first-difference');
-      await banner.waitFor({ timeout: LONG });
       assert.match(await banner.innerText(), /First difference: The tool returned something different at step 2 \/ 2\./);
       const first = view.locator('.row.first');
       assert.equal(await first.locator('.step .kind').first().innerText(), 'fare');
@@ -94,8 +93,7 @@ export const compareRunsInEditor: UiTest = {
 
       // A step's number opens that run's Run view at the step.
       await first.locator('.step a.seq').first().click();
-      const runView = page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
-      await runView.locator('li.focused[data-seq="2"]').waitFor({ timeout: LONG });
+      await webviewShowing(page, 'li.focused[data-seq="2"]', LONG);
     } finally {
       agent.remove();
     }
