@@ -45,7 +45,7 @@ export default defineAgent({
 /**
  * A person runs an agent twice, selects both runs in the Runs view and picks Compare Runs from
  * their menu: the comparison shows the two runs side by side, step by step, and marks the first
- * difference (the tool's result at step 2); the link on a step opens that run's Run view there.
+ * difference (the tool's result at step 2).
  */
 export const compareRunsInEditor: UiTest = {
   name: 'two runs selected in the Runs view compare side by side, step by step, with the first difference marked',
