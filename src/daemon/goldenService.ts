@@ -28,14 +28,14 @@ export class GoldenService {
 
   readonly handlers: RequestHandlers<GoldenRequests> = {
     listGoldenCases: ({ file }) => Promise.resolve(listCases(file)),
-    runGolden: async ({ token, file, cases, mode, databasePath }) => {
+    runGolden: async ({ token, file, cases, mode }) => {
       // An untrusted folder's agents are never loaded.
       this.host().usable();
       const controller = new AbortController();
       this.running.set(token, controller);
       try {
         const report = await runGoldenFile(resolve(file), {
-          store: this.store(databasePath ?? this.host().config.goldenDatabase),
+          store: this.store(this.host().config.goldenDatabase),
           mode,
           // A live run asks the configured model (keel.config.ts, KEEL_MODEL, keel.model), else the agent's own.
           ...(mode === 'live' && this.host().config.model !== undefined ? { model: this.host().config.model } : {}),

@@ -106,6 +106,7 @@ export interface GoldenFileCases {
   readonly error: GoldenFileError | null;
 }
 
+/** A golden run's cases; their runs are kept where the configured `golden.database` says (a file, or `:memory:`). */
 export interface RunGoldenParams {
   /** Chosen by the caller; names this run in `goldenEvent` notifications and `cancelGolden`. */
   readonly token: string;
@@ -113,11 +114,6 @@ export interface RunGoldenParams {
   /** Names of the cases to run; all when absent. */
   readonly cases?: readonly string[];
   readonly mode: 'replay' | 'live';
-  /**
-   * Where the case runs are kept: a database file, or `:memory:` to keep them only while this
-   * process lives. The configured `golden.database` when absent.
-   */
-  readonly databasePath?: string;
 }
 
 /** A new project written by Keel: Create Agent… (what `keel init` writes), paths relative to its folder. */
